@@ -1,0 +1,355 @@
+"""Word vectors with a vocabulary: lookup, cosine neighbours, word-pair evaluation, word2vec file formats.
+
+Dimension legend: V vocabulary size, D vector size.
+
+    kv = KeyedVectors(words, vectors, counts)   # words (V,), vectors (V, D) float32, counts (V,) or None
+    kv["sancho"]                                # (D,)
+    kv.most_similar("sancho", topn=5)           # [(word, cosine), ...], best first
+    kv.similarity("sancho", "panza")            # cosine in [-1, 1]
+    kv.evaluate_word_pairs("pairs.tsv")         # {spearman, pearson, oov_rate, n_pairs, n_oov}
+    kv.save_word2vec_format("v.txt")            # or binary=True; counts go to v.txt.counts.json
+    KeyedVectors.load("v.txt")                  # text or binary, detected from the file
+
+Cosine similarity of two words a, b:  cos(a, b) = a.b / (|a| |b|)   (0 where a vector is all zeros).
+
+The word2vec formats (as written by Mikolov's word2vec.c and read by gensim and most other tools):
+
+* header line ``"V D\\n"``;
+* text: one line per word, ``word v_1 v_2 ... v_D``, numbers in decimal;
+* binary: per word, ``word`` + one space + D little-endian float32 (4D bytes) + ``"\\n"``
+  (word2vec.c writes the newline, gensim does not; both are read here).
+
+The word order in the file is the index order, and by convention the frequency order. Word counts are
+not part of the format: when known, they are saved beside it in ``<path>.counts.json``, and read back
+when that file exists and names every word.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+
+from .errors import UsageError
+from .textio import iter_lines
+
+COUNTS_SUFFIX = ".counts.json"
+_COUNTS_FORMAT = "minirnn-word-counts-1"
+
+
+class KeyedVectors:
+    """Words and their vectors, in frequency order (most frequent first).
+
+    Parameters
+    ----------
+    words : list of str, length V
+        Distinct words, no whitespace inside a word (the word2vec formats separate fields by spaces).
+    vectors : array (V, D)
+        One row per word; stored as C-contiguous float32.
+    counts : array (V,) of int, optional
+        Corpus frequency of each word; ``None`` when unknown.
+    """
+
+    def __init__(self, words, vectors, counts=None):
+        words = [str(w) for w in words]
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (V, D)
+        if vectors.ndim != 2:
+            raise UsageError(f"vectors must be a 2-D array (V, D), got shape {vectors.shape}")
+        if vectors.shape[0] != len(words):
+            raise UsageError(f"{len(words)} words but {vectors.shape[0]} vectors")
+        if vectors.shape[1] < 1:
+            raise UsageError("vectors must have at least one dimension (D >= 1)")
+        self.index_to_key: list[str] = words
+        self.key_to_index: dict[str, int] = {w: i for i, w in enumerate(words)}
+        if len(self.key_to_index) != len(words):
+            seen, dup = set(), None
+            for w in words:
+                if w in seen:
+                    dup = w
+                    break
+                seen.add(w)
+            raise UsageError(f"word {dup!r} appears twice in the vocabulary")
+        self.vectors = vectors
+        if counts is not None:
+            counts = np.asarray(counts, dtype=np.int64)  # (V,)
+            if counts.shape != (len(words),):
+                raise UsageError(f"counts must have shape ({len(words)},), got {counts.shape}")
+        self.counts = counts
+
+    # ---- lookup -------------------------------------------------------------------------------
+    @property
+    def vector_size(self) -> int:
+        """D, the number of dimensions."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.index_to_key)
+
+    def __contains__(self, word) -> bool:
+        return word in self.key_to_index
+
+    def _index(self, word) -> int:
+        try:
+            return self.key_to_index[word]
+        except (KeyError, TypeError):
+            raise KeyError(f"word {word!r} is not in the vocabulary") from None
+
+    def __getitem__(self, word) -> np.ndarray:
+        """The vector of ``word``, shape (D,); KeyError if the word is unknown."""
+        return self.vectors[self._index(word)]  # (D,)
+
+    def __repr__(self) -> str:
+        return f"KeyedVectors(V={len(self)}, D={self.vector_size}, counts={'yes' if self.counts is not None else 'no'})"
+
+    # ---- cosine similarity --------------------------------------------------------------------
+    def get_normed_vectors(self) -> np.ndarray:
+        """Every vector scaled to unit length (all-zero rows stay zero), shape (V, D)."""
+        norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)  # (V, 1)
+        return self.vectors / np.where(norms > 0, norms, 1.0).astype(np.float32)  # (V, D)
+
+    def similarity(self, w1, w2) -> float:
+        """Cosine similarity of two words."""
+        a, b = self[w1], self[w2]  # (D,), (D,)
+        na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+        if na == 0.0 or nb == 0.0:
+            return 0.0
+        return float(np.dot(a, b)) / (na * nb)
+
+    def similar_by_vector(self, vector, topn=10, exclude=()) -> list[tuple[str, float]]:
+        """The ``topn`` words whose vectors have the highest cosine with ``vector`` (D,)."""
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)  # (D,)
+        if v.shape[0] != self.vector_size:
+            raise UsageError(f"vector has {v.shape[0]} dimensions, the model has {self.vector_size}")
+        nv = float(np.linalg.norm(v))
+        cos = self.get_normed_vectors() @ (v / nv if nv > 0 else v)  # (V,)
+        skip = [self.key_to_index[w] for w in exclude if w in self.key_to_index]
+        cos[skip] = -np.inf
+        k = max(0, min(int(topn), len(self) - len(skip)))
+        if k == 0:
+            return []
+        best = np.argpartition(-cos, k - 1)[:k]  # (k,) the k largest, unordered
+        best = best[np.argsort(-cos[best], kind="stable")]  # (k,) best first
+        return [(self.index_to_key[i], float(cos[i])) for i in best]
+
+    def most_similar(self, word, topn=10) -> list[tuple[str, float]]:
+        """The ``topn`` nearest words to ``word`` by cosine (the word itself left out), best first."""
+        return self.similar_by_vector(self[word], topn=topn, exclude=(word,))
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate_word_pairs(self, path, case_insensitive=True) -> dict:
+        """Correlate cosine similarities with human scores from a tab-separated file of word pairs.
+
+        Each non-blank line not starting with ``#`` is ``word1<TAB>word2<TAB>score``. Pairs with a
+        word outside the vocabulary are left out of the correlations and counted in ``oov_rate``.
+
+        Returns
+        -------
+        dict with ``spearman`` (rank correlation), ``pearson`` (linear correlation), ``oov_rate``
+        (fraction of pairs left out), ``n_pairs`` (pairs used) and ``n_oov`` (pairs left out).
+        Correlations are nan when fewer than two pairs are in the vocabulary.
+        """
+        model, human, n_oov = [], [], 0
+        for lineno, line in enumerate(iter_lines(path), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise UsageError(f"{path}:{lineno}: expected 'word1<TAB>word2<TAB>score', got {line!r}")
+            w1, w2, score = parts
+            try:
+                score = float(score)
+            except ValueError:
+                raise UsageError(f"{path}:{lineno}: score {score!r} is not a number") from None
+            if case_insensitive:
+                w1, w2 = w1.strip().lower(), w2.strip().lower()
+            if w1 not in self.key_to_index or w2 not in self.key_to_index:
+                n_oov += 1
+                continue
+            model.append(self.similarity(w1, w2))
+            human.append(score)
+        total = len(model) + n_oov
+        if total == 0:
+            raise UsageError(f"{path}: no word pairs found")
+        model, human = np.array(model), np.array(human)  # (P,), (P,)
+        return {
+            "spearman": spearman(model, human),
+            "pearson": pearson(model, human),
+            "oov_rate": n_oov / total,
+            "n_pairs": len(model),
+            "n_oov": n_oov,
+        }
+
+    # ---- word2vec formats ---------------------------------------------------------------------
+    def save_word2vec_format(self, path, binary=False) -> None:
+        """Write the word2vec text (default) or binary format; counts, if known, to ``path.counts.json``."""
+        path = os.fspath(path)
+        for w in self.index_to_key:
+            if not w or any(c.isspace() for c in w):
+                raise UsageError(f"word {w!r} is empty or holds whitespace: the word2vec format cannot store it")
+        V, D = self.vectors.shape
+        with open(path, "wb") as f:
+            f.write(f"{V} {D}\n".encode())
+            if binary:
+                little = self.vectors.astype("<f4", copy=False)  # (V, D) little-endian float32
+                for w, row in zip(self.index_to_key, little):
+                    f.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+            else:
+                # 9 significant digits: the float32 values read back exactly
+                for w, row in zip(self.index_to_key, self.vectors):
+                    f.write((w + " " + " ".join(["%.9g" % x for x in row.tolist()]) + "\n").encode("utf-8"))
+        sidecar = path + COUNTS_SUFFIX
+        if self.counts is not None:
+            with open(sidecar, "w", encoding="utf-8") as f:
+                json.dump({"format": _COUNTS_FORMAT,
+                           "counts": dict(zip(self.index_to_key, self.counts.tolist()))}, f, ensure_ascii=False)
+        elif os.path.exists(sidecar):
+            os.remove(sidecar)  # a stale sidecar would give these vectors someone else's counts
+
+    def save(self, path, binary=False) -> None:
+        """Same as ``save_word2vec_format``."""
+        self.save_word2vec_format(path, binary=binary)
+
+    @classmethod
+    def load_word2vec_format(cls, path, binary=None) -> "KeyedVectors":
+        """Read a word2vec text or binary file (``binary=None``: detect which from the file)."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such file")
+        with open(path, "rb") as f:
+            data = f.read()
+        if not data:
+            raise UsageError(f"{path}: the file is empty")
+        data = data.removeprefix(b"\xef\xbb\xbf")
+        nl = data.find(b"\n")
+        header = data[:nl if nl >= 0 else len(data)].split()
+        try:
+            V, D = int(header[0]), int(header[1])
+            if len(header) != 2 or V < 0 or D < 1:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise UsageError(f"{path}: not a word2vec file (first line should be 'V D', "
+                             f"got {data[:min(nl if nl >= 0 else 60, 60)]!r})") from None
+        body = nl + 1
+        if binary is None:
+            binary = not _looks_like_text_record(data, body, D)
+        words, vectors = (_read_binary if binary else _read_text)(path, data, body, V, D)
+        del data
+        kv = cls(words, vectors)
+        kv.counts = _read_counts(path, words)
+        return kv
+
+    @classmethod
+    def load(cls, path) -> "KeyedVectors":
+        """Load a word2vec text or binary file, detecting which."""
+        return cls.load_word2vec_format(path, binary=None)
+
+
+# ---- correlations (no SciPy in minirnn) ---------------------------------------------------------
+def pearson(x, y) -> float:
+    """Pearson correlation of two (P,) arrays; nan if P < 2 or either is constant."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 2:
+        return float("nan")
+    x, y = x - x.mean(), y - y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def rankdata(x) -> np.ndarray:
+    """Ranks 1..P of a (P,) array, ties given their average rank (as scipy.stats.rankdata)."""
+    x = np.asarray(x)
+    order = np.argsort(x, kind="stable")  # (P,)
+    xs = x[order]
+    # start of each run of equal values, and the average rank of the run
+    new = np.r_[True, xs[1:] != xs[:-1]]  # (P,)
+    run = np.cumsum(new) - 1  # (P,) run id of each sorted element
+    starts = np.flatnonzero(new)  # (R,)
+    ends = np.r_[starts[1:], xs.size]  # (R,)
+    avg = (starts + ends + 1) / 2.0  # (R,) mean of ranks start+1 .. end
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[order] = avg[run]
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation: Pearson correlation of the average ranks."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.size < 2:
+        return float("nan")
+    return pearson(rankdata(x), rankdata(y))
+
+
+# ---- file parsing helpers -----------------------------------------------------------------------
+def _looks_like_text_record(data: bytes, pos: int, D: int) -> bool:
+    """True when the first record after the header is a text line of a word and D numbers."""
+    if pos >= len(data):
+        return True  # no records (V = 0): either format
+    end = data.find(b"\n", pos)
+    line = data[pos:end if end >= 0 else len(data)]
+    try:
+        parts = line.decode("utf-8").split()
+        if len(parts) != D + 1:
+            return False
+        [float(p) for p in parts[1:]]
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def _read_text(path, data, pos, V, D):
+    lines = data[pos:].split(b"\n")
+    words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
+    for line in lines:
+        if len(words) == V:
+            break
+        if not line.strip():
+            continue
+        try:
+            parts = line.decode("utf-8").split()
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: line {len(words) + 2} is not valid UTF-8") from None
+        if len(parts) != D + 1:
+            raise UsageError(f"{path}: line {len(words) + 2} has {len(parts) - 1} numbers, the header says {D}")
+        try:
+            vectors[len(words)] = np.array(parts[1:], dtype=np.float32)
+        except ValueError:
+            raise UsageError(f"{path}: line {len(words) + 2} holds something that is not a number") from None
+        words.append(parts[0])
+    if len(words) != V:
+        raise UsageError(f"{path}: the header says {V} words, the file holds {len(words)}")
+    return words, vectors
+
+
+def _read_binary(path, data, pos, V, D):
+    words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
+    nbytes = 4 * D
+    for i in range(V):
+        while pos < len(data) and data[pos] in b"\n\r ":
+            pos += 1  # the newline word2vec.c writes after each vector
+        sp = data.find(b" ", pos)
+        if sp < 0 or sp + 1 + nbytes > len(data):
+            raise UsageError(f"{path}: the header says {V} words, the file ends after {i}")
+        try:
+            words.append(data[pos:sp].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: word {i + 1} is not valid UTF-8") from None
+        vectors[i] = np.frombuffer(data, dtype="<f4", count=D, offset=sp + 1)
+        pos = sp + 1 + nbytes
+    return words, vectors
+
+
+def _read_counts(path, words):
+    sidecar = path + COUNTS_SUFFIX
+    if not os.path.exists(sidecar):
+        return None
+    try:
+        with open(sidecar, encoding="utf-8") as f:
+            blob = json.load(f)
+        table = blob["counts"]
+        counts = np.array([table[w] for w in words], dtype=np.int64)  # (V,)
+    except (OSError, ValueError, KeyError, TypeError):
+        warnings.warn(f"{sidecar}: unreadable or does not match {path}; counts left unknown", stacklevel=3)
+        return None
+    return counts
