@@ -133,6 +133,15 @@ def synchronize() -> None:
         _cupy.cuda.Device().synchronize()
 
 
+def scatter_add(a, indices, values) -> None:
+    """In place ``a[indices[k]] += values[k]`` with repeated indices summed (np.add.at on NumPy)."""
+    if is_device_array(a):
+        import cupyx  # part of CuPy; only reached when a CuPy array was handed in
+        cupyx.scatter_add(a, indices, values)
+    else:
+        np.add.at(a, indices, values)
+
+
 def default_rng(seed=None):
     """A random Generator on the selected backend (``numpy.random.default_rng`` or CuPy's)."""
     return xp().random.default_rng(seed)

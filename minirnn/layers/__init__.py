@@ -1,0 +1,7 @@
+"""Layers: each file holds one layer's forward and backward side by side as pure functions.
+
+embedding, linear, rnn (tanh), lstm, dropout, stack (L recurrent layers), softmax_ce (the loss).
+"""
+from . import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
+
+__all__ = ["dropout", "embedding", "linear", "lstm", "rnn", "softmax_ce", "stack"]

@@ -1,0 +1,128 @@
+"""LSTM over a whole sequence: forward and backward through time on one page.
+
+Shapes
+    N batch, T time steps, D input size, H hidden size
+    x       (N, T, D)    input sequence
+    h0, c0  (N, H)       initial hidden and cell state (None means zeros)
+    Wx      (D, 4H)      input-to-gates weights
+    Wh      (H, 4H)      hidden-to-gates weights
+    b       (4H,)        gate bias; the forget-gate quarter is initialised to 1 (see ``init_params``)
+    h       (N, T, H)    every hidden state; the final one is h[:, -1]
+    cT      (N, H)       final cell state
+
+Gate order along the 4H axis: i, f, g, o (input, forget, candidate, output), the order
+PyTorch's nn.LSTM uses, so its weights copy over without reordering. ``gate_slices(H)`` names them.
+
+Equations, for t = 0 .. T-1 with h_{-1} = h0, c_{-1} = c0 (σ is the logistic sigmoid)
+    (1) a_t = x_t Wx + h_{t-1} Wh + b                       (N, 4H), split into a_i, a_f, a_g, a_o
+    (2) i_t = σ(a_i)   f_t = σ(a_f)   o_t = σ(a_o)          input, forget and output gates
+    (3) g_t = tanh(a_g)                                      candidate cell
+    (4) c_t = f_t * c_{t-1} + i_t * g_t                      cell state
+    (5) h_t = o_t * tanh(c_t)                                hidden state
+
+Speed without hiding the math: x_t Wx + b in (1) is one GEMM over all N*T rows before the loop, and
+in backward dx, dWx, dWh and db are single GEMMs after it; only h_{t-1} Wh (forward) and
+da_t Wh^T (backward) run per step.
+
+Memory cached for backward: the activated gates (4*N*T*H), c (N*T*H) and h (N*T*H): 6*N*T*H
+numbers, torch-rnn's count, plus references to x, h0, c0 and the weights. tanh(c_t) is recomputed
+in backward (one elementwise op per step) rather than cached, to stay at that count.
+"""
+from ..backend import array_module
+
+
+def gate_slices(H):
+    """Slices of the 4H axis, by name: i, f, g, o."""
+    return slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H), slice(3 * H, 4 * H)
+
+
+def sigmoid(a, xp):
+    """σ(a) = 1 / (1 + e^-a), written with tanh so it never overflows."""
+    return 0.5 * (xp.tanh(0.5 * a) + 1)
+
+
+def init_params(D, H, rng, dtype):
+    """Wx, Wh, b ~ U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then forget-gate bias = 1."""
+    k = 1.0 / H ** 0.5
+    Wx = rng.uniform(-k, k, (D, 4 * H)).astype(dtype)        # (D, 4H)
+    Wh = rng.uniform(-k, k, (H, 4 * H)).astype(dtype)        # (H, 4H)
+    b = rng.uniform(-k, k, (4 * H,)).astype(dtype)           # (4H,)
+    b[gate_slices(H)[1]] = 1.0                               # remember by default at the start
+    return Wx, Wh, b
+
+
+def forward(x, h0, c0, Wx, Wh, b):
+    """Run the LSTM over x. Returns (h, cT, cache): h (N, T, H) and the final cell state (N, H)."""
+    xp = array_module(x)
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    I, F, G, O = gate_slices(H)
+    if h0 is None:
+        h0 = xp.zeros((N, H), dtype=Wx.dtype)                # (N, H)
+    if c0 is None:
+        c0 = xp.zeros((N, H), dtype=Wx.dtype)                # (N, H)
+    # (1), the input part for every step at once: x_t Wx + b
+    xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
+    gates = xp.empty_like(xa)                                # (N, T, 4H) activated i, f, g, o
+    c = xp.empty((N, T, H), dtype=xa.dtype)                  # (N, T, H)
+    h = xp.empty((N, T, H), dtype=xa.dtype)                  # (N, T, H)
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        # (1) a_t = x_t Wx + b + h_{t-1} Wh
+        a = xa[:, t] + h_prev @ Wh                           # (N, 4H)
+        i = gates[:, t, I] = sigmoid(a[:, I], xp)            # (2) input gate    (N, H)
+        f = gates[:, t, F] = sigmoid(a[:, F], xp)            # (2) forget gate   (N, H)
+        g = gates[:, t, G] = xp.tanh(a[:, G])                # (3) candidate     (N, H)
+        o = gates[:, t, O] = sigmoid(a[:, O], xp)            # (2) output gate   (N, H)
+        c[:, t] = f * c_prev + i * g                         # (4) cell state    (N, H)
+        h[:, t] = o * xp.tanh(c[:, t])                       # (5) hidden state  (N, H)
+        h_prev, c_prev = h[:, t], c[:, t]
+    cache = (x, h0, c0, Wx, Wh, gates, c, h)
+    return h, c[:, -1], cache
+
+
+def backward(dh, cache, dcT=None):
+    """Backprop through time.
+
+    dh  (N, T, H)  dL/dh_t for every step (the final state's gradient included in dh[:, -1])
+    dcT (N, H)     dL/dc_{T-1} from whatever used the final cell state (None: nothing did)
+    Returns (dx, dh0, dc0, dWx, dWh, db), in the order of forward's inputs.
+    """
+    x, h0, c0, Wx, Wh, gates, c, h = cache
+    xp = array_module(dh)
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    I, F, G, O = gate_slices(H)
+    da = xp.empty_like(gates)                                # (N, T, 4H) dL/da_t
+    dh_next = xp.zeros((N, H), dtype=h.dtype)                # (N, H) dL/dh_t arriving from step t+1
+    dc_next = xp.zeros((N, H), dtype=h.dtype) if dcT is None else dcT  # (N, H) same for c_t
+    for t in reversed(range(T)):
+        i, f, g, o = (gates[:, t, s] for s in (I, F, G, O))  # (N, H) each
+        c_prev = c[:, t - 1] if t > 0 else c0                # (N, H)
+        tanh_c = xp.tanh(c[:, t])                            # (N, H) recomputed, see module doc
+        # h_t feeds the output at t and step t+1: add both gradients
+        dh_t = dh[:, t] + dh_next                            # (N, H)
+        # backprop through (5) h_t = o_t * tanh(c_t)
+        do = dh_t * tanh_c                                   # (N, H)
+        dc_t = dc_next + dh_t * o * (1 - tanh_c * tanh_c)    # (N, H) via tanh(c_t), plus step t+1
+        # backprop through (4) c_t = f_t * c_{t-1} + i_t * g_t
+        di = dc_t * g                                        # (N, H)
+        df = dc_t * c_prev                                   # (N, H)
+        dg = dc_t * i                                        # (N, H)
+        dc_next = dc_t * f                                   # (N, H) dL/dc_{t-1}
+        # backprop through (2) σ' = σ(1 - σ) and (3) tanh' = 1 - tanh^2
+        da[:, t, I] = di * i * (1 - i)
+        da[:, t, F] = df * f * (1 - f)
+        da[:, t, G] = dg * (1 - g * g)
+        da[:, t, O] = do * o * (1 - o)
+        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh
+        dh_next = da[:, t] @ Wh.T                            # (N, H)
+    dh0, dc0 = dh_next, dc_next                              # (N, H) each
+    # backprop through (1) into the parameters and x, all steps at once
+    da2 = da.reshape(N * T, 4 * H)                           # (N*T, 4H)
+    h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
+    dWx = x.reshape(N * T, D).T @ da2                        # (D, 4H)
+    dWh = h_prev.reshape(N * T, H).T @ da2                   # (H, 4H)
+    db = da2.sum(axis=0)                                     # (4H,)
+    dx = (da2 @ Wx.T).reshape(N, T, D)                       # (N, T, D)
+    return dx, dh0, dc0, dWx, dWh, db

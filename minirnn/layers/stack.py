@@ -1,0 +1,67 @@
+"""A stack of L recurrent layers (all RNN or all LSTM), with optional dropout between layers.
+
+Shapes
+    N batch, T time steps, D input size, H hidden size, L layers
+    x        (N, T, D)                 input to layer 0
+    params   list of L tuples (Wx, Wh, b); layer 0 has Wx (D, G), the others Wx (H, G),
+             with G = H for 'rnn' and G = 4H for 'lstm'
+    state    list of L tuples: (h,) for 'rnn', (h, c) for 'lstm', each (N, H); None means zeros
+    h        (N, T, H)                 output of the top layer
+
+Equations
+    (1) x^0 = x
+    (2) h^l = cell(x^l, state^l; params^l)           (rnn.py or lstm.py)
+    (3) x^{l+1} = dropout(h^l)                        (between layers only, p = ``dropout``)
+    output: h^{L-1};  final state of layer l: h^l[:, -1] (and c^l_T for the LSTM)
+
+Backward runs the layers top-down, handing each layer's dx to the dropout and layer below it.
+The final states get no gradient: truncated BPTT stops at the window's end.
+"""
+from . import dropout as dropout_layer
+from . import lstm, rnn
+
+CELLS = {"rnn": rnn, "lstm": lstm}
+
+
+def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
+    """Returns (h, new_state, cache). ``rng`` draws the dropout masks (only needed if p_drop > 0)."""
+    L = len(params)
+    state = state if state is not None else [None] * L
+    caches, new_state = [], []
+    inp = x                                                  # (N, T, D) (1)
+    for l in range(L):
+        if l > 0:
+            inp, mask = dropout_layer.forward(inp, p_drop, rng)  # (N, T, H) (3)
+        else:
+            mask = None
+        s = state[l] or (None, None)
+        if cell == "lstm":
+            h, cT, cache = lstm.forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
+            new_state.append((h[:, -1], cT))
+        else:
+            h, cache = rnn.forward(inp, s[0], *params[l])    # (N, T, H) (2)
+            new_state.append((h[:, -1],))
+        caches.append((mask, cache))
+        inp = h
+    return inp, new_state, (cell, caches)
+
+
+def backward(dh, cache):
+    """dh (N, T, H): dL/d(top layer output). Returns (dx, dstate, dparams), dstate and dparams
+    being lists over layers like forward's state and params."""
+    cell, caches = cache
+    L = len(caches)
+    dstate, dparams = [None] * L, [None] * L
+    for l in reversed(range(L)):
+        mask, layer_cache = caches[l]
+        # backprop through (2), this layer's recurrence
+        if cell == "lstm":
+            dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, layer_cache)
+            dstate[l] = (dh0, dc0)
+        else:
+            dx, dh0, dWx, dWh, db = rnn.backward(dh, layer_cache)
+            dstate[l] = (dh0,)
+        dparams[l] = (dWx, dWh, db)
+        # backprop through (3), the dropout below this layer
+        dh = dropout_layer.backward(dx, mask) if l > 0 else dx
+    return dh, dstate, dparams

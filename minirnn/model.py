@@ -1,0 +1,117 @@
+"""The recurrent language model shared by both pipelines: embedding -> L recurrent layers -> linear
+-> softmax cross-entropy.
+
+Shapes
+    N batch, T time steps, V vocabulary (characters, or clusters in the word pipeline),
+    E embedding size, H hidden size, L layers
+    ids, targets  (N, T)       integer ids; targets are ids shifted one step ahead
+    x             (N, T, E)    embedded input
+    h             (N, T, H)    top recurrent layer's output
+    logits        (N, T, V)
+
+Equations
+    (1) x = Embed(ids)                 embedding.py (trainable; frozen one-hot if E = 0;
+                                       frozen given matrix in the quantized word model)
+    (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py, dropout between layers)
+    (3) logits = h Wout + bout         linear.py
+    (4) loss = CE(logits, targets)     softmax_ce.py, mean over the N*T tokens
+
+Parameters live in one flat dict ``params`` of name -> array ('embed.W', 'rnn.0.Wx', 'rnn.0.Wh',
+'rnn.0.b', ..., 'out.W', 'out.b'); ``grads`` from ``backward`` has the same names, minus frozen ones.
+The model holds no hidden counters: the recurrent state is passed in and handed back explicitly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .layers import embedding as embed_layer
+from .layers import linear, lstm, rnn, softmax_ce, stack
+
+
+class RNNLM:
+    """Stacked RNN/LSTM language model.
+
+    vocab_size  V, the output classes
+    embed       E; 0 means one-hot input (a frozen identity table)
+    embedding   a given (V, E) matrix to use as the input table (e.g. k-means centroids)
+    freeze_embedding  keep the table fixed (default: frozen when one-hot or given)
+    """
+
+    def __init__(self, vocab_size, hidden=128, layers=2, cell="lstm", embed=0, dropout=0.0,
+                 embedding=None, freeze_embedding=None, seed=0, dtype=backend.DEFAULT_DTYPE):
+        if cell not in stack.CELLS:
+            raise ValueError(f"cell must be one of {sorted(stack.CELLS)}, got {cell!r}")
+        self.V, self.H, self.L, self.cell = int(vocab_size), int(hidden), int(layers), cell
+        self.dropout = float(dropout)
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)  # weights are drawn on the host, the same on every backend
+        if embedding is not None:
+            table = np.asarray(backend.to_numpy(embedding), dtype=self.dtype)  # (V, E)
+            freeze = True if freeze_embedding is None else freeze_embedding
+        elif embed == 0:
+            table = np.eye(self.V, dtype=self.dtype)                          # (V, V) one-hot
+            freeze = True
+        else:
+            table = embed_layer.init_params(self.V, embed, rng, self.dtype)            # (V, E)
+            freeze = bool(freeze_embedding)
+        self.E = table.shape[1]
+        self.frozen = {"embed.W"} if freeze else set()
+        init = lstm.init_params if cell == "lstm" else rnn.init_params
+        p = {"embed.W": table}
+        for l in range(self.L):
+            p[f"rnn.{l}.Wx"], p[f"rnn.{l}.Wh"], p[f"rnn.{l}.b"] = init(
+                self.E if l == 0 else self.H, self.H, rng, self.dtype)
+        p["out.W"], p["out.b"] = linear.init_params(self.H, self.V, rng, self.dtype)
+        self.params = {k: backend.to_device(v) for k, v in p.items()}
+
+    # ---- configuration, for checkpoints -------------------------------------------------------
+    def config(self) -> dict:
+        return {"vocab_size": self.V, "hidden": self.H, "layers": self.L, "cell": self.cell,
+                "embed": self.E, "dropout": self.dropout, "dtype": self.dtype.name,
+                "frozen": sorted(self.frozen)}
+
+    def trainable(self) -> dict:
+        """The parameters an optimizer updates (frozen ones left out)."""
+        return {k: v for k, v in self.params.items() if k not in self.frozen}
+
+    def _layer_params(self):
+        return [(self.params[f"rnn.{l}.Wx"], self.params[f"rnn.{l}.Wh"], self.params[f"rnn.{l}.b"])
+                for l in range(self.L)]
+
+    def initial_state(self, N):
+        """Zero state for N streams: a list over layers of (h,) or (h, c), each (N, H)."""
+        xp = backend.array_module(self.params["out.W"])
+        k = 2 if self.cell == "lstm" else 1
+        return [tuple(xp.zeros((N, self.H), dtype=self.dtype) for _ in range(k)) for _ in range(self.L)]
+
+    # ---- forward / backward -------------------------------------------------------------------
+    def forward(self, ids, state=None, train=False, rng=None):
+        """Returns (logits, new_state, cache). Dropout only when train=True (rng draws the masks)."""
+        x, emb_cache = embed_layer.forward(ids, self.params["embed.W"])            # (N, T, E) (1)
+        p_drop = self.dropout if train else 0.0
+        h, new_state, stack_cache = stack.forward(x, state, self._layer_params(),
+                                                  self.cell, p_drop, rng)        # (N, T, H) (2)
+        logits, out_cache = linear.forward(h, self.params["out.W"], self.params["out.b"])  # (N, T, V) (3)
+        return logits, new_state, (emb_cache, stack_cache, out_cache)
+
+    def loss(self, ids, targets, state=None, train=False, rng=None):
+        """Returns (loss, new_state, cache): mean cross-entropy in nats per token (a 0-d array)."""
+        logits, new_state, cache = self.forward(ids, state, train, rng)
+        loss, ce_cache = softmax_ce.forward(logits, targets)                     # () (4)
+        return loss, new_state, cache + (ce_cache,)
+
+    def backward(self, cache, dloss=1.0):
+        """Gradients of the loss for every trainable parameter, by name; plus 'state0', the
+        gradient for the initial state (a list like the state), for gradient checks."""
+        emb_cache, stack_cache, out_cache, ce_cache = cache
+        dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
+        dh, dWout, dbout = linear.backward(dlogits, out_cache)                   # (3)
+        dx, dstate, dlayers = stack.backward(dh, stack_cache)                    # (2)
+        grads = {"out.W": dWout, "out.b": dbout}
+        for l, (dWx, dWh, db) in enumerate(dlayers):
+            grads[f"rnn.{l}.Wx"], grads[f"rnn.{l}.Wh"], grads[f"rnn.{l}.b"] = dWx, dWh, db
+        if "embed.W" not in self.frozen:
+            grads["embed.W"] = embed_layer.backward(dx, emb_cache)                 # (1)
+        return grads, dstate
+
