@@ -71,6 +71,21 @@ class RNNLM:
                 "embed": self.E, "dropout": self.dropout, "dtype": self.dtype.name,
                 "frozen": sorted(self.frozen)}
 
+    @classmethod
+    def from_params(cls, config: dict, params: dict) -> "RNNLM":
+        """Rebuild a model from ``config()`` and its named parameters (e.g. from a checkpoint)."""
+        missing = sorted(set(["embed.W", "out.W", "out.b"]) - set(params))
+        if missing:
+            raise ValueError(f"parameters missing: {', '.join(missing)}")
+        model = cls(config["vocab_size"], hidden=config["hidden"], layers=config["layers"],
+                    cell=config["cell"], dropout=config["dropout"], embedding=params["embed.W"],
+                    freeze_embedding="embed.W" in config["frozen"], dtype=config["dtype"])
+        for k, v in model.params.items():
+            if params[k].shape != v.shape:
+                raise ValueError(f"parameter {k} has shape {params[k].shape}, the config needs {v.shape}")
+            v[...] = backend.to_device(params[k])
+        return model
+
     def trainable(self) -> dict:
         """The parameters an optimizer updates (frozen ones left out)."""
         return {k: v for k, v in self.params.items() if k not in self.frozen}

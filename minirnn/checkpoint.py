@@ -1,0 +1,75 @@
+"""Checkpoints: arrays in one .npz, metadata as JSON, written atomically, never pickled.
+
+A checkpoint ``NAME`` is two files in a directory:
+
+    NAME.npz    every array (weights, optimizer moments, carried hidden state) and, under the key
+                ``__meta__``, the metadata JSON as UTF-8 bytes: config, vocabulary, optimizer
+                scalars, iteration, RNG seed. This file alone is the checkpoint.
+    NAME.json   the same metadata, pretty-printed, for people (never read back).
+
+Each file is written to a temporary name in the same directory, flushed to disk and renamed over
+the old one (``os.replace`` is atomic), so a crash or Ctrl-C leaves either the old checkpoint or
+the new one, never half of one. Loading uses ``np.load(allow_pickle=False)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import to_numpy
+from .errors import UsageError
+
+META_KEY = "__meta__"
+
+
+def _atomic_write(path: str, write) -> None:
+    """Call write(file) on a temp file beside `path`, fsync, then rename it onto `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save(path: str, arrays: dict, meta: dict) -> str:
+    """Write checkpoint `path` (ending in .npz) and its .json twin. Returns the .npz path."""
+    if not path.endswith(".npz"):
+        path += ".npz"
+    text = json.dumps(meta, indent=1, sort_keys=True)
+    payload = {k: np.asarray(to_numpy(v)) for k, v in arrays.items()}
+    payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _atomic_write(path, lambda f: np.savez(f, **payload))
+    _atomic_write(path[:-4] + ".json", lambda f: f.write(text.encode("utf-8") + b"\n"))
+    return path
+
+
+def load(path: str) -> tuple[dict, dict]:
+    """Read checkpoint `path` -> (arrays, meta). A missing, corrupt or truncated file is a UsageError."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory; give a checkpoint file such as {path}/latest.npz")
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise UsageError(f"{path}: not a readable minirnn checkpoint (corrupt or truncated: {e})") from None
+    if META_KEY not in arrays:
+        raise UsageError(f"{path}: not a minirnn checkpoint (no metadata inside)")
+    try:
+        meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: checkpoint metadata is corrupt ({e})") from None
+    return arrays, meta

@@ -1,0 +1,124 @@
+"""Pieces the training scripts share: model/training flags, resume, config checks.
+
+The char and word scripts both train an RNNLM with the Trainer; the flags that shape the model and
+the loop are declared here once, and so is the rule for --resume: a flag not given on the command
+line takes the checkpoint's value; one given with a different value for something that shapes the
+model or the data is an error naming the difference.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from . import backend, checkpoint
+from .errors import UsageError, require
+from .optim import OPTIMIZERS, StepDecay
+
+# flags that must match a checkpoint to resume it (they shape the weights or the batches)
+MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "val_frac", "seed",
+              "dtype", "optimizer")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, lr, iters, eval_every,
+                    checkpoint_dir, embed=None):
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=["rnn", "lstm"], default="lstm", help="recurrent cell")
+    m.add_argument("--hidden", type=int, default=hidden, help="hidden size H of every layer")
+    m.add_argument("--layers", type=int, default=layers, help="number of stacked recurrent layers L")
+    if embed is not None:
+        m.add_argument("--embed", type=int, default=embed, help="embedding size; 0 means one-hot input")
+    m.add_argument("--dropout", type=float, default=0.0, help="dropout probability between layers")
+    t = p.add_argument_group("training")
+    t.add_argument("--batch", type=int, default=batch, help="B, parallel streams per batch")
+    t.add_argument("--seq", type=int, default=seq, help="T, time steps per window (truncated BPTT length)")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
+    t.add_argument("--lr", type=float, default=lr, help="learning rate")
+    t.add_argument("--lr-decay", type=float, default=1.0,
+                   help="multiply the learning rate by this every --lr-decay-every iterations (1 = off)")
+    t.add_argument("--lr-decay-every", type=int, default=0,
+                   help="iterations between learning-rate decays (0 = once per epoch)")
+    t.add_argument("--clip", type=float, default=5.0, help="clip gradients to this global norm (0 = off)")
+    t.add_argument("--iters", type=int, default=iters, help="total training iterations (windows)")
+    t.add_argument("--val-frac", type=float, default=0.1, help="share of the text, at its end, kept for validation")
+    t.add_argument("--eval-every", type=int, default=eval_every,
+                   help="iterations between validation passes, metrics.jsonl lines and checkpoints")
+    t.add_argument("--print-every", type=int, default=10, help="iterations between progress lines")
+    t.add_argument("--sample-every", type=int, default=None,
+                   help="iterations between printed samples (default: same as --eval-every; 0 = never)")
+    t.add_argument("--checkpoint-dir", default=checkpoint_dir,
+                   help="where latest.npz, best.npz (+ .json) and metrics.jsonl are written")
+    t.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
+                   help="continue from a checkpoint (PATH, or <checkpoint-dir>/latest.npz if no PATH)")
+    t.add_argument("--seed", type=int, default=0, help="seed for weights, dropout and samples")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--backend", choices=list(backend.BACKENDS), default=None,
+                   help="array backend (default: $MINIRNN_BACKEND or numpy)")
+    r.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+
+
+def check_flags(args) -> None:
+    require(args.hidden >= 1, f"--hidden must be >= 1, got {args.hidden}")
+    require(args.layers >= 1, f"--layers must be >= 1, got {args.layers}")
+    require(getattr(args, "embed", 0) >= 0, f"--embed must be >= 0, got {getattr(args, 'embed', 0)}")
+    require(0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}")
+    require(args.batch >= 1, f"--batch must be >= 1, got {args.batch}")
+    require(args.seq >= 1, f"--seq must be >= 1, got {args.seq}")
+    require(args.lr > 0, f"--lr must be > 0, got {args.lr}")
+    require(args.lr_decay > 0, f"--lr-decay must be > 0, got {args.lr_decay}")
+    require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
+    require(args.clip >= 0, f"--clip must be >= 0, got {args.clip}")
+    require(args.iters >= 1, f"--iters must be >= 1, got {args.iters}")
+    require(args.eval_every >= 1, f"--eval-every must be >= 1, got {args.eval_every}")
+    require(args.print_every >= 1, f"--print-every must be >= 1, got {args.print_every}")
+    require(args.sample_every is None or args.sample_every >= 0,
+            f"--sample-every must be >= 0, got {args.sample_every}")
+    if args.backend:
+        backend.set_backend(args.backend)
+
+
+def resume_checkpoint(build_parser, args, argv, kind: str):
+    """If --resume: load the checkpoint, fill unset flags from it, refuse conflicting ones.
+    Returns (arrays, meta) or (None, None)."""
+    if args.resume is None:
+        return None, None
+    path = os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
+    if args.resume == "latest" and not os.path.exists(path):
+        raise UsageError(f"--resume: no checkpoint at {path} (give its path, or the --checkpoint-dir it is in)")
+    arrays, meta = checkpoint.load(path)
+    if meta.get("kind") != kind or "flags" not in meta:
+        raise UsageError(f"{path}: not a checkpoint of this script (it holds {meta.get('kind', 'something else')!r})")
+    given = explicit_flags(build_parser, argv)
+    saved = meta["flags"]
+    conflicts = [f"--{k.replace('_', '-')} {saved[k]} (you gave {getattr(args, k)})"
+                 for k in MUST_MATCH if k in saved and k in given and getattr(args, k) != saved[k]]
+    if conflicts:
+        raise UsageError(f"{path} was trained with a different config: " + ", ".join(conflicts) +
+                         "; pass the same values, or start a new --checkpoint-dir")
+    for k, v in saved.items():
+        if k not in given and hasattr(args, k) and k not in ("resume", "backend"):
+            setattr(args, k, v)
+    return arrays, meta
+
+
+def explicit_flags(build_parser, argv) -> set:
+    """Names of the options given on the command line: parse again with every default suppressed."""
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
+
+
+def make_optimizer(args, model, iters_per_epoch: int):
+    opt = OPTIMIZERS[args.optimizer](model.trainable(), lr=args.lr)
+    every = args.lr_decay_every or iters_per_epoch
+    schedule = StepDecay(args.lr, every, args.lr_decay) if args.lr_decay != 1.0 else None
+    return opt, schedule
+
+
+def flags_dict(args) -> dict:
+    """The flags as saved in a checkpoint (everything but where/how to run)."""
+    return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir")}

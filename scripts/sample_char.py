@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Generate text from a character model trained by train_char.py, streaming it as it is sampled.
+
+    python scripts/sample_char.py --checkpoint checkpoints/char/best.npz --prime "En un lugar" --length 500
+    python scripts/sample_char.py --checkpoint ... --temperature 0.7 --top-p 0.9 --seed 1
+
+The prime text is fed through the model first, then each next character is drawn from the softmax at
+--temperature (0 = always the most likely), optionally restricted to the --top-k most likely characters
+and to the smallest set of them whose probability adds up to --top-p. The same --seed gives the same text.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from minirnn import backend, checkpoint
+from minirnn.chardata import CharVocab
+from minirnn.cli import HelpFormatter
+from minirnn.errors import UsageError, require, run_cli
+from minirnn.model import RNNLM
+from minirnn.sampling import check_options, generate
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", default="checkpoints/char/best.npz", help="a .npz written by train_char.py")
+    p.add_argument("--prime", default="\n", help="text to start from (every character must be in the model's vocabulary)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate after the prime")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
+    p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="sample only among the most likely characters whose probabilities add up to p")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one each run)")
+    p.add_argument("--backend", choices=list(backend.BACKENDS), default=None, help="array backend (default: $MINIRNN_BACKEND or numpy)")
+    return p
+
+
+def load_model(path, kind="char"):
+    """(model, meta) from a checkpoint written by the trainer."""
+    arrays, meta = checkpoint.load(path)
+    if meta.get("kind") != kind:
+        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {meta.get('kind')!r})")
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    try:
+        return RNNLM.from_params(meta["model"], params), meta
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"{path}: checkpoint does not match its own config ({e})") from None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    require(args.length >= 0, f"--length must be >= 0, got {args.length}")
+    require(len(args.prime) > 0, "--prime must not be empty")
+    check_options(args.temperature, args.top_k, args.top_p)
+    if args.backend:
+        backend.set_backend(args.backend)
+    model, meta = load_model(args.checkpoint)
+    vocab = CharVocab(meta["vocab"])
+    prime_ids = vocab.encode(args.prime)
+    rng = np.random.default_rng(args.seed)
+    out = sys.stdout
+    out.write(args.prime)
+    for i in generate(model, prime_ids, args.length, rng, args.temperature, args.top_k, args.top_p):
+        out.write(vocab.chars[i])
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

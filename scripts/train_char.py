@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Train a character-level language model (char-rnn in NumPy) on a text; by default the bundled novel.
+
+    python scripts/train_char.py                          # LSTM on Don Quijote, about 5 minutes on 2 CPU cores
+    python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
+    python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
+
+Every --eval-every iterations it measures the validation loss (nats per character over the whole
+validation split), appends it to <checkpoint-dir>/metrics.jsonl, writes latest.npz (and best.npz
+when validation improved) and prints a sample. Ctrl-C saves a checkpoint and exits 0.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from minirnn import backend, chardata
+from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, flags_dict, make_optimizer,
+                         resume_checkpoint)
+from minirnn.errors import UsageError, run_cli
+from minirnn.model import RNNLM
+from minirnn.sampling import generate
+from minirnn.textio import default_corpus
+from minirnn.trainer import Trainer
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--text", default=None, help="UTF-8 text file to learn (default: the bundled Don Quijote)")
+    add_model_flags(p, hidden=256, layers=2, embed=0, batch=32, seq=64, lr=3e-3, iters=1000,
+                    eval_every=250, checkpoint_dir="checkpoints/char")
+    p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
+    p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char")
+    check_flags(args)
+    text_path = args.text or default_corpus()
+    ids, vocab = chardata.encode_file(text_path)
+    if meta is not None and meta["vocab"] != vocab.chars:
+        raise UsageError(f"the checkpoint's vocabulary ({len(meta['vocab'])} characters) differs from "
+                         f"{text_path}'s ({len(vocab)}): resume on the same text")
+    train, val = chardata.split(ids, args.val_frac, args.batch, args.seq)
+    dtype = np.dtype(args.dtype)
+    model = RNNLM(len(vocab), hidden=args.hidden, layers=args.layers, cell=args.model, embed=args.embed,
+                  dropout=args.dropout, seed=args.seed, dtype=dtype)
+    opt, schedule = make_optimizer(args, model, len(train))
+    n_params = sum(int(v.size) for v in model.trainable().values())
+    print(f"text {text_path}: {len(ids):,} characters, vocabulary {len(vocab)}; "
+          f"{len(train)} training windows of {args.batch}x{args.seq} per epoch, "
+          f"{len(val)} validation windows of {val.B}x{args.seq}")
+    print(f"model {args.layers}-layer {args.model.upper()}, H={args.hidden}, "
+          f"input {'one-hot' if args.embed == 0 else f'embedding {args.embed}'}, {n_params:,} parameters; "
+          f"backend {backend.get_backend()}, {args.dtype}")
+
+    prime = vocab.encode("\n" if "\n" in vocab.index else vocab.chars[0])
+
+    def sample_fn(model, rng):
+        out = generate(model, prime, args.sample_length, rng, temperature=args.sample_temperature)
+        return vocab.decode(out)
+
+    trainer = Trainer(model, opt, train, val, iters=args.iters, eval_every=args.eval_every,
+                      checkpoint_dir=args.checkpoint_dir, clip=args.clip, schedule=schedule,
+                      seed=args.seed, print_every=args.print_every,
+                      sample_every=args.eval_every if args.sample_every is None else args.sample_every,
+                      sample_fn=sample_fn, unit="chars",
+                      meta={"kind": "char", "flags": flags_dict(args), "text": text_path,
+                            "vocab": vocab.chars})
+    if arrays is not None:
+        trainer.restore(arrays, meta)
+        print(f"resumed at iteration {trainer.it} from {args.resume}")
+        if trainer.it >= args.iters:
+            print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {args.iters}")
+            return 0
+    status = trainer.run()
+    if status == 0 and trainer.it >= args.iters:
+        print(f"done: {trainer.it} iterations, best validation loss {trainer.best_val:.4f} nats/char; "
+              f"checkpoints in {args.checkpoint_dir}")
+        print(f"sample with: python scripts/sample_char.py --checkpoint {args.checkpoint_dir}/best.npz")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
