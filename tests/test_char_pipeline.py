@@ -1,0 +1,163 @@
+"""The char model end to end: memorising a tiny text, exact resume, Ctrl-C, NaN, and bad inputs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minirnn.chardata import CharVocab
+from minirnn.errors import run_cli
+from minirnn.model import RNNLM
+from minirnn.optim import Adam, clip_grad_norm
+from minirnn.trainer import Trainer
+from minirnn import chardata
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import sample_char  # noqa: E402
+import train_char  # noqa: E402
+
+TINY = "el hidalgo don quijote de la mancha y su escudero sancho panza salieron de la aldea. " * 40
+SMALL = ["--hidden", "24", "--layers", "2", "--batch", "4", "--seq", "16", "--eval-every", "5",
+         "--print-every", "5", "--sample-every", "0", "--sample-length", "20"]
+
+
+@pytest.fixture
+def tiny_text(tmp_path):
+    p = tmp_path / "tiny.txt"
+    p.write_text(TINY, encoding="utf-8")
+    return str(p)
+
+
+def metrics(d):
+    with open(os.path.join(d, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_memorises_a_tiny_text(cell):
+    text = "en un lugar de la mancha, de cuyo nombre no quiero acordarme"
+    vocab = CharVocab(sorted(set(text)))
+    ids = vocab.encode(text)
+    x, y = ids[None, :-1], ids[None, 1:]                                   # (1, T)
+    model = RNNLM(len(vocab), hidden=48, layers=1, cell=cell, embed=0, seed=0)
+    opt = Adam(model.trainable(), lr=1e-2)
+    for _ in range(300):
+        loss, _, cache = model.loss(x, y)
+        grads, _ = model.backward(cache)
+        clip_grad_norm(grads, 5.0)
+        opt.step(grads)
+    assert float(loss) < 0.1
+
+
+def test_resume_gives_the_losses_of_an_uninterrupted_run(tiny_text, tmp_path, capsys):
+    flags = ["--text", tiny_text, "--dropout", "0.3", *SMALL]
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert run_cli(train_char.main, [*flags, "--iters", "30", "--checkpoint-dir", a]) == 0
+    assert run_cli(train_char.main, [*flags, "--iters", "15", "--checkpoint-dir", b]) == 0
+    # resume takes every flag from the checkpoint
+    assert run_cli(train_char.main, ["--iters", "30", "--checkpoint-dir", b, "--resume"]) == 0
+    ma, mb = metrics(a), metrics(b)
+    assert [m["iter"] for m in ma] == [5, 10, 15, 20, 25, 30] == [m["iter"] for m in mb]
+    for ra, rb in zip(ma, mb):
+        assert ra["train_loss"] == rb["train_loss"] and ra["val_loss"] == rb["val_loss"]
+    assert ma[-1]["val_loss"] < ma[0]["val_loss"]
+
+
+def test_resume_refuses_another_config(tiny_text, tmp_path, capsys):
+    d = str(tmp_path / "c")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--checkpoint-dir", d]) == 0
+    capsys.readouterr()
+    assert run_cli(train_char.main, ["--iters", "10", "--checkpoint-dir", d, "--resume", "--hidden", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--hidden 24 (you gave 32)" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_saves_and_exits_zero_then_resumes(tiny_text, tmp_path):
+    d = str(tmp_path / "ctrlc")
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_char.py"), "--text", tiny_text, *SMALL,
+           "--print-every", "1", "--eval-every", "1000", "--iters", "100000", "--checkpoint-dir", d]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    while line and not line.startswith("iter 3/"):                      # training is under way
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "interrupted at iteration" in out and "Traceback" not in err
+    _, meta = __import__("minirnn.checkpoint").checkpoint.load(os.path.join(d, "latest.npz"))
+    assert 3 <= meta["iteration"] < 100000
+    assert run_cli(train_char.main, ["--iters", str(meta["iteration"] + 2), "--checkpoint-dir", d,
+                                     "--resume"]) == 0
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_text, tmp_path, capsys):
+    ids, vocab = chardata.encode_file(tiny_text)
+    train, val = chardata.split(ids, 0.1, 4, 16)
+    model = RNNLM(len(vocab), hidden=16, layers=1, embed=0)
+    d = str(tmp_path / "nan")
+    t = Trainer(model, Adam(model.trainable()), train, val, iters=10, eval_every=5, checkpoint_dir=d,
+                meta={"kind": "char"}, print_every=1)
+    assert t.run() == 0
+    model.params["out.b"][0] = np.nan                                   # poison the weights
+    t.iters = 20
+    assert t.run() == 1
+    assert "NaN" in capsys.readouterr().err
+    from minirnn import checkpoint
+    arrays, meta = checkpoint.load(os.path.join(d, "latest.npz"))
+    assert meta["iteration"] == 10 and np.isfinite(arrays["param/out.b"]).all()
+
+
+def test_sample_script_streams_and_is_reproducible(tiny_text, tmp_path, capsys):
+    d = str(tmp_path / "s")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--checkpoint-dir", d]) == 0
+    ck = os.path.join(d, "latest.npz")
+    outs = []
+    for seed in ["3", "3", "4"]:
+        capsys.readouterr()
+        assert run_cli(sample_char.main, ["--checkpoint", ck, "--prime", "don ", "--length", "60",
+                                          "--seed", seed, "--top-p", "0.95", "--top-k", "10"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] != outs[2]
+    assert outs[0].startswith("don ") and len(outs[0]) == len("don ") + 60 + 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--text", "{tmp}/missing.txt"], "no such file"),
+    (["--text", "{tmp}/empty.txt"], "empty"),
+    (["--text", "{tmp}/binary.bin"], "binary"),
+    (["--text", "{tmp}/latin1.txt"], "UTF-8"),
+    (["--text", "{tmp}/short.txt"], "too short"),
+    (["--text", "{tiny}", "--hidden", "0"], "--hidden"),
+    (["--text", "{tiny}", "--dropout", "1.5"], "--dropout"),
+    (["--text", "{tiny}", "--val-frac", "0"], "--val-frac"),
+    (["--text", "{tiny}", "--lr", "-1"], "--lr"),
+    (["--text", "{tiny}", "--resume", "{tmp}/nothing.npz"], "no such checkpoint"),
+])
+def test_bad_inputs_one_line_exit_2(argv, message, tmp_path, tiny_text, capsys):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "latin1.txt").write_bytes("año de gracia".encode("latin-1"))
+    (tmp_path / "short.txt").write_text("demasiado corto", encoding="utf-8")
+    argv = [a.format(tmp=tmp_path, tiny=tiny_text) for a in argv]
+    assert run_cli(train_char.main, [*SMALL, *argv, "--checkpoint-dir", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_bad_prime_and_checkpoint_from_the_command_line(tiny_text, tmp_path):
+    d = str(tmp_path / "p")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--checkpoint-dir", d]) == 0
+    script = os.path.join(ROOT, "scripts", "sample_char.py")
+    r = subprocess.run([sys.executable, script, "--checkpoint", os.path.join(d, "latest.npz"),
+                        "--prime", "don Quijote ☃"], capture_output=True, text=True)
+    assert r.returncode == 2 and "not in the model's vocabulary" in r.stderr and "'☃'" in r.stderr
+    assert "'Q'" in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    r = subprocess.run([sys.executable, script, "--checkpoint", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
