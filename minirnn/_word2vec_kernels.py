@@ -1,0 +1,128 @@
+"""Numba kernels for skip-gram with negative sampling (SGNS): CPU code on raw NumPy arrays.
+
+Only the hot loops live here. ``minirnn.word2vec`` owns everything else: validation, subsampling and
+window sizes (drawn with NumPy before a block reaches the kernel), seeds, the learning-rate schedule,
+the epoch loop and printing. Its ``sgns_pair_reference`` / ``sgns_block_reference`` are the readable
+NumPy twins of the two kernels below, and a test checks that both give the same numbers.
+
+Dimension legend: V vocabulary size, D vector size, n tokens in a block, C chunks in a block,
+K negatives per pair, S size of the noise table.
+
+Arrays:
+    syn0       (V, D) float32   input vectors, the word vectors we keep ("W_in")
+    syn1neg    (V, D) float32   output vectors, used only for training ("W_out")
+    neg_table  (S,)   int32     word ids, word w appearing in proportion to count(w)^0.75
+    ids        (n,)   int32     subsampled word ids of a block; -1 ends a sentence
+    win        (n,)   int32     the (randomly shrunk) window of each position, in 1..window
+    bounds     (C+1,) int64     chunk c is ids[bounds[c]:bounds[c+1]], cut at sentence ends
+    seeds      (C,)   uint64    random state of each chunk (for the negatives)
+    alpha      (2,)   float32   learning rate at the start and at the end of the block
+    out        (C, 2) float64   per chunk: summed loss, number of (center, context) pairs
+
+For one pair (center word o, context word c), with u = syn0[c], v_t = syn1neg[t], σ the logistic function
+and t_1..t_K drawn from neg_table (a draw equal to o is skipped, as in word2vec.c):
+
+    (1) L = -log σ(u·v_o) - Σ_k log σ(-u·v_{t_k})           the negative-sampling loss
+    (2) g_t = alpha * (label_t - σ(u·v_t))                   label 1 for o, 0 for each t_k; g = -alpha dL/d(u·v_t)
+    (3) v_t += g_t * u                                       for o and each t_k, in draw order
+    (4) u   += Σ_t g_t * v_t   (v_t taken before its own update (3))
+
+As in word2vec.c and gensim, the context word's input vector is trained to predict the center word.
+Chunks run in parallel threads with no locks (Hogwild): two threads may update the same row at once,
+and the rare lost update does not hurt SGD. Random numbers for negatives come from word2vec.c's linear
+congruential generator, ``r = r * 25214903917 + 11 (mod 2^64)``, and index the table with ``r >> 16``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+LCG_MUL = np.uint64(25214903917)
+LCG_ADD = np.uint64(11)
+LCG_SHIFT = np.uint64(16)
+
+
+@njit(cache=True, fastmath=True)
+def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, neu1e):
+    """Equations (1)-(4) for one (center, context) pair; returns (loss L, new random state).
+
+    ``neu1e`` (D,) float32 is scratch space for the sum in (4), passed in so that nothing is allocated here.
+    """
+    D = syn0.shape[1]
+    n_table = np.uint64(neg_table.shape[0])
+    for k in range(D):
+        neu1e[k] = 0.0
+    loss = 0.0
+    for d in range(negative + 1):
+        if d == 0:
+            target = center  # the positive: label 1
+            sign = np.float32(1.0)
+        else:
+            rnd = rnd * LCG_MUL + LCG_ADD
+            target = neg_table[(rnd >> LCG_SHIFT) % n_table]  # a negative: label 0
+            if target == center:
+                continue
+            sign = np.float32(-1.0)
+        f = np.float32(0.0)
+        for k in range(D):
+            f += syn0[context, k] * syn1neg[target, k]  # u·v_t
+        # (1) with z = ±u·v_t: -log σ(z) and 1 - σ(z), computed without overflow
+        z = sign * f
+        if z >= 0:
+            e = math.exp(-z)
+            loss += math.log1p(e)
+            one_minus_sig = e / (np.float32(1.0) + e)
+        else:
+            e = math.exp(z)
+            loss += math.log1p(e) - z
+            one_minus_sig = np.float32(1.0) / (np.float32(1.0) + e)
+        # (2) label - σ(u·v_t) is +(1 - σ(z)) for the positive, -(1 - σ(z)) for a negative
+        g = np.float32(sign * one_minus_sig * alpha)
+        for k in range(D):
+            neu1e[k] += g * syn1neg[target, k]  # (4) sums the old v_t
+            syn1neg[target, k] += g * syn0[context, k]  # (3)
+    for k in range(D):
+        syn0[context, k] += neu1e[k]  # (4)
+    return loss, rnd
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alpha, out):
+    """Train on every (center, context) pair of a block, one thread per chunk (Hogwild).
+
+    For each position i with word ids[i] and window b = win[i], the contexts are the positions
+    i-b..i+b of the same sentence, left to right, i itself left out. The learning rate falls linearly
+    from alpha[0] at the start of each chunk to alpha[1] at its end (chunks run side by side).
+    Writes out[c] = (summed loss, pair count) for each chunk c.
+    """
+    n_chunks = bounds.shape[0] - 1
+    D = syn0.shape[1]
+    for c in prange(n_chunks):
+        lo = bounds[c]
+        hi = bounds[c + 1]
+        span = max(hi - lo, 1)
+        rnd = seeds[c]
+        neu1e = np.empty(D, dtype=np.float32)  # (D,) scratch, one per chunk
+        loss = 0.0
+        pairs = 0
+        start = lo  # first position of the current sentence
+        for i in range(lo, hi):
+            center = ids[i]
+            if center < 0:  # sentence end
+                start = i + 1
+                continue
+            a = np.float32(alpha[0] + (alpha[1] - alpha[0]) * ((i - lo) / span))
+            b = win[i]
+            for j in range(max(start, i - b), min(hi, i + b + 1)):
+                if j == i:
+                    continue
+                context = ids[j]
+                if context < 0:  # the sentence ended on the right
+                    break
+                pair_loss, rnd = sgns_pair(syn0, syn1neg, neg_table, context, center, negative, a, rnd, neu1e)
+                loss += pair_loss
+                pairs += 1
+        out[c, 0] = loss
+        out[c, 1] = pairs

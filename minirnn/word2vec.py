@@ -1,0 +1,391 @@
+"""Skip-gram word2vec with negative sampling (SGNS), trained from scratch as in Mikolov's word2vec.c.
+
+    from minirnn.word2vec import Word2Vec
+    model = Word2Vec(dim=100, window=5, min_count=5, negative=5, epochs=5, workers=2, seed=1)
+    model.train("corpus.txt", progress=print)     # progress: called with a TrainProgress per block
+    model.losses                                  # mean negative-sampling loss of each epoch
+    model.wv.most_similar("sancho")               # KeyedVectors
+    model.save("w2v.npz"); Word2Vec.load("w2v.npz")
+
+Dimension legend: V vocabulary size, D vector size (``dim``), n tokens, K negatives per pair.
+
+The algorithm (the update equations are in ``minirnn._word2vec_kernels``):
+
+1. Count words in one streaming pass over the corpus (``minirnn.tokenize.iter_sentences``: a paragraph
+   is a sentence), writing provisional token ids to a temporary file; keep words seen ``min_count``
+   times, at most ``max_vocab`` of them, most frequent first; rewrite the ids in vocabulary order into
+   a memory-mapped cache that every epoch reads. Memory: the raw word counts, the model and one block.
+2. Each epoch reads the cache block by block. In each block:
+   a. subsampling: word w is kept with probability  p(w) = (sqrt(f/t) + 1) * t/f,  f = count(w),
+      t = sample * (tokens in the vocabulary), capped at 1; dropped words vanish before windowing;
+   b. dynamic window: each position gets a window b drawn uniformly from 1..window;
+   c. every (center, context) pair within b positions in the same sentence trains the center word's
+      output vector against the context word's input vector, with K negatives drawn from
+      unigram^0.75 (``noise_table``);
+   d. the learning rate falls linearly from ``alpha`` to ``min_alpha`` over all epochs.
+3. The reported loss of an epoch is the mean over its pairs of
+   -log σ(u·v_o) - Σ_k log σ(-u·v_k).
+
+Steps 2a-b and the seeds use NumPy here; step 2c is a Numba kernel over chunks of the block, one per
+thread (Hogwild). Training always runs on the CPU, whatever ``minirnn.backend`` has selected: the
+kernels take NumPy arrays, and results are NumPy arrays. ``sgns_pair_reference`` and
+``sgns_block_reference`` below are the readable NumPy version of the kernels.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from . import _word2vec_kernels as kernels
+from .errors import UsageError, require
+from .keyedvectors import KeyedVectors
+from .textio import check_text_file
+from .tokenize import iter_sentences
+from .vocab import Vocabulary
+
+BLOCK_TOKENS = 1 << 18  # tokens read from the id cache per kernel call and per progress report
+_FLUSH_TOKENS = 1 << 20  # tokens buffered before writing to the cache file
+_MODEL_FORMAT = "minirnn-word2vec-1"
+
+
+# ---- sampling tables ----------------------------------------------------------------------------
+def keep_probabilities(counts, sample: float) -> np.ndarray:
+    """Probability that subsampling keeps each word (word2vec.c's formula), shape (V,) float64.
+
+    p(w) = (sqrt(f/t) + 1) * t/f  capped at 1, with f = count(w) and t = sample * sum(counts).
+    ``sample = 0`` keeps everything.
+    """
+    counts = np.asarray(counts, dtype=np.float64)  # (V,)
+    if sample <= 0:
+        return np.ones_like(counts)
+    t = sample * counts.sum()
+    p = (np.sqrt(counts / t) + 1.0) * t / counts  # (V,)
+    return np.minimum(p, 1.0)
+
+
+def noise_table(counts, size: int | None = None, power: float = 0.75) -> np.ndarray:
+    """The table negatives are drawn from: word w fills a share count(w)^power / Σ count^power of it.
+
+    Entry s holds the word whose cumulative share first exceeds (s + 0.5)/S, so every word gets
+    within one entry of its exact share. Default S: 100 entries per word, at least 2^20 and at most 10^8.
+    """
+    counts = np.asarray(counts, dtype=np.float64)  # (V,)
+    V = counts.shape[0]
+    if size is None:
+        size = int(min(max(100 * V, 1 << 20), 100_000_000))
+    weights = counts ** power  # (V,)
+    cum = np.cumsum(weights) / weights.sum()  # (V,) cumulative share, cum[-1] = 1
+    positions = (np.arange(size, dtype=np.float64) + 0.5) / size  # (S,)
+    table = np.searchsorted(cum, positions, side="right")  # (S,)
+    return np.minimum(table, V - 1).astype(np.int32)
+
+
+# ---- NumPy reference of the kernels --------------------------------------------------------------
+_MASK64 = (1 << 64) - 1
+
+
+def sgns_pair_reference(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd):
+    """Readable NumPy version of ``kernels.sgns_pair`` (same equations, same random draws).
+
+    Updates syn0 and syn1neg in place; returns (loss, new random state).
+    """
+    u = syn0[context]  # (D,) view: the context word's input vector
+    neu1e = np.zeros_like(u)  # (D,) Σ_t g_t v_t, equation (4)
+    loss = 0.0
+    rnd = int(rnd)
+    for d in range(negative + 1):
+        if d == 0:
+            target, label = center, 1
+        else:
+            rnd = (rnd * 25214903917 + 11) & _MASK64  # word2vec.c's LCG
+            target = int(neg_table[(rnd >> 16) % len(neg_table)])
+            if target == center:
+                continue
+            label = 0
+        f = float(np.dot(u, syn1neg[target]))  # u·v_t
+        sig = 1.0 / (1.0 + math.exp(-f))  # σ(u·v_t)
+        loss += -math.log(sig if label else 1.0 - sig)  # (1)
+        g = np.float32((label - sig) * alpha)  # (2)
+        neu1e += g * syn1neg[target]  # (4) the old v_t
+        syn1neg[target] += g * u  # (3)
+    u += neu1e  # (4)
+    return loss, rnd
+
+
+def sgns_block_reference(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alpha):
+    """Readable NumPy version of ``kernels.sgns_block``, chunks one after another; returns out (C, 2)."""
+    out = np.zeros((len(bounds) - 1, 2))  # (C, 2) loss sum, pair count
+    for c in range(len(bounds) - 1):
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        rnd = int(seeds[c])
+        sentence_start = lo
+        for i in range(lo, hi):
+            if ids[i] < 0:
+                sentence_start = i + 1
+                continue
+            a = np.float32(alpha[0] + (alpha[1] - alpha[0]) * ((i - lo) / max(hi - lo, 1)))
+            b = int(win[i])
+            for j in range(max(sentence_start, i - b), min(hi, i + b + 1)):
+                if j == i:
+                    continue
+                if ids[j] < 0:
+                    break
+                loss, rnd = sgns_pair_reference(syn0, syn1neg, neg_table, int(ids[j]), int(ids[i]), negative, a, rnd)
+                out[c] += (loss, 1)
+    return out
+
+
+# ---- training -----------------------------------------------------------------------------------
+@dataclass
+class TrainProgress:
+    """What ``Word2Vec.train`` reports after each block."""
+    epoch: int  # 1-based
+    epochs: int
+    words_done: int  # vocabulary tokens read so far, all epochs (before subsampling)
+    words_total: int  # epochs * tokens per epoch
+    words_per_s: float
+    loss: float  # mean loss of the pairs trained so far in this epoch
+    elapsed_s: float
+    eta_s: float
+
+
+def _chunk_bounds(ids, n_chunks) -> np.ndarray:
+    """Cut ids (n,) into at most n_chunks pieces of similar size, each ending at a sentence end."""
+    n = ids.shape[0]
+    ends = np.flatnonzero(ids < 0) + 1  # (#sentences,) position after each sentence end
+    targets = (np.arange(1, n_chunks) * n) // n_chunks  # (n_chunks-1,) ideal cut points
+    cuts = ends[np.minimum(np.searchsorted(ends, targets), len(ends) - 1)] if len(ends) else targets
+    return np.unique(np.concatenate([[0], cuts, [n]])).astype(np.int64)  # (C+1,)
+
+
+class Word2Vec:
+    """Skip-gram with negative sampling; see the module docstring.
+
+    Parameters
+    ----------
+    dim : vector size D.            window : largest window (actual one drawn from 1..window).
+    min_count, max_vocab : vocabulary cut (see ``Vocabulary.from_counts``).
+    negative : negatives K per pair.  sample : subsampling threshold (0 = off).
+    alpha, min_alpha : learning rate at the start and at the end of training (linear in between).
+    epochs : passes over the corpus.  workers : threads (default: all Numba may use).
+    seed : random seed of the initial vectors, subsampling, windows and negatives. With workers=1
+        training is deterministic; with more, Hogwild makes the last digits vary from run to run.
+    keep_digits : count digit runs as words (see ``minirnn.tokenize``).
+    """
+
+    def __init__(self, dim=100, window=5, min_count=5, max_vocab=None, negative=5, sample=1e-3,
+                 alpha=0.025, min_alpha=1e-4, epochs=5, workers=None, seed=1, keep_digits=False):
+        max_threads = numba.config.NUMBA_NUM_THREADS
+        workers = max_threads if workers is None else workers
+        require(isinstance(dim, (int, np.integer)) and dim >= 1, f"dim must be an integer >= 1, got {dim}")
+        require(isinstance(window, (int, np.integer)) and window >= 1, f"window must be an integer >= 1, got {window}")
+        require(min_count >= 1, f"min_count must be >= 1, got {min_count}")
+        require(max_vocab is None or max_vocab >= 1, f"max_vocab must be >= 1, got {max_vocab}")
+        require(negative >= 1, f"negative must be >= 1, got {negative}")
+        require(sample >= 0, f"sample must be >= 0, got {sample}")
+        require(alpha > 0 and 0 <= min_alpha <= alpha, f"need alpha > 0 and 0 <= min_alpha <= alpha, got {alpha}, {min_alpha}")
+        require(epochs >= 1, f"epochs must be >= 1, got {epochs}")
+        require(1 <= workers <= max_threads,
+                f"workers must be between 1 and {max_threads} (Numba's thread limit, NUMBA_NUM_THREADS), got {workers}")
+        self.dim, self.window, self.min_count, self.max_vocab = int(dim), int(window), int(min_count), max_vocab
+        self.negative, self.sample, self.alpha, self.min_alpha = int(negative), float(sample), float(alpha), float(min_alpha)
+        self.epochs, self.workers, self.seed, self.keep_digits = int(epochs), int(workers), seed, bool(keep_digits)
+        self.vocab: Vocabulary | None = None
+        self.syn0: np.ndarray | None = None  # (V, D) input vectors: the word vectors
+        self.syn1neg: np.ndarray | None = None  # (V, D) output vectors
+        self.losses: list[float] = []  # mean loss per epoch
+        self.timings: dict = {}
+        self._wv: KeyedVectors | None = None
+
+    def params(self) -> dict:
+        return {k: getattr(self, k) for k in ("dim", "window", "min_count", "max_vocab", "negative", "sample",
+                                                "alpha", "min_alpha", "epochs", "workers", "seed", "keep_digits")}
+
+    @property
+    def wv(self) -> KeyedVectors:
+        """The trained word vectors (syn0) with their vocabulary and counts."""
+        if self.syn0 is None:
+            raise UsageError("the model is not trained yet: call train(corpus_path) first")
+        if self._wv is None:
+            self._wv = KeyedVectors(self.vocab.words, self.syn0, self.vocab.counts)
+        return self._wv
+
+    # ---- step 1: vocabulary and the id cache ----------------------------------------------------
+    def build_vocab(self, corpus_path, cache_path):
+        """Count the corpus and write its ids (vocabulary order, -1 after each sentence) to cache_path.
+
+        Returns the number of ids written. One pass over the text; provisional ids go to a temporary
+        file beside cache_path, then are renumbered into vocabulary order.
+        """
+        corpus_path = check_text_file(corpus_path)
+        index: dict[str, int] = {}  # every distinct word -> provisional id
+        counts = np.zeros(0, dtype=np.int64)  # (#distinct,)
+        raw_path = cache_path + ".raw"
+        buf: list[int] = []
+        try:
+            with open(raw_path, "wb") as raw:
+                def flush():
+                    nonlocal counts, buf
+                    arr = np.array(buf, dtype=np.int32)  # (n,)
+                    counts = np.pad(counts, (0, len(index) - len(counts)))
+                    counts += np.bincount(arr[arr >= 0], minlength=len(index))
+                    raw.write(arr.tobytes())
+                    buf = []
+                setdefault = index.setdefault
+                for sentence in iter_sentences(corpus_path, keep_digits=self.keep_digits):
+                    buf.extend([setdefault(w, len(index)) for w in sentence])
+                    buf.append(-1)
+                    if len(buf) >= _FLUSH_TOKENS:
+                        flush()
+                flush()
+            words = list(index)
+            del index
+            require(counts.sum() > 0, f"{corpus_path}: holds no words (letters)")
+            vocab = Vocabulary.from_counts(dict(zip(words, counts.tolist())), self.min_count, self.max_vocab)
+            require(len(vocab) > 0, f"{corpus_path}: no word occurs at least min_count={self.min_count} times "
+                                    f"(the most frequent occurs {counts.max()} times)")
+            # renumber: provisional id -> vocabulary id, -1 for words cut from the vocabulary
+            remap = np.full(len(words), -1, dtype=np.int32)  # (#distinct,)
+            order = {w: i for i, w in enumerate(words)}
+            remap[[order[w] for w in vocab.words]] = np.arange(len(vocab), dtype=np.int32)
+            del order, words
+            raw_ids = np.memmap(raw_path, dtype=np.int32, mode="r")
+            n_out = 0
+            with open(cache_path, "wb") as out:
+                for pos in range(0, raw_ids.shape[0], _FLUSH_TOKENS):
+                    x = np.asarray(raw_ids[pos:pos + _FLUSH_TOKENS])  # (b,)
+                    y = np.where(x >= 0, remap[np.maximum(x, 0)], -1)  # (b,) separators stay -1
+                    y = y[(x < 0) | (y >= 0)]  # drop the cut words; the window spans over them
+                    out.write(y.astype(np.int32).tobytes())
+                    n_out += y.shape[0]
+            del raw_ids
+        finally:
+            if os.path.exists(raw_path):
+                os.remove(raw_path)
+        self.vocab = vocab
+        return n_out
+
+    # ---- step 2: epochs -------------------------------------------------------------------------
+    def train(self, corpus_path, progress=None, cache_dir=None):
+        """Build the vocabulary from ``corpus_path`` and train; returns self.
+
+        ``progress``, if given, is called with a ``TrainProgress`` after each block of about
+        ``BLOCK_TOKENS`` tokens. ``cache_dir`` holds the temporary id cache (default: the system
+        temporary directory); it is deleted at the end.
+        """
+        t0 = time.perf_counter()
+        fd, cache_path = tempfile.mkstemp(prefix="minirnn-w2v-", suffix=".ids", dir=cache_dir)
+        os.close(fd)
+        try:
+            n_ids = self.build_vocab(corpus_path, cache_path)
+            t1 = time.perf_counter()
+            ids = np.memmap(cache_path, dtype=np.int32, mode="r", shape=(n_ids,))  # (n,) the id cache
+            self._train_epochs(ids, progress)
+            del ids
+            t2 = time.perf_counter()
+        finally:
+            if os.path.exists(cache_path):
+                os.remove(cache_path)
+        self.timings = {"vocab_s": t1 - t0, "train_s": t2 - t1,
+                        "words_per_s": self.epochs * self.vocab.total / max(t2 - t1, 1e-9)}
+        return self
+
+    def _train_epochs(self, ids, progress):
+        V, D = len(self.vocab), self.dim
+        rng = np.random.default_rng(self.seed)
+        # word2vec.c's initialisation: input vectors uniform in [-0.5/D, 0.5/D), output vectors zero
+        self.syn0 = ((rng.random((V, D), dtype=np.float32) - 0.5) / D).astype(np.float32)  # (V, D)
+        self.syn1neg = np.zeros((V, D), dtype=np.float32)  # (V, D)
+        self._wv = None
+        keep = keep_probabilities(self.vocab.counts, self.sample).astype(np.float32)  # (V,)
+        table = noise_table(self.vocab.counts)  # (S,)
+        words_total = self.epochs * self.vocab.total
+        words_done = 0
+        self.losses = []
+        old_threads = numba.get_num_threads()
+        numba.set_num_threads(self.workers)
+        start = time.perf_counter()
+        try:
+            for epoch in range(1, self.epochs + 1):
+                loss_sum, pairs = 0.0, 0
+                pos = 0
+                while pos < ids.shape[0]:
+                    end = self._block_end(ids, pos)
+                    block = np.asarray(ids[pos:end])  # (b,) read from the cache
+                    pos = end
+                    n_words = int((block >= 0).sum())
+                    # (2a) subsampling, before windowing; sentence ends always stay
+                    block = block[(block < 0) | (rng.random(block.shape[0], dtype=np.float32) < keep[np.maximum(block, 0)])]
+                    # (2b) each position's window, uniform in 1..window
+                    win = rng.integers(1, self.window + 1, size=block.shape[0], dtype=np.int32)  # (b',)
+                    bounds = _chunk_bounds(block, self.workers)  # (C+1,)
+                    seeds = rng.integers(0, np.iinfo(np.uint64).max, size=len(bounds) - 1, dtype=np.uint64,
+                                         endpoint=True)  # (C,)
+                    alpha = np.array([self._alpha_at(words_done, words_total),
+                                      self._alpha_at(words_done + n_words, words_total)], dtype=np.float32)
+                    out = np.zeros((len(bounds) - 1, 2))  # (C, 2)
+                    # (2c) the Numba kernel: one chunk per thread
+                    kernels.sgns_block(block, win, bounds, seeds, self.syn0, self.syn1neg, table, self.negative, alpha, out)
+                    loss_sum += out[:, 0].sum()
+                    pairs += int(out[:, 1].sum())
+                    words_done += n_words
+                    if progress is not None:
+                        elapsed = time.perf_counter() - start
+                        rate = words_done / max(elapsed, 1e-9)
+                        progress(TrainProgress(epoch, self.epochs, words_done, words_total, rate,
+                                               loss_sum / max(pairs, 1), elapsed, (words_total - words_done) / max(rate, 1e-9)))
+                self.losses.append(loss_sum / max(pairs, 1))
+        finally:
+            numba.set_num_threads(old_threads)
+
+    @staticmethod
+    def _block_end(ids, pos) -> int:
+        """End of the block starting at pos: about BLOCK_TOKENS tokens, cut just after a sentence end."""
+        end = min(pos + BLOCK_TOKENS, ids.shape[0])
+        if end < ids.shape[0]:
+            seps = np.flatnonzero(np.asarray(ids[pos:end]) < 0)
+            if len(seps):  # always, as sentences hold at most MAX_SENTENCE_LEN < BLOCK_TOKENS words
+                end = pos + int(seps[-1]) + 1
+        return end
+
+    def _alpha_at(self, words_done, words_total) -> float:
+        """(2d) Linear decay from alpha to min_alpha over all epochs."""
+        return max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * words_done / words_total)
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the whole model (parameters, vocabulary, both weight matrices, losses) as one .npz file."""
+        if self.syn0 is None:
+            raise UsageError("nothing to save: the model is not trained yet")
+        meta = {"format": _MODEL_FORMAT, "params": self.params(), "vocab": self.vocab.to_dict(),
+                "losses": self.losses, "timings": self.timings}
+        with open(path, "wb") as f:
+            np.savez(f, syn0=self.syn0, syn1neg=self.syn1neg, meta=np.array(json.dumps(meta, ensure_ascii=False)))
+
+    @classmethod
+    def load(cls, path) -> "Word2Vec":
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                syn0, syn1neg = z["syn0"], z["syn1neg"]
+        except (ValueError, KeyError, OSError) as e:
+            raise UsageError(f"{path}: not a minirnn word2vec model ({e})") from None
+        if meta.get("format") != _MODEL_FORMAT:
+            raise UsageError(f"{path}: not a minirnn word2vec model")
+        params = meta["params"]
+        params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
+        model = cls(**params)
+        model.vocab = Vocabulary.from_dict(meta["vocab"])
+        model.syn0, model.syn1neg = syn0, syn1neg
+        model.losses, model.timings = meta["losses"], meta["timings"]
+        return model
