@@ -24,21 +24,22 @@ def numeric_gradient(f, x, dy=None, h=1e-4):
     dy  upstream gradient shaped like f()'s output; None when f returns a scalar
     """
     xp = array_module(x)
-    grad = xp.zeros_like(x)
-    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)   # views: writing them writes x and grad
+    grad = xp.zeros(x.shape, dtype=x.dtype)            # same shape as x
 
     def L():
         y = f()
         return float(to_numpy(y if dy is None else (y * dy).sum()))
 
-    for i in range(flat_x.size):
-        old = float(flat_x[i])
-        flat_x[i] = old + h
+    # index x itself, not x.reshape(-1): for a strided view (W.T, or one gate's block W[:, :H])
+    # reshape makes a copy, the perturbation would never reach f, and every entry would read 0
+    for i in np.ndindex(*x.shape):
+        old = float(x[i])
+        x[i] = old + h
         Lp = L()
-        flat_x[i] = old - h
+        x[i] = old - h
         Lm = L()
-        flat_x[i] = old
-        flat_g[i] = (Lp - Lm) / (2 * h)
+        x[i] = old
+        grad[i] = (Lp - Lm) / (2 * h)
     return grad
 
 
