@@ -1,0 +1,195 @@
+"""Numba kernels for k-means on the CPU, each next to the NumPy reference the tests compare it with.
+
+Dimension legend: N points, D features, K clusters, L k-means++ candidates per step,
+B rows in a block, P parallel parts.
+
+The kernels take raw NumPy arrays and scalars and write into output arrays the caller owns; they do
+no validation, draw no random numbers and print nothing (that is `minirnn.kmeans`'s job). They are
+compiled on first use and cached on disk (``cache=True``).
+
+Squared Euclidean distance, two ways:
+
+    (1) d(x, c) = sum_d (x_d - c_d)^2                      direct: exact, no cancellation
+    (2) d(x, c) = ||x||^2 - 2 x.c + ||c||^2                 expanded: x.c for a block of rows is a GEMM
+
+Assignment uses (2): `assign_gemm` gets the (B, K) dot products of a block of rows from one BLAS
+GEMM and scans them for the nearest centroid. `assign_direct` is the all-Numba alternative by (1);
+it gives the same labels (tested) and was measured ~7x slower for N, D, K = 100000, 100, 1000 on the
+2-core benchmark machine, so `minirnn.kmeans` uses `assign_gemm`.
+k-means++ uses (1): it compares every point with only L ~ 2 + ln K candidates per step, a GEMM
+too thin to pay off, and (1) has no cancellation when a candidate sits next to a point.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+# ----------------------------------------------------------------------------------------------
+# assignment: label_i = argmin_j d(x_i, c_j)
+# ----------------------------------------------------------------------------------------------
+
+@njit(parallel=True, fastmath=True, cache=True)
+def assign_gemm(X, Ct, c_sq, x_sq, bufs, labels, min_d):
+    """Nearest centroid of each row by (2), one GEMM per block of B rows.
+
+    X      (N, D)     the points
+    Ct     (D, K)     the centroids, transposed (contiguous, so each block is one BLAS call)
+    c_sq   (K,)       ||c_j||^2
+    x_sq   (N,)       ||x_i||^2
+    bufs   (P, B, K)  scratch: one (B, K) block of dot products per parallel part
+    labels (N,)       out: argmin_j d(x_i, c_j) (lowest j on ties)
+    min_d  (N,)       out: min_j d(x_i, c_j), clipped at 0 (rounding in (2) can make it slightly negative)
+
+    Part p handles blocks p, p+P, p+2P, ... The caller must limit BLAS to one thread: the P parts
+    each run their own GEMM, as scikit-learn's Lloyd does (threaded BLAS here would oversubscribe).
+    """
+    N = X.shape[0]
+    K = Ct.shape[1]
+    P, B = bufs.shape[0], bufs.shape[1]
+    n_blocks = (N + B - 1) // B
+    for p in prange(P):
+        for b in range(p, n_blocks, P):
+            s = b * B
+            e = min(N, s + B)
+            dots = bufs[p, : e - s]                      # (B, K)
+            np.dot(X[s:e], Ct, dots)                     # dots = x . c
+            for i in range(e - s):
+                best = c_sq[0] - 2 * dots[i, 0]          # (2) less the ||x||^2 every j shares
+                best_j = 0
+                for j in range(1, K):
+                    v = c_sq[j] - 2 * dots[i, j]
+                    if v < best:
+                        best = v
+                        best_j = j
+                labels[s + i] = best_j
+                min_d[s + i] = max(x_sq[s + i] + best, 0)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def assign_direct(X, C, labels, min_d):
+    """Nearest centroid of each row by (1), no GEMM: the all-Numba alternative to `assign_gemm`.
+
+    X (N, D), C (K, D); labels (N,) and min_d (N,) are written.
+    """
+    N, D = X.shape
+    K = C.shape[0]
+    for i in prange(N):
+        best = np.inf
+        best_j = 0
+        for j in range(K):
+            s = X[i, 0] - X[i, 0]                        # a zero of X's dtype: float32 sums stay float32
+            for d in range(D):
+                t = X[i, d] - C[j, d]
+                s += t * t
+            if s < best:
+                best = s
+                best_j = j
+        labels[i] = best_j
+        min_d[i] = best
+
+
+def assign_ref(X, C):
+    """NumPy reference of both assignment kernels, by (1) on the full (N, K) matrix in float64."""
+    d = ((X[:, None, :].astype(np.float64) - C[None, :, :]) ** 2).sum(axis=2)  # (N, K)
+    labels = np.argmin(d, axis=1)                                              # (N,)
+    return labels, d[np.arange(len(X)), labels]                                # (N,), (N,)
+
+
+# ----------------------------------------------------------------------------------------------
+# centroid update: per-cluster sums and sizes
+# ----------------------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def cluster_sums(X, labels, n_chunks, sums, counts):
+    """sums[k] = sum_{i: labels_i = k} x_i and counts[k] = |{i: labels_i = k}|.
+
+    X (N, D), labels (N,); sums (K, D) float64 and counts (K,) int64 are overwritten.
+    The rows are split into `n_chunks` contiguous chunks, each summed into its own (K, D) buffer in
+    parallel, then the buffers are added: a race-free parallel reduction.
+    """
+    N, D = X.shape
+    K = sums.shape[0]
+    part_s = np.zeros((n_chunks, K, D))                  # (P, K, D) one accumulator per chunk
+    part_n = np.zeros((n_chunks, K), dtype=np.int64)     # (P, K)
+    step = (N + n_chunks - 1) // n_chunks
+    for p in prange(n_chunks):
+        for i in range(p * step, min(N, (p + 1) * step)):
+            k = labels[i]
+            part_n[p, k] += 1
+            for d in range(D):
+                part_s[p, k, d] += X[i, d]
+    sums[:] = 0.0
+    counts[:] = 0
+    for p in range(n_chunks):
+        sums += part_s[p]
+        counts += part_n[p]
+
+
+def cluster_sums_ref(X, labels, K):
+    """NumPy reference of `cluster_sums`: returns (sums (K, D) float64, counts (K,) int64)."""
+    sums = np.zeros((K, X.shape[1]))                             # (K, D)
+    np.add.at(sums, labels, X.astype(np.float64))
+    counts = np.bincount(labels, minlength=K).astype(np.int64)   # (K,)
+    return sums, counts
+
+
+# ----------------------------------------------------------------------------------------------
+# k-means++ (greedy): one step scores L candidate centres against every point
+# ----------------------------------------------------------------------------------------------
+
+@njit(parallel=True, fastmath=True, cache=True)
+def kpp_candidates(X, cand, closest, n_chunks, new_closest, pot):
+    """Score k-means++ candidates: the potential if each one were added as a centre.
+
+    X           (N, D)  the points
+    cand        (L,)    row indices of the candidate centres
+    closest     (N,)    squared distance of each point to its nearest centre so far
+    new_closest (L, N)  out: min(closest_i, d(x_i, x_cand_l)) by (1)
+    pot         (L,)    out: sum_i new_closest[l, i] (float64), the potential with candidate l added
+
+    X is read once per call: each point meets all L candidates while it is in cache.
+    """
+    N, D = X.shape
+    L = cand.shape[0]
+    C = np.empty((L, D), dtype=X.dtype)                  # (L, D) the candidate rows, contiguous
+    for l in range(L):
+        C[l] = X[cand[l]]
+    part = np.zeros((n_chunks, L))                       # (P, L) partial potentials
+    step = (N + n_chunks - 1) // n_chunks
+    for p in prange(n_chunks):
+        for i in range(p * step, min(N, (p + 1) * step)):
+            for l in range(L):
+                s = X[i, 0] - X[i, 0]                    # a zero of X's dtype
+                for d in range(D):
+                    t = X[i, d] - C[l, d]
+                    s += t * t
+                v = min(closest[i], s)
+                new_closest[l, i] = v
+                part[p, l] += v
+    for l in range(L):
+        pot[l] = part[:, l].sum()
+
+
+def kpp_candidates_ref(X, cand, closest):
+    """NumPy reference of `kpp_candidates`: returns (new_closest (L, N), pot (L,)) in float64."""
+    d = ((X[None, :, :].astype(np.float64) - X[cand][:, None, :]) ** 2).sum(axis=2)  # (L, N)
+    new_closest = np.minimum(closest[None, :], d)                                    # (L, N)
+    return new_closest, new_closest.sum(axis=1)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def sq_dist_to_row(X, r, out):
+    """out_i = d(x_i, x_r) by (1): distances to the first k-means++ centre. X (N, D), out (N,)."""
+    N, D = X.shape
+    for i in prange(N):
+        s = X[i, 0] - X[i, 0]                            # a zero of X's dtype
+        for d in range(D):
+            t = X[i, d] - X[r, d]
+            s += t * t
+        out[i] = s
+
+
+def sq_dist_to_row_ref(X, r):
+    """NumPy reference of `sq_dist_to_row` in float64."""
+    return ((X.astype(np.float64) - X[r]) ** 2).sum(axis=1)      # (N,)
