@@ -111,7 +111,7 @@ class Windows:
         return self.B * self.T
 
 
-def split(ids, val_frac: float, batch: int, seq: int):
+def split(ids, val_frac: float, batch: int, seq: int, unit: str = "characters"):
     """(train Windows, val Windows): the last val_frac of the text is validation.
 
     Validation uses up to `batch` streams, fewer if its share is short. Raises UsageError when the
@@ -126,7 +126,7 @@ def split(ids, val_frac: float, batch: int, seq: int):
     need_train, need_val = batch * seq + 1, seq + 1
     if n - n_val < need_train or n_val < need_val:
         raise UsageError(
-            f"the text is too short: {n} characters, but --batch {batch} x --seq {seq} needs at least "
+            f"the text is too short: {n} {unit}, but --batch {batch} x --seq {seq} needs at least "
             f"{need_train} for training plus {need_val} for validation (--val-frac {val_frac}); "
             f"use a longer text or smaller --batch/--seq")
     train = Windows(ids[:n - n_val], batch, seq)

@@ -122,3 +122,29 @@ def make_optimizer(args, model, iters_per_epoch: int):
 def flags_dict(args) -> dict:
     """The flags as saved in a checkpoint (everything but where/how to run)."""
     return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir")}
+
+
+class StatusLine:
+    """Progress for long stages: redrawn in place on a terminal, else one line every `every` seconds."""
+
+    def __init__(self, stream=None, every=5.0):
+        import sys
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every, self.last = every, -float("inf")
+
+    def __call__(self, text: str, force: bool = False) -> None:
+        import time
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + text + "\033[K")
+            self.stream.flush()
+        elif force or now - self.last >= self.every:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self.last = now
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

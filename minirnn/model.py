@@ -43,11 +43,13 @@ class RNNLM:
         if cell not in stack.CELLS:
             raise ValueError(f"cell must be one of {sorted(stack.CELLS)}, got {cell!r}")
         self.V, self.H, self.L, self.cell = int(vocab_size), int(hidden), int(layers), cell
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = float(dropout)
         self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)  # weights are drawn on the host, the same on every backend
         if embedding is not None:
-            table = np.asarray(backend.to_numpy(embedding), dtype=self.dtype)  # (V, E)
+            table = np.array(backend.to_numpy(embedding), dtype=self.dtype)   # (V, E) a copy
             freeze = True if freeze_embedding is None else freeze_embedding
         elif embed == 0:
             table = np.eye(self.V, dtype=self.dtype)                          # (V, V) one-hot

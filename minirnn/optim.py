@@ -111,6 +111,8 @@ def global_norm(grads: dict):
 def clip_grad_norm(grads: dict, max_norm: float, eps: float = 1e-6):
     """Scale every gradient by min(1, max_norm / (norm + eps)), as torch's clip_grad_norm_.
     Returns the norm before clipping (a 0-d array)."""
+    if not grads:
+        raise ValueError("clip_grad_norm: no gradients to clip")
     xp = array_module(*grads.values())
     norm = global_norm(grads)
     coef = xp.minimum(max_norm / (norm + eps), 1.0).astype(next(iter(grads.values())).dtype)

@@ -25,6 +25,8 @@ import time
 import numpy as np
 
 from . import backend, checkpoint
+from .errors import UsageError
+from .model import RNNLM
 from .optim import clip_grad_norm
 
 FORMAT = "minirnn-checkpoint-1"
@@ -46,16 +48,18 @@ class Trainer:
     meta        JSON-able dict saved in every checkpoint (config, vocabulary, flags)
     sample_fn   sample_fn(model, rng) -> str, printed at each sample point (optional)
     metrics_fn  metrics_fn(val_loss) -> dict of extra metrics for metrics.jsonl (optional)
+    extra_arrays  arrays saved in every checkpoint beside the weights (e.g. the word model's maps)
     """
 
     def __init__(self, model, optimizer, train, val, *, iters, eval_every, checkpoint_dir, meta,
                  clip=5.0, schedule=None, seed=0, print_every=10, sample_every=0, sample_fn=None,
-                 metrics_fn=None, unit="chars", out=sys.stdout):
+                 metrics_fn=None, extra_arrays=None, unit="chars", out=sys.stdout):
         self.model, self.opt, self.train, self.val = model, optimizer, train, val
         self.iters, self.eval_every, self.dir, self.meta = int(iters), int(eval_every), checkpoint_dir, meta
         self.clip, self.schedule, self.seed = float(clip), schedule, int(seed)
         self.print_every, self.sample_every = max(1, int(print_every)), int(sample_every)
         self.sample_fn, self.metrics_fn, self.unit, self.out = sample_fn, metrics_fn, unit, out
+        self.extra_arrays = dict(extra_arrays or {})
         # the loop's state: all of it goes into a checkpoint
         self.it = 0                      # iterations done
         self.state = None                # hidden state carried across windows
@@ -116,6 +120,7 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     def arrays(self) -> dict:
         a = {f"param/{k}": v for k, v in self.model.params.items()}
+        a.update({f"extra/{k}": v for k, v in self.extra_arrays.items()})
         scalars, opt_arrays = self.opt.state_dict()
         a.update({f"opt/{k}": v for k, v in opt_arrays.items()})
         for l, layer in enumerate(self.state or []):
@@ -223,3 +228,15 @@ class Trainer:
             return 0
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def load_model(path: str, kind: str):
+    """(model, arrays, meta) from a checkpoint written by a Trainer for a `kind` ('char'/'word') model."""
+    arrays, meta = checkpoint.load(path)
+    if meta.get("kind") != kind or meta.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {meta.get('kind')!r})")
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    try:
+        return RNNLM.from_params(meta["model"], params), arrays, meta
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"{path}: checkpoint does not match its own config ({e})") from None

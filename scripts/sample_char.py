@@ -13,12 +13,12 @@ import sys
 
 import numpy as np
 
-from minirnn import backend, checkpoint
+from minirnn import backend
 from minirnn.chardata import CharVocab
 from minirnn.cli import HelpFormatter
-from minirnn.errors import UsageError, require, run_cli
-from minirnn.model import RNNLM
+from minirnn.errors import require, run_cli
 from minirnn.sampling import check_options, generate
+from minirnn.trainer import load_model
 
 
 def build_parser():
@@ -34,18 +34,6 @@ def build_parser():
     return p
 
 
-def load_model(path, kind="char"):
-    """(model, meta) from a checkpoint written by the trainer."""
-    arrays, meta = checkpoint.load(path)
-    if meta.get("kind") != kind:
-        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {meta.get('kind')!r})")
-    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    try:
-        return RNNLM.from_params(meta["model"], params), meta
-    except (KeyError, ValueError) as e:
-        raise UsageError(f"{path}: checkpoint does not match its own config ({e})") from None
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.length >= 0, f"--length must be >= 0, got {args.length}")
@@ -53,7 +41,7 @@ def main(argv=None):
     check_options(args.temperature, args.top_k, args.top_p)
     if args.backend:
         backend.set_backend(args.backend)
-    model, meta = load_model(args.checkpoint)
+    model, _, meta = load_model(args.checkpoint, "char")
     vocab = CharVocab(meta["vocab"])
     prime_ids = vocab.encode(args.prime)
     rng = np.random.default_rng(args.seed)

@@ -1,0 +1,162 @@
+"""The quantized word pipeline end to end on a tiny corpus: stages, maps, frozen table, generation."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from minirnn import checkpoint
+from minirnn.errors import run_cli
+from minirnn.model import RNNLM
+from minirnn.wordlm import UNK, WordTask, encode_corpus, generate, targets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import generate_words  # noqa: E402
+import train_word  # noqa: E402
+
+SENTENCES = ["el caballero andante salió de la aldea", "sancho panza el escudero fiel comía pan",
+             "la señora dulcinea del toboso era hermosa", "don quijote y sancho hablaban de la ínsula"]
+SMALL = ["--dim", "12", "--min-count", "2", "--w2v-epochs", "2", "--workers", "1", "--clusters", "6",
+         "--hidden", "16", "--batch", "4", "--seq", "8", "--iters", "12", "--eval-every", "6",
+         "--print-every", "6", "--sample-length", "5", "--kmeans-iter", "20"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("word")
+    rng = np.random.default_rng(0)
+    corpus = d / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES[i] + " rarísimo" * (k == 7) for k, i in
+                                enumerate(rng.integers(0, 4, 300))), encoding="utf-8")
+    ck = d / "ck"
+    assert run_cli(train_word.main, ["--corpus", str(corpus), *SMALL, "--checkpoint-dir", str(ck)]) == 0
+    return corpus, ck
+
+
+def test_pipeline_writes_every_stage_and_metrics(trained):
+    corpus, ck = trained
+    assert (ck / "vectors.txt").exists() and (ck / "quantizer" / "quantizer.npz").exists()
+    lines = [json.loads(x) for x in open(ck / "metrics.jsonl")]
+    assert [m["iter"] for m in lines] == [6, 12]
+    for m in lines:
+        assert m["word_ce"] > m["cluster_ce"] == m["val_loss"] > 0         # (3): a within-cluster term is added
+        assert np.isclose(m["word_ppl"], np.exp(m["word_ce"]))
+
+
+def test_stages_are_reused_and_resume_refuses_other_flags(trained, tmp_path, capsys):
+    corpus, ck = trained
+    d = tmp_path / "again"
+    assert run_cli(train_word.main, ["--corpus", str(corpus), *SMALL, "--checkpoint-dir", str(d),
+                                     "--vectors", str(ck / "vectors.txt"),
+                                     "--quantizer", str(ck / "quantizer")]) == 0
+    out = capsys.readouterr().out
+    assert "stage 1" not in out and "stage 2" not in out
+    assert run_cli(train_word.main, ["--checkpoint-dir", str(d), "--resume", "--iters", "14"]) == 0
+    assert run_cli(train_word.main, ["--checkpoint-dir", str(d), "--resume", "--iters", "16",
+                                     "--hidden", "8"]) == 2
+
+
+def test_cluster_ids_map_back_to_member_words(trained):
+    corpus, ck = trained
+    arrays, meta = checkpoint.load(str(ck / "best.npz"))
+    task = WordTask(meta["words"], arrays["extra/labels"], arrays["param/embed.W"], arrays["extra/vectors"],
+                    arrays["extra/logp_in"])
+    assert task.words[-1] == UNK and task.labels[-1] == task.C - 1
+    members = sorted(int(w) for m in task.members for w in m)
+    assert members == list(range(len(task.words)))                       # every word in exactly one class
+    for c, m in enumerate(task.members):
+        assert (task.labels[m] == c).all()
+        p = np.exp(task.logp_in[m])
+        assert np.isclose(p.sum(), 1.0) and (np.diff(p) <= 1e-12).all()   # a distribution, most frequent first
+    # the quantizer on disk agrees with the checkpoint's map
+    from minirnn.quantizer import EmbeddingQuantizer
+    q = EmbeddingQuantizer.load(str(ck / "quantizer"))
+    for w, c in q.word_to_cluster.items():
+        assert task.labels[task.words.index(w)] == c
+        assert w in q.cluster_to_words[c]
+
+
+def test_frozen_embedding_stays_frozen(trained):
+    corpus, ck = trained
+    arrays, _ = checkpoint.load(str(ck / "best.npz"))
+    from minirnn.quantizer import EmbeddingQuantizer
+    q = EmbeddingQuantizer.load(str(ck / "quantizer"))
+    table = arrays["param/embed.W"]
+    np.testing.assert_array_equal(table[:-1], q.centroids)             # bit for bit after training
+    assert not table[-1].any()                                          # the <unk> row
+    assert not any(k.endswith("embed.W") for k in arrays if k.startswith("opt/"))
+
+
+def test_finetune_embedding_changes_the_table(trained, tmp_path):
+    corpus, ck = trained
+    d = tmp_path / "ft"
+    assert run_cli(train_word.main, ["--corpus", str(corpus), *SMALL, "--checkpoint-dir", str(d),
+                                     "--vectors", str(ck / "vectors.txt"), "--quantizer", str(ck / "quantizer"),
+                                     "--finetune-embedding"]) == 0
+    arrays, _ = checkpoint.load(str(d / "latest.npz"))
+    from minirnn.quantizer import EmbeddingQuantizer
+    q = EmbeddingQuantizer.load(str(ck / "quantizer"))
+    assert not np.allclose(arrays["param/embed.W"][:-1], q.centroids)
+
+
+def test_generation_is_reproducible_and_names_dropped_words(trained, capsys):
+    corpus, ck = trained
+    outs = []
+    for seed in ["5", "5", "6"]:
+        assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--start",
+                                             "sancho panza zapatilla", "--length", "30", "--seed", seed]) == 0
+        captured = capsys.readouterr()
+        assert "zapatilla" in captured.err
+        outs.append(captured.out)
+    assert outs[0] == outs[1] != outs[2]
+    words = outs[0].split()
+    assert words[:2] == ["sancho", "panza"] and len(words) == 32 and UNK not in words
+    assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--choice", "nearest",
+                                         "--length", "5", "--seed", "1"]) == 0
+
+
+def test_generate_words_only_from_the_sampled_cluster():
+    words = ["a", "b", "c", "d"]
+    vectors = np.eye(4, dtype=np.float32)
+    task = WordTask.clusters(words, vectors, np.array([0, 0, 1, 1]), np.eye(2, 4, dtype=np.float32))
+    task.fit_within(np.array([0, 0, 0, 1, 2, 3, 3]))
+    model = RNNLM(task.C, hidden=4, layers=1, embedding=task.embedding, seed=0)
+    model.params["out.b"][...] = np.array([50.0, -50.0, -50.0])           # always cluster 0
+    got = list(generate(model, task, [2], 200, np.random.default_rng(0)))
+    assert set(got) <= {0, 1}                                              # members of cluster 0
+    share_a = got.count(0) / len(got)
+    assert abs(share_a - 4 / 6) < 0.1                                      # p(a|0) = (3+1)/(4+2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--corpus", "{tmp}/missing.txt"], "no such file"),
+    (["--corpus", "{tmp}/empty.txt"], "empty"),
+    (["--clusters", "-1"], "--clusters"),
+    (["--clusters", "100000"], "--clusters"),
+    (["--vectors", "{tmp}/missing.vec"], ""),
+    (["--quantizer", "{tmp}"], ""),
+])
+def test_bad_inputs(argv, message, trained, tmp_path, capsys):
+    corpus, ck = trained
+    (tmp_path / "empty.txt").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert run_cli(train_word.main, ["--corpus", str(corpus), *SMALL, *argv,
+                                     "--checkpoint-dir", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_generate_bad_inputs(trained, capsys):
+    corpus, ck = trained
+    assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--start", "xyz qwerty"]) == 2
+    assert "none of the start words" in capsys.readouterr().err
+    assert run_cli(generate_words.main, ["--checkpoint", str(ck / "nope.npz")]) == 2
+
+
+def test_encode_corpus_marks_unknown_words(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("Sancho come pan.\nSancho duerme", encoding="utf-8")
+    ids, n_unk = encode_corpus(str(p), {"sancho": 0, "pan": 1})
+    assert ids.tolist() == [0, 2, 1, 0, 2] and n_unk == 2
