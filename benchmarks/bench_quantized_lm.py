@@ -1,0 +1,174 @@
+#!/usr/bin/env python
+"""What quantizing the vocabulary costs and gains: cluster models (K clusters) vs a plain word model.
+
+All models share the corpus, the word vectors, the train/validation split, the RNN (cell, H, L),
+the batches, the optimiser, the seed and the number of iterations; they differ only in what they
+predict and read:
+    cluster model (K)   input = frozen (K+1, D) centroid table, softmax over K+1 classes
+    plain word model    input = frozen (V+1, D) word-vector table, softmax over V+1 words
+
+Reported per model
+    embedding / output layer: parameters and bytes (plus, for the cluster model, the word->cluster
+        map and p(w | c) needed to get words back)
+    ms per training step (median after warm-up) and the bytes of the logits of one step
+    validation quality, comparable across models:
+        word-level CE   cluster model: cluster CE + within-cluster unigram CE (wordlm.py, eq. 3)
+                        plain model: its CE
+        cluster-level CE for each K: the cluster model's own CE; the plain model's word
+                        distribution summed over each cluster's members
+Writes benchmarks/results/quantized_lm.json.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+from minirnn.keyedvectors import KeyedVectors  # noqa: E402
+from minirnn.layers import softmax_ce  # noqa: E402
+from minirnn.model import RNNLM  # noqa: E402
+from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
+
+
+def train(model, train_w, iters, lr, clip):
+    """Adam + clipping over the windows in order, state carried; returns per-step seconds."""
+    opt = Adam(model.trainable(), lr=lr)
+    state, times = None, []
+    for it in range(iters):
+        w = it % len(train_w)
+        if w == 0:
+            state = None
+        x, y = train_w.window(w)
+        t0 = time.perf_counter()
+        loss, state, cache = model.loss(x, y, state, train=True)
+        grads, _ = model.backward(cache)
+        clip_grad_norm(grads, clip)
+        opt.step(grads)
+        times.append(time.perf_counter() - t0)
+        state = [tuple(s.copy() for s in layer) for layer in state]
+        if (it + 1) % 100 == 0:
+            print(f"    iter {it + 1}/{iters} loss {float(loss):.3f} {np.median(times[-100:]) * 1e3:.0f} ms/step",
+                  flush=True)
+    return times
+
+
+def evaluate(model, val_w, cluster_maps=()):
+    """Mean CE over the validation windows, and for each (K, labels) the CE of the distribution
+    summed onto clusters (for the plain word model)."""
+    total, state = 0.0, None
+    totals = np.zeros(len(cluster_maps))
+    for k in range(len(val_w)):
+        x, y = val_w.window(k)
+        logits, state, _ = model.forward(x, state)                   # (B, T, C)
+        total += float(softmax_ce.per_token(logits, y).mean())
+        if cluster_maps:
+            z = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)                         # (M, V+1)
+            for j, (order, starts, labels) in enumerate(cluster_maps):
+                pc = np.add.reduceat(p[:, order], starts, axis=1)     # (M, K+1) summed over members
+                totals[j] += -np.log(pc[np.arange(p.shape[0]), labels[y.reshape(-1)]]).mean()
+    n = len(val_w)
+    return total / n, totals / n
+
+
+def cluster_map(labels):
+    """(order, starts, labels): words sorted by cluster, and where each cluster starts."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(labels.max() + 1))
+    return order, starts, labels
+
+
+def layer_sizes(task, model, V):
+    emb = task.embedding.size
+    out = model.params["out.W"].size + model.params["out.b"].size
+    maps = (V + 1) * (8 + 8) if task.clustered else 0               # labels int64 + logp float64
+    return {"classes": task.C, "embedding_params": int(emb), "embedding_bytes": int(emb * 4),
+            "output_params": int(out), "output_bytes": int(out * 4), "word_map_bytes": int(maps)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default=None, help="UTF-8 corpus (default: the bundled novel)")
+    p.add_argument("--vectors", default=None, help="word2vec file (default: train one, dim 100, 5 epochs)")
+    p.add_argument("--clusters", type=int, nargs="+", default=[256, 1500])
+    p.add_argument("--metric", default="cosine")
+    p.add_argument("--model", default="lstm")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--clip", type=float, default=5.0)
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                 "quantized_lm.json"))
+    args = p.parse_args()
+    threads = common.set_threads(args.threads)
+    corpus = args.corpus or default_corpus()
+    if args.vectors:
+        kv = KeyedVectors.load(args.vectors)
+    else:
+        from minirnn.word2vec import Word2Vec
+        print("word2vec on", corpus, flush=True)
+        kv = Word2Vec(dim=100, epochs=5, workers=args.threads, seed=args.seed + 1).train(corpus).wv
+    vectors = np.asarray(kv.vectors, dtype=np.float32)
+    V = len(kv)
+    word_ids, n_unk = encode_corpus(corpus, kv.key_to_index)
+    n_train = len(word_ids) - int(len(word_ids) * 0.1)
+    tasks = {}
+    for K in args.clusters:
+        print(f"k-means K={K}", flush=True)
+        q = EmbeddingQuantizer(K, metric=args.metric, seed=args.seed).fit(kv.index_to_key, vectors, kv.counts)
+        tasks[f"clusters_{K}"] = WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids)
+    tasks["plain_words"] = WordTask.plain(kv.index_to_key, vectors)
+    results = {}
+    for name, task in tasks.items():
+        task.fit_within(word_ids[:n_train])
+        train_w, val_w, val_words = task.split(word_ids, 0.1, args.batch, args.seq)
+        model = RNNLM(task.C, hidden=args.hidden, layers=args.layers, cell=args.model,
+                      embedding=task.embedding, seed=args.seed)
+        print(f"{name}: {task.C} classes, training {args.iters} iterations", flush=True)
+        times = train(model, train_w, args.iters, args.lr, args.clip)
+        maps = [] if task.clustered else [cluster_map(tasks[f"clusters_{K}"].labels) for K in args.clusters]
+        ce, cluster_ces = evaluate(model, val_w, maps)
+        within = task.within_ce(targets(val_words))
+        r = layer_sizes(task, model, V)
+        r.update({
+            "ms_per_step_median": float(np.median(times[10:]) * 1e3),
+            "logits_bytes_per_step": int(args.batch * args.seq * task.C * 4),
+            "val_word_ce": ce + within,
+            "val_word_ppl": math.exp(ce + within),
+            "val_cluster_ce": {str(K): float(c) for K, c in zip(args.clusters, cluster_ces)}
+            if not task.clustered else {str(task.C - 1): ce},
+            "within_cluster_ce": within,
+        })
+        results[name] = r
+        print(f"  {name}: word CE {r['val_word_ce']:.3f} (ppl {r['val_word_ppl']:.0f}), cluster CE "
+              f"{r['val_cluster_ce']}, {r['ms_per_step_median']:.1f} ms/step, "
+              f"embedding+output {(r['embedding_bytes'] + r['output_bytes']) / 1e6:.2f} MB", flush=True)
+    payload = {"machine": common.machine(), "threads": threads, "command": common.command_line(),
+               "config": vars(args) | {"corpus": corpus, "vocabulary": V, "tokens": int(len(word_ids)),
+                                       "unk_rate": n_unk / len(word_ids)},
+               "results": results}
+    print("wrote", common.write_json(args.out, payload))
+    base = results["plain_words"]
+    print(f"\n{'model':>14} {'classes':>8} {'emb+out MB':>10} {'ms/step':>8} {'word CE':>8} {'ppl':>6}")
+    for name, r in results.items():
+        print(f"{name:>14} {r['classes']:>8} {(r['embedding_bytes'] + r['output_bytes']) / 1e6:>10.2f} "
+              f"{r['ms_per_step_median']:>8.1f} {r['val_word_ce']:>8.3f} {r['val_word_ppl']:>6.0f}"
+              f"   speed {base['ms_per_step_median'] / r['ms_per_step_median']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
