@@ -234,3 +234,54 @@ def test_bad_corpora(tmp_path):
     with pytest.raises(UsageError, match="not trained"):
         Word2Vec().wv
     assert list(cache.iterdir()) == []  # no id cache left behind
+
+
+# ---- the training script ------------------------------------------------------------------------
+SCRIPT = __import__("pathlib").Path(__file__).resolve().parents[1] / "scripts" / "train_word2vec.py"
+
+
+def _script_main():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_word2vec", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def test_script_trains_and_writes_vectors(tmp_path, shared_context_corpus, capsys):
+    from minirnn.errors import run_cli
+    out = tmp_path / "v.txt"
+    rc = run_cli(_script_main(), ["--corpus", str(shared_context_corpus), "--dim", "8", "--min-count", "1",
+                                  "--epochs", "1", "--workers", "1", "--out", str(out), "--show", "gato", "zzz"])
+    assert rc == 0
+    kv = KeyedVectors.load(out)
+    assert len(kv) == 20 and kv.vector_size == 8 and kv.counts is not None
+    printed = capsys.readouterr().out
+    assert "gato: " in printed and "zzz: not in the vocabulary" in printed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--corpus", "/nonexistent/corpus.txt"], "no such file"),
+    (["--corpus", "EMPTY"], "empty"),
+    (["--corpus", "RARE", "--min-count", "5"], "min_count=5"),
+    (["--corpus", "RARE", "--dim", "0"], "dim must be"),
+    (["--corpus", "RARE", "--out", "/nonexistent/dir/v.txt"], "does not exist"),
+])
+def test_script_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    from minirnn.errors import run_cli
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "rare.txt").write_text("uno dos tres uno\n", encoding="utf-8")
+    argv = [{"EMPTY": str(tmp_path / "empty.txt"), "RARE": str(tmp_path / "rare.txt")}.get(a, a) for a in argv]
+    argv += ["--out", str(tmp_path / "v.txt")] if "--out" not in argv else []
+    assert run_cli(_script_main(), argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_script_exit_status_in_a_subprocess(tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, str(SCRIPT), "--corpus", str(tmp_path / "missing.txt")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.txt'}: no such file"]

@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""Benchmark minirnn's skip-gram word2vec against gensim's: training words/s and word-pair Spearman.
+
+    flock /tmp/minirnn-bench.lock python benchmarks/bench_word2vec.py --workers 2 --repeats 3
+
+Both libraries train on the same sentences (minirnn's tokenizer, a paragraph per sentence; gensim reads
+them from a temporary one-sentence-per-line file) with the same parameters, threads, and seeds
+seed, seed+1, ... for the repeats. Reported, as medians over the repeats:
+
+* words/s: epochs x (corpus tokens whose word is in the vocabulary) / seconds of the training phase
+  (after the vocabulary is built, for both libraries; the vocabulary pass is reported apart);
+* spearman / pearson: correlation of cosine similarities with the human scores of ``--pairs``.
+
+gensim is run both ways it can read a corpus: from a Python iterable of sentences, and from a file
+(``corpus_file``, its faster multi-threaded reader); the target compares minirnn with the faster of
+the two. Without gensim installed, only minirnn is measured. Results are printed and written as JSON.
+The machine is shared: run this under the flock above, never two benchmarks at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numba
+import numpy as np
+
+from minirnn.errors import require, run_cli
+from minirnn.keyedvectors import KeyedVectors
+from minirnn.textio import default_corpus
+from minirnn.tokenize import iter_sentences
+from minirnn.word2vec import Word2Vec
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--corpus", default=default_corpus(), help="UTF-8 text corpus (default: the bundled novel)")
+    p.add_argument("--pairs", default=os.path.join(HERE, "data", "es_word_pairs_quijote.tsv"),
+                   help="tab-separated word pairs with human scores, for Spearman")
+    p.add_argument("--dim", type=int, default=100, help="vector size")
+    p.add_argument("--window", type=int, default=5, help="largest context window")
+    p.add_argument("--min-count", type=int, default=5, help="vocabulary cut")
+    p.add_argument("--negative", type=int, default=5, help="negatives per pair")
+    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus")
+    p.add_argument("--workers", type=int, default=2, help="threads, the same for both libraries")
+    p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (then seed+1, ...)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per library; medians are reported")
+    p.add_argument("--gensim-modes", default="iterable,corpus_file",
+                   help="comma-separated gensim input modes to measure (iterable, corpus_file)")
+    p.add_argument("--no-gensim", action="store_true", help="measure minirnn only")
+    p.add_argument("--out", default=os.path.join(HERE, "results", "word2vec.json"), help="JSON results file")
+    return p.parse_args(argv)
+
+
+def machine_info(workers) -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads_used": workers, "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "platform": platform.platform()}
+    try:
+        import gensim
+        info["gensim"] = gensim.__version__
+    except ImportError:
+        info["gensim"] = None
+    return info
+
+
+def summarize(runs, words_per_epoch, epochs) -> dict:
+    med = lambda k: statistics.median(r[k] for r in runs)
+    return {"words_per_s": epochs * words_per_epoch / med("train_s"), "train_s": med("train_s"),
+            "vocab_s": med("vocab_s"), "spearman": med("spearman"), "pearson": med("pearson"),
+            "oov_rate": runs[0]["oov_rate"], "n_pairs": runs[0]["n_pairs"], "runs": runs}
+
+
+def run_minirnn(args, seed) -> tuple[dict, Word2Vec]:
+    m = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, negative=args.negative,
+                 sample=args.sample, epochs=args.epochs, workers=args.workers, seed=seed)
+    m.train(args.corpus)
+    ev = m.wv.evaluate_word_pairs(args.pairs)
+    return {"seed": seed, "train_s": m.timings["train_s"], "vocab_s": m.timings["vocab_s"],
+            "words_per_s": m.timings["words_per_s"], "loss_per_epoch": m.losses, **ev}, m
+
+
+def run_gensim(args, seed, mode, sentences, sentence_file) -> tuple[dict, KeyedVectors]:
+    from gensim.models import Word2Vec as GensimWord2Vec
+    g = GensimWord2Vec(vector_size=args.dim, window=args.window, min_count=args.min_count, negative=args.negative,
+                       sample=args.sample, epochs=args.epochs, workers=args.workers, seed=seed, sg=1, hs=0)
+    src = {"corpus_iterable": sentences} if mode == "iterable" else {"corpus_file": sentence_file}
+    t0 = time.perf_counter()
+    g.build_vocab(**src)
+    t1 = time.perf_counter()
+    g.train(**src, total_examples=g.corpus_count, total_words=g.corpus_total_words, epochs=args.epochs)
+    t2 = time.perf_counter()
+    words = list(g.wv.index_to_key)
+    kv = KeyedVectors(words, g.wv.vectors, [g.wv.get_vecattr(w, "count") for w in words])
+    ev = kv.evaluate_word_pairs(args.pairs)
+    return {"seed": seed, "train_s": t2 - t1, "vocab_s": t1 - t0, **ev}, kv
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    require(args.repeats >= 1, "--repeats must be >= 1")
+    have_gensim = False
+    if not args.no_gensim:
+        try:
+            import gensim  # noqa: F401
+            have_gensim = True
+        except ImportError:
+            print("gensim is not installed: measuring minirnn only", file=sys.stderr)
+    modes = [m.strip() for m in args.gensim_modes.split(",") if m.strip()]
+    require(all(m in ("iterable", "corpus_file") for m in modes), f"unknown --gensim-modes {args.gensim_modes}")
+
+    # warm-up: load (or compile) the Numba kernels outside the timings
+    Word2Vec(dim=8, min_count=1, epochs=1, workers=args.workers).train(args.pairs)
+
+    results = {"benchmark": "word2vec skip-gram negative sampling", "machine": machine_info(args.workers),
+               "params": {k: getattr(args, k) for k in ("dim", "window", "min_count", "negative", "sample",
+                                                         "epochs", "workers", "seed", "repeats")},
+               "corpus": os.path.basename(args.corpus), "pairs": os.path.basename(args.pairs)}
+    runs, model = [], None
+    for r in range(args.repeats):
+        run, model = run_minirnn(args, args.seed + r)
+        runs.append(run)
+        print(f"minirnn  seed {run['seed']}: train {run['train_s']:.2f}s  spearman {run['spearman']:.3f}", file=sys.stderr)
+    words_per_epoch = model.vocab.total
+    results["corpus_tokens"] = model.vocab.n_tokens
+    results["vocab_tokens"] = words_per_epoch
+    results["vocab_size"] = len(model.vocab)
+    results["minirnn"] = summarize(runs, words_per_epoch, args.epochs)
+
+    if have_gensim:
+        sentences = list(iter_sentences(args.corpus))
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            for s in sentences:
+                f.write(" ".join(s) + "\n")
+            sentence_file = f.name
+        try:
+            results["gensim"] = {}
+            for mode in modes:
+                runs = []
+                for r in range(args.repeats):
+                    run, kv = run_gensim(args, args.seed + r, mode, sentences, sentence_file)
+                    runs.append(run)
+                    print(f"gensim {mode} seed {run['seed']}: train {run['train_s']:.2f}s  "
+                          f"spearman {run['spearman']:.3f}", file=sys.stderr)
+                require(len(kv) == len(model.vocab), f"gensim's vocabulary has {len(kv)} words, minirnn's "
+                                                     f"{len(model.vocab)}: the comparison would not be fair")
+                results["gensim"][mode] = summarize(runs, words_per_epoch, args.epochs)
+        finally:
+            os.remove(sentence_file)
+        best = max(results["gensim"].values(), key=lambda g: g["words_per_s"])
+        mine = results["minirnn"]
+        results["targets"] = {
+            "throughput_ratio_vs_fastest_gensim": mine["words_per_s"] / best["words_per_s"],
+            "spearman_minus_gensim": mine["spearman"] - best["spearman"],
+            "throughput_met": mine["words_per_s"] >= best["words_per_s"],
+            "quality_met": mine["spearman"] >= best["spearman"] - 0.03,
+        }
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, ensure_ascii=False)
+    m = results["machine"]
+    print(f"\n{m['cpu']}, {m['cores']} cores, {args.workers} threads; {results['vocab_tokens']} tokens x "
+          f"{args.epochs} epochs, V={results['vocab_size']}, D={args.dim}")
+    print(f"{'':22s} {'words/s':>10s} {'train s':>8s} {'spearman':>9s} {'pearson':>8s}")
+    rows = [("minirnn", results["minirnn"])]
+    rows += [(f"gensim ({mode})", g) for mode, g in results.get("gensim", {}).items()]
+    for name, r in rows:
+        print(f"{name:22s} {r['words_per_s']:10.0f} {r['train_s']:8.2f} {r['spearman']:9.3f} {r['pearson']:8.3f}")
+    if "targets" in results:
+        t = results["targets"]
+        print(f"throughput vs fastest gensim: x{t['throughput_ratio_vs_fastest_gensim']:.2f} "
+              f"({'met' if t['throughput_met'] else 'NOT met'}); spearman difference "
+              f"{t['spearman_minus_gensim']:+.3f} ({'met' if t['quality_met'] else 'NOT met'})")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
