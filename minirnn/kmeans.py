@@ -430,8 +430,8 @@ class KMeans:
                 raise ValueError(f"init array must have shape (n_clusters, n_features) = "
                                  f"{(K, X.shape[1])}, got {init.shape}")
         n_init = self.n_init
-        if n_init == "auto":
-            n_init = 10 if init == "random" else 1
+        if isinstance(n_init, str) and n_init == "auto":
+            n_init = 10 if isinstance(init, str) and init == "random" else 1
         if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
             raise ValueError(f"n_init must be a positive integer or 'auto', got {self.n_init!r}")
         if not isinstance(init, str):

@@ -1,0 +1,205 @@
+"""Embedding quantizer: cluster a vocabulary's word vectors with k-means, one code per word.
+
+Dimension legend: V words, D vector size, K clusters.
+
+    q = EmbeddingQuantizer(1500, metric="cosine", seed=0).fit(words, vectors, counts)
+    q.word_to_cluster["caballero"]     -> cluster id k
+    q.cluster_to_words[k]              -> every word of cluster k, most frequent first
+    q.cluster_word_probs[k]            -> p(word | cluster k), aligned with cluster_to_words[k]
+    q.centroids                        -> (K, D) float32
+    q.save("dir"); EmbeddingQuantizer.load("dir")
+
+The quantized table stores K centroids and one code per word (plus, for cosine, one float32 norm
+per word, since the centroids are unit vectors). Reconstruction of word w in cluster k:
+
+    euclidean:  v_hat_w = c_k
+    cosine:     v_hat_w = ||v_w|| c_k
+
+    reconstruction_error = sum_w ||v_w - v_hat_w||^2 / sum_w ||v_w||^2     (0 is perfect)
+    compression_ratio    = bytes(V x D float32) / bytes(centroids + codes [+ norms])
+
+Saved as ``quantizer.npz`` (arrays, loaded with allow_pickle=False) and ``quantizer.json``
+(the words and settings): no pickle anywhere.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import backend
+from .kmeans import KMeans, METRICS
+
+__all__ = ["EmbeddingQuantizer"]
+
+FORMAT = "minirnn-embedding-quantizer-1"
+_NPZ, _JSON = "quantizer.npz", "quantizer.json"
+
+
+class EmbeddingQuantizer:
+    """k-means codebook for a word-vector table.
+
+    Parameters are KMeans's (n_clusters, metric, seed, n_init, max_iter, tol, init, callback);
+    metric defaults to "cosine", the natural distance for word vectors.
+
+    Attributes after `fit` (or `load`)
+    ----------------------------------
+    words : list[str] (V,), in the order given
+    counts : (V,) int64; when none were given, V, V-1, ..., 1 (the given order is frequency order)
+    labels : (V,) int64, the cluster of each word (aligned with `words`)
+    word_to_cluster : dict word -> cluster id
+    cluster_to_words : list of K lists, each every word of that cluster, most frequent first
+    cluster_to_indices : list of K int64 arrays, the same as indices into `words`
+    cluster_word_probs : list of K float64 arrays, p(word | cluster) = count / cluster count,
+        aligned with `cluster_to_words`
+    centroids : (K, D) float32 (unit rows for cosine)
+    norms : (V,) float32, ||v_w|| (used by cosine reconstruction)
+    inertia, n_iter : from k-means
+    reconstruction_error, compression_ratio : see the module docstring
+    """
+
+    def __init__(self, n_clusters, *, metric="cosine", seed=0, n_init=1, max_iter=300, tol=1e-4,
+                 init="k-means++", callback=None):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        self.n_clusters = n_clusters
+        self.metric = metric
+        self.seed = seed
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.callback = callback
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(self, words, vectors, counts=None):
+        """Cluster `vectors` (V, D), row w being the vector of words[w]; counts (V,) optional."""
+        words = [str(w) for w in words]
+        vectors = np.asarray(backend.to_numpy(vectors))
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be a 2-D array (V, D), got shape {vectors.shape}")
+        if len(words) != vectors.shape[0]:
+            raise ValueError(f"{len(words)} words but {vectors.shape[0]} vectors")
+        if len(set(words)) != len(words):
+            raise ValueError("words must be unique")
+        if counts is None:
+            counts = np.arange(len(words), 0, -1, dtype=np.int64)   # (V,) the given order
+        else:
+            counts = np.asarray(counts)
+            if counts.shape != (len(words),):
+                raise ValueError(f"counts must have shape ({len(words)},), got {counts.shape}")
+            if counts.dtype.kind not in "iu" or (counts < 0).any():
+                raise ValueError("counts must be non-negative integers")
+            counts = counts.astype(np.int64)
+        km = KMeans(self.n_clusters, init=self.init, n_init=self.n_init, max_iter=self.max_iter,
+                    tol=self.tol, seed=self.seed, metric=self.metric, callback=self.callback)
+        km.fit(vectors)                                  # validates vectors (finite, 2-D, K <= V ...)
+        X = vectors.astype(np.float64)                                       # (V, D)
+        self._set(words, counts, backend.to_numpy(km.labels_),
+                  backend.to_numpy(km.cluster_centers_).astype(np.float32),
+                  np.sqrt((X * X).sum(axis=1)).astype(np.float32))
+        self.inertia, self.n_iter = float(km.inertia_), int(km.n_iter_)
+        self.reconstruction_error = self._reconstruction_error(X)
+        return self
+
+    def _set(self, words, counts, labels, centroids, norms):
+        """Fill every derived map from words, counts, labels, centroids and norms."""
+        self.words = list(words)
+        self.counts = np.asarray(counts, dtype=np.int64)                    # (V,)
+        self.labels = np.asarray(labels, dtype=np.int64)                    # (V,)
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)  # (K, D)
+        self.norms = np.asarray(norms, dtype=np.float32)                    # (V,)
+        K = self.centroids.shape[0]
+        self.word_to_cluster = dict(zip(self.words, self.labels.tolist()))
+        # every word of each cluster, most frequent first (ties: the given order)
+        order = np.lexsort((np.arange(len(self.words)), -self.counts, self.labels))  # (V,)
+        ends = np.cumsum(np.bincount(self.labels, minlength=K))              # (K,)
+        self.cluster_to_indices = np.split(order, ends[:-1])                 # K arrays
+        self.cluster_to_words = [[self.words[i] for i in idx] for idx in self.cluster_to_indices]
+        self.cluster_word_probs = []
+        for idx in self.cluster_to_indices:
+            c = self.counts[idx].astype(np.float64)
+            total = c.sum()
+            self.cluster_word_probs.append(c / total if total > 0 else np.full(len(idx), 1.0 / max(len(idx), 1)))
+        # position of each word inside its cluster's list (what a class-factored softmax needs)
+        self.index_in_cluster = np.empty(len(self.words), dtype=np.int64)    # (V,)
+        for idx in self.cluster_to_indices:
+            self.index_in_cluster[idx] = np.arange(len(idx))
+
+    # -- reconstruction and size --------------------------------------------------------------------
+    def reconstruct(self):
+        """The quantized table v_hat (V, D) float32 (see the module docstring)."""
+        rec = self.centroids[self.labels]                                    # (V, D)
+        if self.metric == "cosine":
+            rec = rec * self.norms[:, None]
+        return rec.astype(np.float32)
+
+    def _reconstruction_error(self, X):
+        err = ((X - self.reconstruct().astype(np.float64)) ** 2).sum()
+        return float(err / max((X * X).sum(), np.finfo(np.float64).tiny))
+
+    @property
+    def n_clusters_(self):
+        return self.centroids.shape[0]
+
+    @property
+    def code_dtype(self):
+        """The smallest unsigned integer type that holds a cluster id."""
+        K = self.centroids.shape[0]
+        return np.uint8 if K <= 1 << 8 else np.uint16 if K <= 1 << 16 else np.uint32
+
+    @property
+    def compression_ratio(self):
+        """bytes of the float32 (V, D) table / bytes of centroids + codes (+ norms for cosine)."""
+        V, (K, D) = len(self.words), self.centroids.shape
+        quantized = K * D * 4 + V * np.dtype(self.code_dtype).itemsize
+        if self.metric == "cosine":
+            quantized += V * 4
+        return V * D * 4 / quantized
+
+    def summary(self):
+        """A dict of the figures worth printing."""
+        return {"words": len(self.words), "dim": int(self.centroids.shape[1]),
+                "clusters": int(self.centroids.shape[0]), "metric": self.metric,
+                "inertia": self.inertia, "n_iter": self.n_iter,
+                "reconstruction_error": self.reconstruction_error,
+                "compression_ratio": self.compression_ratio,
+                "cluster_sizes": {"min": int(min(map(len, self.cluster_to_words))),
+                                  "max": int(max(map(len, self.cluster_to_words)))}}
+
+    # -- files ------------------------------------------------------------------------------------
+    def save(self, directory):
+        """Write ``quantizer.npz`` and ``quantizer.json`` into `directory` (created if missing)."""
+        os.makedirs(directory, exist_ok=True)
+        np.savez(os.path.join(directory, _NPZ), centroids=self.centroids, labels=self.labels,
+                 counts=self.counts, norms=self.norms)
+        meta = {"format": FORMAT, "metric": self.metric, "n_clusters": int(self.centroids.shape[0]),
+                "seed": self.seed, "n_init": self.n_init, "max_iter": self.max_iter, "tol": self.tol,
+                "inertia": self.inertia, "n_iter": self.n_iter,
+                "reconstruction_error": self.reconstruction_error, "words": self.words}
+        with open(os.path.join(directory, _JSON), "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, directory):
+        """Read what `save` wrote; ValueError if the files are missing or don't belong together."""
+        paths = [os.path.join(directory, n) for n in (_NPZ, _JSON)]
+        for p in paths:
+            if not os.path.isfile(p):
+                raise ValueError(f"{p}: no such file (expected a directory written by EmbeddingQuantizer.save)")
+        with open(paths[1], encoding="utf-8") as f:
+            meta = json.load(f)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{paths[1]}: not an embedding quantizer file (format {meta.get('format')!r})")
+        with np.load(paths[0], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("centroids", "labels", "counts", "norms")}
+        V = len(meta["words"])
+        if any(len(arrays[k]) != V for k in ("labels", "counts", "norms")):
+            raise ValueError(f"{directory}: {_NPZ} and {_JSON} disagree on the number of words")
+        q = cls(meta["n_clusters"], metric=meta["metric"], seed=meta["seed"], n_init=meta["n_init"],
+                max_iter=meta["max_iter"], tol=meta["tol"])
+        q._set(meta["words"], arrays["counts"], arrays["labels"], arrays["centroids"], arrays["norms"])
+        q.inertia, q.n_iter = meta["inertia"], meta["n_iter"]
+        q.reconstruction_error = meta["reconstruction_error"]
+        return q
