@@ -114,8 +114,8 @@ class Trainer:
         for k in range(len(self.val)):
             x, y = (backend.to_device(a) for a in self.val.window(k))
             loss, state, _ = self.model.loss(x, y, state)
-            total += float(loss)
-        return total / len(self.val)
+            total = total + loss                              # stays on the device
+        return float(total) / len(self.val)                   # one host sync per evaluation
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def arrays(self) -> dict:
