@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark minirnn's skip-gram word2vec against gensim's: training words/s and word-pair Spearman.
 
-    flock /tmp/minirnn-bench.lock python benchmarks/bench_word2vec.py --workers 2 --repeats 3
+    flock /tmp/minirnn-bench.lock python benchmarks/bench_word2vec.py --workers 2
 
 Both libraries train on the same sentences (minirnn's tokenizer, a paragraph per sentence; gensim reads
 them from a temporary one-sentence-per-line file) with the same parameters, threads, and seeds
@@ -54,7 +54,9 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=5, help="passes over the corpus")
     p.add_argument("--workers", type=int, default=2, help="threads, the same for both libraries")
     p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (then seed+1, ...)")
-    p.add_argument("--repeats", type=int, default=3, help="runs per library; medians are reported")
+    p.add_argument("--repeats", type=int, default=11,
+                   help="runs per library (seeds seed..seed+repeats-1); medians are reported. Spearman on a small "
+                        "corpus varies by about 0.02 from seed to seed, so use many")
     p.add_argument("--gensim-modes", default="iterable,corpus_file",
                    help="comma-separated gensim input modes to measure (iterable, corpus_file)")
     p.add_argument("--no-gensim", action="store_true", help="measure minirnn only")

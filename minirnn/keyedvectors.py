@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from . import backend
 from .errors import UsageError
 from .textio import iter_lines
 
@@ -46,14 +47,15 @@ class KeyedVectors:
     words : list of str, length V
         Distinct words, no whitespace inside a word (the word2vec formats separate fields by spaces).
     vectors : array (V, D)
-        One row per word; stored as C-contiguous float32.
+        One row per word; stored as a C-contiguous float32 NumPy array (a CuPy array is copied to
+        the host: word vectors are looked up and searched on the CPU).
     counts : array (V,) of int, optional
         Corpus frequency of each word; ``None`` when unknown.
     """
 
     def __init__(self, words, vectors, counts=None):
         words = [str(w) for w in words]
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (V, D)
+        vectors = np.ascontiguousarray(backend.to_numpy(vectors), dtype=np.float32)  # (V, D) on the host
         if vectors.ndim != 2:
             raise UsageError(f"vectors must be a 2-D array (V, D), got shape {vectors.shape}")
         if vectors.shape[0] != len(words):
@@ -72,7 +74,7 @@ class KeyedVectors:
             raise UsageError(f"word {dup!r} appears twice in the vocabulary")
         self.vectors = vectors
         if counts is not None:
-            counts = np.asarray(counts, dtype=np.int64)  # (V,)
+            counts = np.asarray(backend.to_numpy(counts), dtype=np.int64)  # (V,)
             if counts.shape != (len(words),):
                 raise UsageError(f"counts must have shape ({len(words)},), got {counts.shape}")
         self.counts = counts
