@@ -223,7 +223,7 @@ class NumbaOps:
     def sums(self, X, labels, K):
         sums = np.empty((K, X.shape[1]))                                       # (K, D) float64
         counts = np.empty(K, dtype=np.int64)                                   # (K,)
-        _k.cluster_sums(X, labels, self.P, sums, counts)
+        _k.cluster_sums(X, labels, sums, counts)
         return sums, counts
 
 
@@ -334,8 +334,9 @@ def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=
     X must already be validated (and unit-normalised when spherical). `ops` chooses the
     implementation (NumbaOps or ArrayOps; default: by X's backend). The returned labels are always
     the assignment to the returned centres; the inertia is in squared Euclidean units (the caller
-    halves it for cosine).
+    halves it for cosine; the callback gets it already halved).
     """
+    report = 0.5 if spherical else 1.0                  # ||x - c||^2 = 2 (1 - cos) on the sphere
     xp = backend.array_module(X)
     N, K = X.shape[0], centers.shape[0]
     ops = ops or _ops_for(X, K)
@@ -355,14 +356,14 @@ def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=
         if moved == 0:                                   # (5) converged: the update would change nothing
             stable = True
             if callback is not None:
-                callback(IterationInfo(run, it, inertia, 0, 0.0))
+                callback(IterationInfo(run, it, inertia * report, 0, 0.0))
             break
         sums, counts = ops.sums(X, labels, K)            # (3)
         new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical)  # (3)-(4)
         shift = float(((new_centers - centers) ** 2).sum(dtype=xp.float64))
         centers = new_centers
         if callback is not None:
-            callback(IterationInfo(run, it, inertia, moved, shift))
+            callback(IterationInfo(run, it, inertia * report, moved, shift))
         if shift <= tol_abs:                             # (5) centres barely moved
             break
     if not stable:                                       # labels for the final centres

@@ -59,11 +59,10 @@ def test_cluster_sums_matches_reference(rng, dtype):
     labels = rng.integers(0, 6, size=97)
     labels[labels == 3] = 2                     # cluster 3 empty
     ref_s, ref_n = K.cluster_sums_ref(X, labels, 6)
-    for n_chunks in (1, 3, 8):
-        sums, counts = np.full((6, 4), np.nan), np.full(6, -1, np.int64)
-        K.cluster_sums(X, labels, n_chunks, sums, counts)
-        np.testing.assert_allclose(sums, ref_s, rtol=1e-6, atol=1e-6)
-        np.testing.assert_array_equal(counts, ref_n)
+    sums, counts = np.full((6, 4), np.nan), np.full(6, -1, np.int64)
+    K.cluster_sums(X, labels, sums, counts)
+    np.testing.assert_allclose(sums, ref_s, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(counts, ref_n)
     assert ref_n[3] == 0 and np.all(ref_s[3] == 0)
 
 
@@ -162,8 +161,7 @@ def test_inertia_never_rises(seed, n, d, k, metric, array_path):
         km.fit(X)
     inertia = [s.inertia for s in seen]
     assert all(b <= a * (1 + 1e-9) + 1e-9 for a, b in zip(inertia, inertia[1:])), inertia
-    final = km.inertia_ * (2 if metric == "cosine" else 1)
-    assert final <= inertia[-1] * (1 + 1e-9) + 1e-9
+    assert km.inertia_ <= inertia[-1] * (1 + 1e-9) + 1e-9
     assert np.isfinite(km.cluster_centers_).all()
     assert set(np.unique(km.labels_).tolist()) <= set(range(k))
 
