@@ -27,8 +27,25 @@ da_t Wh^T (backward) run per step.
 Memory cached for backward: the activated gates (4*N*T*H), c (N*T*H) and h (N*T*H): 6*N*T*H
 numbers, torch-rnn's count, plus references to x, h0, c0 and the weights. tanh(c_t) is recomputed
 in backward (one elementwise op per step) rather than cached, to stay at that count.
+
+Fast path (NumPy arrays only, ``USE_NUMBA = True``): ``forward`` and ``backward`` below are the
+reference. On the CPU they hand over to ``_forward_fused`` / ``_backward_fused``, which run the same
+equations with the gate arithmetic of a step fused into Numba kernels (minirnn/_rnn_kernels.py),
+tanh in NumPy, the recurrent GEMM done feature-major into a preallocated buffer, and no per-step
+allocation.
+tests/test_fast_path.py checks that both paths give the same numbers. CuPy arrays always take the
+reference path. Set ``lstm.USE_NUMBA = False`` to run the reference on the CPU.
 """
+import numpy as np
+
 from ..backend import array_module
+
+try:  # Numba is a dependency, but keep the reference path usable without it
+    from .. import _rnn_kernels as kernels
+    USE_NUMBA = True
+except ImportError:  # pragma: no cover
+    kernels = None
+    USE_NUMBA = False
 
 
 def gate_slices(H):
@@ -54,6 +71,8 @@ def init_params(D, H, rng, dtype):
 def forward(x, h0, c0, Wx, Wh, b):
     """Run the LSTM over x. Returns (h, cT, cache): h (N, T, H) and the final cell state (N, H)."""
     xp = array_module(x)
+    if USE_NUMBA and xp is np:
+        return _forward_fused(x, h0, c0, Wx, Wh, b)
     N, T, D = x.shape
     H = Wh.shape[0]
     I, F, G, O = gate_slices(H)
@@ -88,8 +107,10 @@ def backward(dh, cache, dcT=None):
     dcT (N, H)     dL/dc_{T-1} from whatever used the final cell state (None: nothing did)
     Returns (dx, dh0, dc0, dWx, dWh, db), in the order of forward's inputs.
     """
-    x, h0, c0, Wx, Wh, gates, c, h = cache
     xp = array_module(dh)
+    if USE_NUMBA and xp is np:
+        return _backward_fused(dh, cache, dcT)
+    x, h0, c0, Wx, Wh, gates, c, h = cache
     N, T, D = x.shape
     H = Wh.shape[0]
     I, F, G, O = gate_slices(H)
@@ -121,6 +142,73 @@ def backward(dh, cache, dcT=None):
     # backprop through (1) into the parameters and x, all steps at once
     da2 = da.reshape(N * T, 4 * H)                           # (N*T, 4H)
     h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
+    dWx = x.reshape(N * T, D).T @ da2                        # (D, 4H)
+    dWh = h_prev.reshape(N * T, H).T @ da2                   # (H, 4H)
+    db = da2.sum(axis=0)                                     # (4H,)
+    dx = (da2 @ Wx.T).reshape(N, T, D)                       # (N, T, D)
+    return dx, dh0, dc0, dWx, dWh, db
+
+
+# ---- the fast CPU path: same equations, same cache, fused per-step kernels -----------------------
+def _forward_fused(x, h0, c0, Wx, Wh, b):
+    """``forward`` on NumPy arrays: per step one GEMM, three Numba kernels and two np.tanh calls,
+    all writing into preallocated arrays (see minirnn/_rnn_kernels.py for why tanh stays NumPy)."""
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    dtype = Wx.dtype
+    if h0 is None:
+        h0 = np.zeros((N, H), dtype=dtype)                   # (N, H)
+    if c0 is None:
+        c0 = np.zeros((N, H), dtype=dtype)                   # (N, H)
+    # (1), the input part for every step at once: x_t Wx + b (b added in place: no second array)
+    xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)     # (N, T, 4H)
+    xa += b
+    # the kernel overwrites each pre-activation with its activated gate: xa becomes the cached gates
+    gates = xa                                               # (N, T, 4H) activated i, f, g, o
+    c = np.empty((N, T, H), dtype=dtype)                     # (N, T, H)
+    h = np.empty((N, T, H), dtype=dtype)                     # (N, T, H)
+    aT = np.empty((4 * H, N), dtype=dtype)                   # (4H, N) work: (h_{t-1} Wh)^T
+    hT = np.array(h0.T, dtype=dtype, order="C")              # (H, N) work: h_{t-1}^T (a copy)
+    c_prev = c0
+    for t in range(T):
+        # (1) h_{t-1} Wh, feature-major: (Wh^T h_{t-1}^T) into the work buffer
+        np.matmul(Wh.T, hT, out=aT)                          # (4H, N)
+        a_t = gates[:, t]                                    # (N, 4H) view: xa_t, becomes the gates
+        # (1) a_t = xa_t + h_{t-1} Wh, halved on i, f, o: sigmoid(a) = (tanh(a/2) + 1) / 2
+        kernels.lstm_preact(aT, a_t)
+        np.tanh(a_t, out=a_t)                                # (2), (3) one tanh for all four gates
+        kernels.lstm_cell(a_t, c_prev, c[:, t])              # (2) finish i, f, o; (4) c_t
+        np.tanh(c[:, t], out=h[:, t])                        # (5) tanh(c_t) ...
+        kernels.lstm_hidden(a_t, h[:, t], hT)                # (5) ... h_t = o * tanh(c_t); hT = h_t^T
+        c_prev = c[:, t]                                     # (N, H)
+    cache = (x, h0, c0, Wx, Wh, gates, c, h)
+    return h, c[:, -1], cache
+
+
+def _backward_fused(dh, cache, dcT=None):
+    """``backward`` on NumPy arrays with the gate math of each step in one Numba kernel.
+    tanh(c_t) is recomputed for all steps at once (a temporary (N, T, H), not part of the cache)."""
+    x, h0, c0, Wx, Wh, gates, c, h = cache
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    dtype = gates.dtype
+    tanh_c = np.tanh(c)                                      # (N, T, H) for (5), every step at once
+    da = np.empty_like(gates)                                # (N, T, 4H) dL/da_t
+    daT = np.empty((4 * H, N), dtype=dtype)                  # (4H, N) work: da_t^T
+    dhT_next = np.zeros((H, N), dtype=dtype)                 # (H, N) dL/dh_t from step t+1, transposed
+    dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
+               else np.array(dcT, dtype=dtype))              # (a copy: the kernel updates it in place)
+    for t in reversed(range(T)):
+        c_prev = c[:, t - 1] if t > 0 else c0                # (N, H)
+        # backprop through (5), (4), (2), (3): da_t, and dc_next becomes dL/dc_{t-1}
+        kernels.lstm_step_backward(dh[:, t], dhT_next, dc_next, gates[:, t], tanh_c[:, t], c_prev,
+                                   da[:, t], daT)
+        # backprop through (1) into h_{t-1}: dh_{t-1}^T = Wh da_t^T
+        np.matmul(Wh, daT, out=dhT_next)                     # (H, N)
+    dh0, dc0 = dhT_next.T.copy(), dc_next                    # (N, H) each
+    # backprop through (1) into the parameters and x, all steps at once (as in ``backward``)
+    da2 = da.reshape(N * T, 4 * H)                           # (N*T, 4H)
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
     dWx = x.reshape(N * T, D).T @ da2                        # (D, 4H)
     dWh = h_prev.reshape(N * T, H).T @ da2                   # (H, 4H)
     db = da2.sum(axis=0)                                     # (4H,)

@@ -1,0 +1,339 @@
+"""Character-LM training-step benchmark: minirnn (NumPy, CuPy) against PyTorch (CPU, CUDA).
+
+The configuration torch-rnn published: vocabulary V = 65, batch N = 50, sequence T = 50, float32,
+RNN and LSTM with L in {1, 2, 3} layers and H in {128, 256, 512} hidden units.
+
+    python benchmarks/bench_rnn.py                      # the whole grid, every backend present
+    python benchmarks/bench_rnn.py --quick              # LSTM, L=2, H in {128, 512}: under a minute
+    python benchmarks/bench_rnn.py --cells lstm --layers 2 --hidden 512 --backends numpy,torch-cpu
+
+Run benchmarks one at a time on a shared machine: ``flock /tmp/minirnn-bench.lock python ...``.
+
+What is measured, per (backend, cell, L, H), each in a fresh subprocess with the same thread count:
+    step_ms     median of a full training step: forward, loss, backward, clip_grad_norm(5), Adam
+    forward_ms  median of forward + loss alone (PyTorch under no_grad; minirnn has no such mode and
+                still builds its cache, which favours PyTorch)
+    gflops      achieved GFLOP/s. Forward flops = sum over layers of 2*N*T*(D_l + H)*G (G = 4H for
+                the LSTM, H for the RNN: torch-rnn's 2*N*T*L*(D+H)*4H with the exact D of layer 0)
+                plus 2*N*T*H*V for the output projection; a step counts 3x the forward.
+    ceiling     numpy sgemm GFLOP/s measured in the same run at (N*T) x 1024 @ 1024 x 2048
+    peak_bytes  resident-memory high-water mark of one step above the resident size before it
+                (fresh process, MALLOC_MMAP_THRESHOLD_ so freed buffers leave; see common.py)
+    cache       bytes the minirnn LSTM layers hold for backward per step, against torch-rnn's
+                LSTM.lua memory formula N*T*D + 6*N*T*H + 8*N*H + 8*H^2 + 8*D*H + 9*H per layer
+
+Output: JSON in benchmarks/results/ (default rnn_cpu.json, or rnn_gpu.json when a GPU backend
+ran), a PNG chart beside it when matplotlib is installed, and a table on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+
+V, N, T = 65, 50, 50
+ALL_BACKENDS = ("numpy", "cupy", "torch-cpu", "torch-cuda")
+
+
+# ---- flops and memory formulas --------------------------------------------------------------------
+def forward_flops(cell, L, H, D=V, N=N, T=T, V=V):
+    G = 4 * H if cell == "lstm" else H
+    rec = sum(2 * N * T * ((D if l == 0 else H) + H) * G for l in range(L))   # (1) a_t, every layer
+    return rec + 2 * N * T * H * V                                             # output projection
+
+
+def torch_rnn_lstm_numbers(N, T, D, H):
+    """torch-rnn LSTM.lua's count of the numbers one layer stores (outputs, grads, weights, buffers)."""
+    return N * T * D + 6 * N * T * H + 8 * N * H + 8 * H * H + 8 * D * H + 9 * H
+
+
+# ---- one measurement, in a worker process --------------------------------------------------------
+def _minirnn_setup(spec):
+    import numpy as np
+    from minirnn import backend
+    from minirnn.layers import lstm, rnn
+    from minirnn.model import RNNLM
+    from minirnn.optim import Adam, clip_grad_norm
+    backend.set_backend(spec["backend"])
+    fused = spec["path"] == "fused"
+    for mod in (lstm, rnn):
+        if hasattr(mod, "USE_NUMBA"):
+            mod.USE_NUMBA = fused
+    model = RNNLM(V, hidden=spec["H"], layers=spec["L"], cell=spec["cell"], embed=0, seed=0)
+    opt = Adam(model.trainable(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    x = backend.to_device(rng.integers(0, V, (N, T)))       # (N, T)
+    y = backend.to_device(rng.integers(0, V, (N, T)))       # (N, T)
+    box = {"state": None}
+
+    def step():
+        loss, state, cache = model.loss(x, y, box["state"], train=True)
+        grads, _ = model.backward(cache)
+        clip_grad_norm(grads, 5.0)
+        opt.step(grads)
+        box["state"] = [tuple(s.copy() for s in layer) for layer in state]
+        return loss
+
+    def forward():
+        return model.loss(x, y, box["state"])[0]
+
+    def cache_bytes():
+        _, _, cache = model.loss(x, y, None, train=True)
+        _, (cell, layer_caches), _, _ = cache
+        own = 0
+        for _, c in layer_caches:   # lstm: (x, h0, c0, Wx, Wh, gates, c, h); rnn: (x, h0, Wx, Wh, h)
+            own += sum(a.nbytes for a in (c[5:] if cell == "lstm" else c[4:]))
+        return own
+
+    sync = backend.synchronize
+    info = {"numba_fused": bool(getattr(lstm, "USE_NUMBA", False)) if fused else False}
+    return step, forward, sync, cache_bytes, info
+
+
+def _torch_setup(spec):
+    import torch
+    import torch.nn.functional as F
+    dev = "cuda" if spec["backend"] == "torch-cuda" else "cpu"
+    torch.manual_seed(0)
+    H, L = spec["H"], spec["L"]
+    emb = torch.nn.Embedding(V, V).to(dev)
+    with torch.no_grad():
+        emb.weight.copy_(torch.eye(V))                       # one-hot input, as minirnn's embed=0
+    emb.weight.requires_grad_(False)
+    Rnn = torch.nn.LSTM if spec["cell"] == "lstm" else torch.nn.RNN
+    rnn = Rnn(V, H, num_layers=L, batch_first=True).to(dev)
+    lin = torch.nn.Linear(H, V).to(dev)
+    params = list(rnn.parameters()) + list(lin.parameters())
+    opt = torch.optim.Adam(params, lr=2e-3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, V, (N, T), generator=g).to(dev)
+    y = torch.randint(0, V, (N, T), generator=g).to(dev)
+    box = {"state": None}
+
+    def detach(s):
+        if s is None:
+            return None
+        return tuple(a.detach() for a in s) if isinstance(s, tuple) else s.detach()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out, state = rnn(emb(x), detach(box["state"]))
+        loss = F.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        box["state"] = state
+        return loss
+
+    def forward():
+        with torch.no_grad():
+            out, _ = rnn(emb(x), detach(box["state"]))
+            return F.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
+
+    sync = torch.cuda.synchronize if dev == "cuda" else None
+    return step, forward, sync, None, {"mkldnn": torch.backends.mkldnn.is_available()}
+
+
+def worker(spec):
+    threads = common.set_threads(spec["threads"])
+    setup = _torch_setup if spec["backend"].startswith("torch") else _minirnn_setup
+    step, forward, sync, cache_bytes, info = setup(spec)
+    step()                                                    # compile / first-touch, not counted
+    if sync:
+        sync()
+    if spec["backend"] in ("numpy", "torch-cpu"):
+        mem = common.peak_rss_during(step)
+    elif spec["backend"] == "torch-cuda":
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+        step(); sync()
+        mem = {"peak_bytes": torch.cuda.max_memory_allocated(), "method": "torch.cuda.max_memory_allocated"}
+    else:
+        import cupy
+        pool = cupy.get_default_memory_pool()
+        step(); sync()
+        mem = {"peak_bytes": pool.total_bytes(), "method": "cupy default pool total_bytes after a step"}
+    t_step = common.median_ms(step, repeats=spec["repeats"], warmup=spec["warmup"], sync=sync)
+    t_fwd = common.median_ms(forward, repeats=spec["repeats"], warmup=1, sync=sync)
+    out = {"step": t_step, "forward": t_fwd, "memory": mem, "threads": threads, "info": info}
+    if cache_bytes is not None:
+        out["cache_bytes"] = cache_bytes()
+    return out
+
+
+def run_worker(spec, timeout=900):
+    env = dict(os.environ)
+    for var in common.THREAD_VARS:
+        env[var] = str(spec["threads"])
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"                  # freed large buffers leave the process
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+# ---- the grid ------------------------------------------------------------------------------------
+def present_backends():
+    have = ["numpy"]
+    sys.path.insert(0, os.path.dirname(HERE))
+    from minirnn import backend
+    if backend.gpu_available():
+        have.append("cupy")
+    try:
+        import torch
+        have.append("torch-cpu")
+        if torch.cuda.is_available():
+            have.append("torch-cuda")
+    except ImportError:
+        pass
+    return have
+
+
+def chart(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = sorted({(r["cell"], r["L"], r["H"]) for r in results})
+    backends = sorted({r["backend"] for r in results})
+    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.7), 4))
+    width = 0.8 / len(backends)
+    for j, b in enumerate(backends):
+        ys = [next((r["step_ms"] for r in results if (r["cell"], r["L"], r["H"]) == k and r["backend"] == b), 0)
+              for k in rows]
+        ax.bar([i + j * width for i in range(len(rows))], ys, width, label=b)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))])
+    ax.set_xticklabels([f"{c} L{L} H{H}" for c, L, H in rows], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("ms per training step (median)")
+    ax.set_title(f"char LM, N={N} T={T} V={V}, float32")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", default="rnn,lstm", help="comma list of rnn, lstm")
+    ap.add_argument("--layers", default="1,2,3", help="comma list of L")
+    ap.add_argument("--hidden", default="128,256,512", help="comma list of H")
+    ap.add_argument("--backends", default="auto",
+                    help=f"comma list of {', '.join(ALL_BACKENDS)}; auto = every one present")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                    help="threads for every library (default: usable cores)")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--path", choices=("fused", "reference"), default="fused",
+                    help="minirnn CPU path: fused (Numba kernels) or the readable reference")
+    ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rnn_cpu.json)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.worker:
+        print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
+        return 0
+
+    if args.quick:
+        args.cells, args.layers, args.hidden, args.repeats, args.warmup = "lstm", "2", "128,512", 3, 1
+    cells = [c for c in args.cells.split(",") if c]
+    Ls = [int(v) for v in args.layers.split(",")]
+    Hs = [int(v) for v in args.hidden.split(",")]
+    have = present_backends()
+    backends = have if args.backends == "auto" else [b for b in args.backends.split(",") if b]
+    missing = [b for b in backends if b not in have]
+    if missing:
+        ap.error(f"backend(s) not present here: {', '.join(missing)} (present: {', '.join(have)})")
+
+    threads = common.set_threads(args.threads)
+    mach = common.machine()
+    ceiling = common.gemm_ceiling(shapes=((N * T, 1024, 2048), (N, 512, 2048), (N * T, 256, 512)))
+    print(f"# {mach['cpu']}, {mach['usable_cores']} cores, BLAS {mach['blas'].get('name')} "
+          f"{mach['blas'].get('version')}, {args.threads} threads, load {mach['load_average_at_start']}")
+    print("# sgemm ceiling: " + ", ".join(f"{c['m']}x{c['k']}@{c['k']}x{c['n']} {c['gflops']:.1f} GF/s"
+                                          for c in ceiling))
+    peak = ceiling[0]["gflops"]
+    results = []
+    hdr = f"{'backend':<10} {'cell':<4} {'L':>1} {'H':>4} {'step ms':>9} {'fwd ms':>8} {'GF/s':>6} {'%ceil':>6} {'peak MB':>8}"
+    print(hdr)
+    t_start = time.time()
+    for cell in cells:
+        for L in Ls:
+            for H in Hs:
+                order = backends if (L + H // 128) % 2 == 0 else backends[::-1]  # alternate who goes first
+                for b in order:
+                    spec = {"backend": b, "cell": cell, "L": L, "H": H, "threads": args.threads,
+                            "repeats": args.repeats, "warmup": args.warmup, "path": args.path}
+                    r = run_worker(spec)
+                    fl = forward_flops(cell, L, H)
+                    row = {"backend": b, "cell": cell, "L": L, "H": H,
+                           "step_ms": r["step"]["median_ms"], "step": r["step"],
+                           "forward_ms": r["forward"]["median_ms"], "forward": r["forward"],
+                           "forward_gflop": fl / 1e9, "step_gflop": 3 * fl / 1e9,
+                           "step_gflops": 3 * fl / (r["step"]["median_ms"] * 1e-3) / 1e9,
+                           "forward_gflops": fl / (r["forward"]["median_ms"] * 1e-3) / 1e9,
+                           "peak_bytes": r["memory"]["peak_bytes"], "peak_method": r["memory"]["method"],
+                           "worker_threads": r["threads"], "info": r["info"]}
+                    row["step_pct_of_ceiling"] = 100 * row["step_gflops"] / peak
+                    if "cache_bytes" in r:
+                        row["cache_bytes_per_step"] = r["cache_bytes"]
+                        if cell == "lstm":
+                            formula = sum(torch_rnn_lstm_numbers(N, T, V if l == 0 else H, H)
+                                          for l in range(L)) * 4
+                            row["torch_rnn_formula_bytes"] = formula
+                            row["torch_rnn_6NTH_bytes"] = 6 * N * T * H * L * 4
+                    results.append(row)
+                    pb = row["peak_bytes"]
+                    print(f"{b:<10} {cell:<4} {L:>1} {H:>4} {row['step_ms']:>9.1f} {row['forward_ms']:>8.1f} "
+                          f"{row['step_gflops']:>6.1f} {row['step_pct_of_ceiling']:>5.0f}% "
+                          f"{(pb or 0) / 2**20:>8.1f}", flush=True)
+    # side-by-side ratios against PyTorch on the same device class
+    ratios = []
+    for r in results:
+        ref = {"numpy": "torch-cpu", "cupy": "torch-cuda"}.get(r["backend"])
+        t = next((q for q in results if q["backend"] == ref and (q["cell"], q["L"], q["H"]) ==
+                  (r["cell"], r["L"], r["H"])), None)
+        if t:
+            ratios.append({"cell": r["cell"], "L": r["L"], "H": r["H"], "backend": r["backend"],
+                           "vs": ref, "step_ratio": r["step_ms"] / t["step_ms"],
+                           "minirnn_ms": r["step_ms"], "torch_ms": t["step_ms"]})
+    if ratios:
+        print("# minirnn / torch step time: " + ", ".join(
+            f"{q['cell']} L{q['L']} H{q['H']} {q['step_ratio']:.2f}x" for q in ratios))
+    gpu = any(b in ("cupy", "torch-cuda") for b in backends)
+    out = args.out or os.path.join(HERE, "results", "rnn_gpu.json" if gpu else "rnn_cpu.json")
+    payload = {"benchmark": "bench_rnn", "command": common.command_line(),
+               "config": {"V": V, "N": N, "T": T, "dtype": "float32", "cells": cells, "layers": Ls,
+                          "hidden": Hs, "backends": backends, "repeats": args.repeats,
+                          "warmup": args.warmup, "minirnn_path": args.path, "clip": 5.0,
+                          "optimizer": "Adam lr 2e-3", "state": "carried across steps (detached)",
+                          "input": "one-hot (frozen identity embedding, D = V = 65) in both"},
+               "threads": threads, "machine": mach, "gemm_ceiling": ceiling,
+               "ceiling_gflops": peak, "flops_note": forward_flops.__doc__ or
+               "forward = sum_l 2*N*T*(D_l+H)*G + 2*N*T*H*V; step = 3x forward",
+               "memory_note": "peak_bytes: VmHWM above VmRSS for one step in a fresh process with "
+                              "MALLOC_MMAP_THRESHOLD_=65536 (sees BLAS/torch buffers); "
+                              "cache_bytes_per_step: arrays the minirnn recurrent layers own in the "
+                              "backward cache (gates, c, h for the LSTM)",
+               "results": results, "ratios": ratios, "elapsed_s": time.time() - t_start,
+               "load_average_at_end": os.getloadavg()}
+    common.write_json(out, payload)
+    png = chart(results, os.path.splitext(out)[0] + ".png")
+    print(f"# wrote {out}" + (f" and {png}" if png else " (no matplotlib: no chart)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

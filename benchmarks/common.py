@@ -1,0 +1,204 @@
+"""Shared benchmark helpers: thread pinning, the machine description, median timing, the GEMM
+ceiling, peak memory and JSON output. Any benchmark in benchmarks/ may import this module.
+
+Conventions
+    * Timings are medians of ``repeats`` runs after ``warmup`` runs, in milliseconds.
+    * ``set_threads(n)`` must be called before the timed code, and is recorded in the JSON: it
+      pins BLAS (threadpoolctl when installed, plus the *_NUM_THREADS variables for children),
+      Numba and PyTorch to the same count so that backends compete on equal terms.
+    * Peak memory is the resident-set high-water mark (Linux VmHWM, reset through
+      /proc/self/clear_refs) above the resident size just before the measured call: it sees BLAS and
+      PyTorch buffers that tracemalloc cannot. ``peak_rss_during`` says how it was taken.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+# ---- threads ------------------------------------------------------------------------------------
+def set_threads(n: int) -> dict:
+    """Use n threads in every library that is importable; returns what was done, for the JSON."""
+    done = {"threads": int(n)}
+    for var in THREAD_VARS:                      # for subprocesses, and libraries loaded later
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(int(n))                # native pools (OpenBLAS, MKL, OpenMP) loaded now
+        done["threadpoolctl"] = True
+    except ImportError:
+        done["threadpoolctl"] = False
+    try:
+        import numba
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+        done["numba"] = numba.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        import torch
+        torch.set_num_threads(int(n))
+        done["torch"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+        done["native_pools"] = [{"api": p.get("internal_api"), "lib": os.path.basename(p.get("filepath", "")),
+                                 "threads": p.get("num_threads")} for p in threadpool_info()]
+    except ImportError:
+        pass
+    return done
+
+
+# ---- machine ------------------------------------------------------------------------------------
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [x for x in ("sse4_2", "avx", "avx2", "fma", "avx512f") if x in have]
+    except OSError:
+        pass
+    return []
+
+
+def _blas() -> dict:
+    import numpy as np
+    info = {}
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info = {"name": cfg.get("name"), "version": cfg.get("version"),
+                "config": cfg.get("openblas configuration")}
+    except Exception:
+        pass
+    return info
+
+
+def _gpu() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    """CPU model, cores, BLAS, GPU and library versions: where the figures came from."""
+    import numpy as np
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    for mod in ("numba", "torch", "cupy", "scipy", "threadpoolctl"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu": _cpu_model(), "cpu_flags": _cpu_flags(), "logical_cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "platform": platform.platform(), "blas": _blas(), "gpu": _gpu(), "versions": versions,
+            "load_average_at_start": load}
+
+
+# ---- timing -------------------------------------------------------------------------------------
+def median_ms(fn, repeats: int = 5, warmup: int = 1, sync=None) -> dict:
+    """Run fn() warmup times, then time `repeats` runs; returns median/min/max in ms.
+    ``sync`` (e.g. torch.cuda.synchronize) is called before every clock read."""
+    sync = sync or (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+            "repeats": repeats, "warmup": warmup}
+
+
+def gemm_ceiling(shapes=((2500, 1024, 2048), (50, 512, 2048)), repeats: int = 5, dtype="float32") -> list[dict]:
+    """Measured GEMM GFLOP/s of numpy's BLAS for C (m, n) = A (m, k) @ B (k, n), 2mkn flops,
+    with whatever threads are set. The first shape is the usual ceiling."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    out = []
+    for m, k, n in shapes:
+        A = rng.standard_normal((m, k)).astype(dtype)        # (m, k)
+        B = rng.standard_normal((k, n)).astype(dtype)        # (k, n)
+        C = np.empty((m, n), dtype=dtype)                    # (m, n)
+        t = median_ms(lambda: np.matmul(A, B, out=C), repeats=repeats, warmup=2)
+        out.append({"m": m, "k": k, "n": n, "dtype": dtype, "median_ms": t["median_ms"],
+                    "gflops": 2 * m * k * n / (t["median_ms"] * 1e-3) / 1e9})
+    return out
+
+
+# ---- memory -------------------------------------------------------------------------------------
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_during(fn) -> dict:
+    """Peak resident memory fn() adds above the resident size before it (bytes). Linux: resets the
+    high-water mark (echo 5 > /proc/self/clear_refs) and reads VmHWM. Freed memory that the
+    allocator keeps would hide later peaks, so run this in a fresh process, ideally with
+    MALLOC_MMAP_THRESHOLD_ set so large buffers go back to the system when freed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    rss0 = _status_kb("VmRSS")
+    fn()
+    hwm = _status_kb("VmHWM")
+    if rss0 is None or hwm is None:
+        return {"peak_bytes": None, "method": "unavailable (no /proc/self/status)"}
+    return {"peak_bytes": max(hwm - rss0, 0) * 1024,
+            "method": "VmHWM - VmRSS before the call" + (" (HWM reset via clear_refs)" if reset else
+                                                        " (HWM not resettable: upper bound)")}
+
+
+# ---- output -------------------------------------------------------------------------------------
+def write_json(path: str, payload: dict) -> str:
+    """Write payload as indented JSON, creating the folder; atomic (temp file, then rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=1, sort_keys=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def command_line() -> str:
+    """The command that produced a result, for the JSON and README."""
+    return " ".join([os.path.basename(sys.executable)] + sys.argv)
