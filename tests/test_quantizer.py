@@ -123,3 +123,34 @@ def test_bad_input(rng, change, match):
         EmbeddingQuantizer(len(words) + 1).fit(words, vecs, counts)
     with pytest.raises(ValueError, match="metric"):
         EmbeddingQuantizer(3, metric="l1")
+
+
+def _load_script():
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "quantize.py")
+    spec = importlib.util.spec_from_file_location("quantize_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quantize_script(rng, tmp_path, capsys):
+    from minirnn.errors import run_cli
+    words, vecs, _, _ = word_groups(rng)
+    path = tmp_path / "v.txt"
+    with open(path, "w", encoding="utf-8") as f:                 # word2vec text format
+        f.write(f"{len(words)} {vecs.shape[1]}\n")
+        for w, v in zip(words, vecs):
+            f.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+    script = _load_script()
+    out = tmp_path / "q"
+    assert run_cli(script.main, ["--vectors", str(path), "--clusters", "4", "--out", str(out),
+                                 "--words", "w0_0"]) == 0
+    text = capsys.readouterr().out
+    assert "iter   1" in text and "compression" in text and "<- w0_0" in text
+    q = EmbeddingQuantizer.load(out)
+    assert len(q.cluster_to_words) == 4 and sorted(q.words) == sorted(words)
+    for bad in (["--clusters", "0"], ["--clusters", str(len(words) + 1)]):
+        assert run_cli(script.main, ["--vectors", str(path), "--out", str(out)] + bad) == 2
+    assert run_cli(script.main, ["--vectors", str(tmp_path / "missing.txt"), "--out", str(out)]) == 2
+    assert "error:" in capsys.readouterr().err
