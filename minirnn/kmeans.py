@@ -194,7 +194,7 @@ def _seed_kpp(X, K, rng, n_local_trials=None):
     L = n_local_trials or n_local_trials_for(K)
     first = int(rng.integers(X.shape[0]))
     u = rng.random((K - 1, L))                           # (K-1, L) all the draws, host-side, up front
-    if backend.is_device_array(X) or _threadpool_limits is None:
+    if backend.is_device_array(X):
         return _kpp_xp(X, K, first, u)
     return _kpp_numba(X, K, first, u)
 

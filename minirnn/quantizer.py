@@ -121,7 +121,8 @@ class EmbeddingQuantizer:
         for idx in self.cluster_to_indices:
             c = self.counts[idx].astype(np.float64)
             total = c.sum()
-            self.cluster_word_probs.append(c / total if total > 0 else np.full(len(idx), 1.0 / max(len(idx), 1)))
+            uniform = np.full(len(idx), 1.0 / max(len(idx), 1))   # all counts zero: uniform
+            self.cluster_word_probs.append(c / total if total > 0 else uniform)
         # position of each word inside its cluster's list (what a class-factored softmax needs)
         self.index_in_cluster = np.empty(len(self.words), dtype=np.int64)    # (V,)
         for idx in self.cluster_to_indices:
@@ -187,7 +188,8 @@ class EmbeddingQuantizer:
         paths = [os.path.join(directory, n) for n in (_NPZ, _JSON)]
         for p in paths:
             if not os.path.isfile(p):
-                raise ValueError(f"{p}: no such file (expected a directory written by EmbeddingQuantizer.save)")
+                raise ValueError(f"{p}: no such file "
+                                 "(expected a directory written by EmbeddingQuantizer.save)")
         with open(paths[1], encoding="utf-8") as f:
             meta = json.load(f)
         if meta.get("format") != FORMAT:

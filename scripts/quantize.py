@@ -80,7 +80,8 @@ def main(argv=None):
     require(args.clusters <= V, f"--clusters {args.clusters} is more than the {V} words in {args.vectors}")
     missing = [w for w in args.words if w not in kv.key_to_index]
     require(not missing, f"not in the vocabulary of {args.vectors}: {' '.join(missing)}")
-    print(f"{args.vectors}: {V} words x {D} dims, counts {'from the sidecar file' if kv.counts is not None else 'unknown (file order = frequency order)'}")
+    source = "from the sidecar file" if kv.counts is not None else "unknown (file order = frequency order)"
+    print(f"{args.vectors}: {V} words x {D} dims, counts {source}")
     print(f"k-means: K={args.clusters}, metric={args.metric}, n_init={args.n_init}, "
           f"threads={numba.get_num_threads()}")
 

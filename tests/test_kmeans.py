@@ -146,7 +146,8 @@ def test_inertia_never_rises(seed, n, d, k, metric, array_path):
     seen = []
     start = X[r.choice(n, k)] if r.random() < 0.3 else "k-means++"   # repeats -> empty clusters
     km = KMeans(k, init=start, seed=seed, tol=0.0, metric=metric, callback=seen.append)
-    if k > len(np.unique(X if metric == "euclidean" else X / np.linalg.norm(X, axis=1, keepdims=True), axis=0)):
+    U = X if metric == "euclidean" else X / np.linalg.norm(X, axis=1, keepdims=True)
+    if k > len(np.unique(U, axis=0)):
         with pytest.raises(ValueError, match="distinct"):
             km.fit(X)
         return
