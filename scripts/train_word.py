@@ -14,9 +14,12 @@ Stages, each skipped when its output is given:
 metrics.jsonl records the validation cross-entropy over clusters (val_loss, val_ppl) and the
 word-level cross-entropy (word_ce, word_ppl): cluster CE + the within-cluster unigram term.
 """
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: Numba kernels share 2 cores
+
 import argparse
 import math
-import os
 import sys
 
 import numpy as np

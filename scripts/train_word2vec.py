@@ -12,8 +12,11 @@ stderr and exit status 2.
 """
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: Numba kernels share 2 cores
+
+import argparse
 import sys
 import time
 
