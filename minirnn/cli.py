@@ -119,6 +119,24 @@ def make_optimizer(args, model, iters_per_epoch: int):
     return opt, schedule
 
 
+def trainer_kwargs(args, schedule) -> dict:
+    """The Trainer's loop settings, from the shared flags."""
+    return {"iters": args.iters, "eval_every": args.eval_every, "checkpoint_dir": args.checkpoint_dir,
+            "clip": args.clip, "schedule": schedule, "seed": args.seed, "print_every": args.print_every,
+            "sample_every": args.eval_every if args.sample_every is None else args.sample_every}
+
+
+def resume_and_run(trainer, arrays, meta) -> int:
+    """Restore the checkpoint (if resuming), then train; returns the exit status."""
+    if arrays is not None:
+        trainer.restore(arrays, meta)
+        print(f"resumed at iteration {trainer.it}")
+        if trainer.it >= trainer.iters:
+            print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {trainer.iters}")
+            return 0
+    return trainer.run()
+
+
 def flags_dict(args) -> dict:
     """The flags as saved in a checkpoint (everything but where/how to run)."""
     return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir")}

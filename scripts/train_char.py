@@ -16,7 +16,7 @@ import numpy as np
 
 from minirnn import backend, chardata
 from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, flags_dict, make_optimizer,
-                         resume_checkpoint)
+                         resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, run_cli
 from minirnn.model import RNNLM
 from minirnn.sampling import generate
@@ -63,20 +63,10 @@ def main(argv=None):
         out = generate(model, prime, args.sample_length, rng, temperature=args.sample_temperature)
         return vocab.decode(out)
 
-    trainer = Trainer(model, opt, train, val, iters=args.iters, eval_every=args.eval_every,
-                      checkpoint_dir=args.checkpoint_dir, clip=args.clip, schedule=schedule,
-                      seed=args.seed, print_every=args.print_every,
-                      sample_every=args.eval_every if args.sample_every is None else args.sample_every,
-                      sample_fn=sample_fn, unit="chars",
-                      meta={"kind": "char", "flags": flags_dict(args), "text": text_path,
-                            "vocab": vocab.chars})
-    if arrays is not None:
-        trainer.restore(arrays, meta)
-        print(f"resumed at iteration {trainer.it} from {args.resume}")
-        if trainer.it >= args.iters:
-            print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {args.iters}")
-            return 0
-    status = trainer.run()
+    trainer = Trainer(model, opt, train, val, **trainer_kwargs(args, schedule), sample_fn=sample_fn,
+                      unit="chars", meta={"kind": "char", "flags": flags_dict(args), "text": text_path,
+                                          "vocab": vocab.chars})
+    status = resume_and_run(trainer, arrays, meta)
     if status == 0 and trainer.it >= args.iters:
         print(f"done: {trainer.it} iterations, best validation loss {trainer.best_val:.4f} nats/char; "
               f"checkpoints in {args.checkpoint_dir}")

@@ -26,7 +26,7 @@ import numpy as np
 
 from minirnn import backend
 from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_flags, flags_dict,
-                         make_optimizer, resume_checkpoint)
+                         make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, require, run_cli
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
@@ -157,20 +157,11 @@ def main(argv=None):
         return {"cluster_ce": val_loss if q is not None else None, "word_ce": word_ce,
                 "word_ppl": math.exp(min(word_ce, 700))}
 
-    trainer = Trainer(model, opt, train, val, iters=args.iters, eval_every=args.eval_every,
-                      checkpoint_dir=args.checkpoint_dir, clip=args.clip, schedule=schedule, seed=args.seed,
-                      print_every=args.print_every,
-                      sample_every=args.eval_every if args.sample_every is None else args.sample_every,
-                      sample_fn=sample_fn, metrics_fn=metrics_fn, extra_arrays=task.arrays(), unit="words",
+    trainer = Trainer(model, opt, train, val, **trainer_kwargs(args, schedule), sample_fn=sample_fn,
+                      metrics_fn=metrics_fn, extra_arrays=task.arrays(), unit="words",
                       meta={"kind": "word", "flags": flags_dict(args), "words": task.words,
                             "clustered": task.clustered})
-    if arrays is not None:
-        trainer.restore(arrays, meta)
-        print(f"resumed at iteration {trainer.it}")
-        if trainer.it >= args.iters:
-            print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {args.iters}")
-            return 0
-    status = trainer.run()
+    status = resume_and_run(trainer, arrays, meta)
     if status == 0 and trainer.it >= args.iters:
         print(f"done: best validation cross-entropy {trainer.best_val:.4f} nats per "
               f"{'cluster' if q is not None else 'word'} (word level {trainer.best_val + within:.4f}); "
