@@ -108,26 +108,37 @@ def test_fused_gradcheck(use_path, N, T, D, H):
 
 
 def test_kernels_match_their_python_source():
-    """Each compiled kernel against its own Python body (``.py_func``) on small inputs."""
+    """Each compiled kernel against its own Python body (``.py_func``) on small inputs, in both
+    dtypes (float32 compiles the rational tanh, ``.py_func`` always runs libm's)."""
     rng = np.random.default_rng(0)
     N, H = 3, 4
-    r = lambda *s: rng.standard_normal(s)  # noqa: E731
-    aT, a_t, c_prev = r(4 * H, N), r(N, 4 * H), r(N, H)
-    dh_t, dhT, dc_next, tanh_c = r(N, H), r(H, N), r(N, H), np.tanh(r(N, H))
-    gates = 1 / (1 + np.exp(-r(N, 4 * H)))
-    cases = [
-        (kernels.lstm_preact, lambda: [aT, a_t.copy()]),
-        (kernels.lstm_cell, lambda: [np.tanh(a_t), c_prev, np.zeros((N, H))]),
-        (kernels.lstm_hidden, lambda: [gates, tanh_c.copy(), np.zeros((H, N))]),
-        (kernels.lstm_step_backward, lambda: [dh_t, dhT, dc_next.copy(), gates, tanh_c, c_prev,
-                                              np.zeros((N, 4 * H)), np.zeros((4 * H, N))]),
-    ]
-    for kernel, make in cases:
-        jit_args, py_args = make(), make()
-        kernel(*jit_args)
-        kernel.py_func(*py_args)
-        for a, p in zip(jit_args, py_args):
-            assert np.allclose(a, p, rtol=1e-14, atol=1e-14), kernel.__name__
+    for dtype in (np.float64, np.float32):
+        r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+        ah, a_t, c_prev, dh_t, dh_next, dc_next = r(N, 4 * H), r(N, 4 * H), r(N, H), r(N, H), r(N, H), r(N, H)
+        gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
+        c_t = r(N, H)
+        z = lambda *s: np.zeros(s, dtype)  # noqa: E731
+        cases = [
+            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), c_prev, z(N, H), z(N, H)]),
+            (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
+                                                  z(N, 4 * H)]),
+        ]
+        for kernel, make in cases:
+            jit_args, py_args = make(), make()
+            kernel(*jit_args)
+            kernel.py_func(*py_args)
+            for a, p in zip(jit_args, py_args):
+                assert np.allclose(a, p, rtol=1e-6, atol=1e-6), kernel.__name__
+
+
+def test_float32_tanh_approximation():
+    """The float32 rational tanh stays within 4e-7 of the true tanh, saturates, and is odd."""
+    x = np.linspace(-12, 12, 200001).astype(np.float32)
+    approx = np.array([kernels.tanh_f32(v) for v in x[::50]], dtype=np.float64)
+    exact = np.tanh(x[::50].astype(np.float64))
+    assert np.abs(approx - exact).max() < 4e-7
+    assert kernels.tanh_f32(np.float32(30.0)) == np.float32(1.0)
+    assert kernels.tanh_f32(np.float32(-0.3)) == -kernels.tanh_f32(np.float32(0.3))
 
 
 def test_model_step_same_on_both_paths(use_path):
