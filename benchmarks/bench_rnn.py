@@ -17,8 +17,9 @@ What is measured, per (backend, cell, L, H), each in a fresh subprocess with the
                 the LSTM, H for the RNN: torch-rnn's 2*N*T*L*(D+H)*4H with the exact D of layer 0)
                 plus 2*N*T*H*V for the output projection; a step counts 3x the forward.
     ceiling     numpy sgemm GFLOP/s measured in the same run at (N*T) x 1024 @ 1024 x 2048
-    peak_bytes  resident-memory high-water mark of one step above the resident size before it
-                (fresh process, MALLOC_MMAP_THRESHOLD_ so freed buffers leave; see common.py)
+    peak_bytes  resident-memory high-water mark of one step above the resident size before it,
+                taken after the timings with glibc's mmap threshold lowered and malloc_trim, so
+                freed buffers leave the process (see common.py); CUDA: the allocators' peaks
     cache       bytes the minirnn LSTM layers hold for backward per step, against torch-rnn's
                 LSTM.lua memory formula N*T*D + 6*N*T*H + 8*N*H + 8*H^2 + 8*D*H + 9*H per layer
 
@@ -148,8 +149,14 @@ def worker(spec):
     step()                                                    # compile / first-touch, not counted
     if sync:
         sync()
+    t_step = common.median_ms(step, repeats=spec["repeats"], warmup=spec["warmup"], sync=sync)
+    t_fwd = common.median_ms(forward, repeats=spec["repeats"], warmup=1, sync=sync)
+    # memory last: it changes the allocator's settings (timings above ran with the defaults)
     if spec["backend"] in ("numpy", "torch-cpu"):
+        released = common.release_freed_memory()
         mem = common.peak_rss_during(step)
+        mem["method"] += ("; glibc mmap threshold 64 KiB + malloc_trim before the step" if released
+                          else "; allocator settings unchanged")
     elif spec["backend"] == "torch-cuda":
         import torch
         torch.cuda.reset_peak_memory_stats()
@@ -160,8 +167,6 @@ def worker(spec):
         pool = cupy.get_default_memory_pool()
         step(); sync()
         mem = {"peak_bytes": pool.total_bytes(), "method": "cupy default pool total_bytes after a step"}
-    t_step = common.median_ms(step, repeats=spec["repeats"], warmup=spec["warmup"], sync=sync)
-    t_fwd = common.median_ms(forward, repeats=spec["repeats"], warmup=1, sync=sync)
     out = {"step": t_step, "forward": t_fwd, "memory": mem, "threads": threads, "info": info}
     if cache_bytes is not None:
         out["cache_bytes"] = cache_bytes()
@@ -172,7 +177,6 @@ def run_worker(spec, timeout=900):
     env = dict(os.environ)
     for var in common.THREAD_VARS:
         env[var] = str(spec["threads"])
-    env["MALLOC_MMAP_THRESHOLD_"] = "65536"                  # freed large buffers leave the process
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
                           capture_output=True, text=True, env=env, timeout=timeout)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
@@ -323,8 +327,9 @@ def main(argv=None):
                "threads": threads, "machine": mach, "gemm_ceiling": ceiling,
                "ceiling_gflops": peak, "flops_note": forward_flops.__doc__ or
                "forward = sum_l 2*N*T*(D_l+H)*G + 2*N*T*H*V; step = 3x forward",
-               "memory_note": "peak_bytes: VmHWM above VmRSS for one step in a fresh process with "
-                              "MALLOC_MMAP_THRESHOLD_=65536 (sees BLAS/torch buffers); "
+               "memory_note": "peak_bytes: VmHWM above VmRSS for one step, measured after the timings "
+                              "with mallopt(M_MMAP_THRESHOLD, 64 KiB) + malloc_trim(0) (sees BLAS/torch "
+                              "buffers, unlike tracemalloc); "
                               "cache_bytes_per_step: arrays the minirnn recurrent layers own in the "
                               "backward cache (gates, c, h for the LSTM)",
                "results": results, "ratios": ratios, "elapsed_s": time.time() - t_start,

@@ -166,11 +166,26 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
+def release_freed_memory() -> bool:
+    """glibc: send every later allocation >= 64 KiB to mmap (so it leaves the process when freed)
+    and give back what is free now (malloc_trim). Call it after timing and before
+    ``peak_rss_during``, so that buffers kept from earlier calls do not hide the peak. False where
+    glibc is not available."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        M_MMAP_THRESHOLD = -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 65536) == 1
+        libc.malloc_trim(0)
+        return ok
+    except (OSError, AttributeError):
+        return False
+
+
 def peak_rss_during(fn) -> dict:
     """Peak resident memory fn() adds above the resident size before it (bytes). Linux: resets the
     high-water mark (echo 5 > /proc/self/clear_refs) and reads VmHWM. Freed memory that the
-    allocator keeps would hide later peaks, so run this in a fresh process, ideally with
-    MALLOC_MMAP_THRESHOLD_ set so large buffers go back to the system when freed."""
+    allocator keeps would hide later peaks: call ``release_freed_memory()`` first."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")

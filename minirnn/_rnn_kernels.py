@@ -11,8 +11,8 @@ Every array argument is a C-contiguous 2-D block of one time step (lstm.py keeps
 time-major, (T, N, .), so that block t is contiguous): with unit inner strides and
 ``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops with AVX2.
 
-Equations of step t (lstm.py's numbering), σ the logistic sigmoid, xa_t = x_t Wx + b:
-    (1) a = xa_t + h_{t-1} Wh                       (the GEMM is done by the caller into ``ah``)
+Equations of step t (lstm.py's numbering), σ the logistic sigmoid:
+    (1) a = (x_t Wx + b) + h_{t-1} Wh               (both GEMMs by the caller; same order as lstm.py)
     (2) i = σ(a_i)  f = σ(a_f)  o = σ(a_o),  with σ(a) = (tanh(a/2) + 1) / 2 as in lstm.py
     (3) g = tanh(a_g)
     (4) c_t = f * c_prev + i * g
@@ -74,11 +74,12 @@ def act_sigmoid(a):
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward_step(ah, a_t, c_prev, c_t, h_t):
+def lstm_forward_step(ah, a_t, b, c_prev, c_t, h_t):
     """Equations (1)-(5) for one step.
 
     ah      (N, 4H)  h_{t-1} Wh, the recurrent GEMM's output
-    a_t     (N, 4H)  in: xa_t = x_t Wx + b;  out: the activated gates i, f, g, o (cached)
+    a_t     (N, 4H)  in: x_t Wx;  out: the activated gates i, f, g, o (cached)
+    b       (4H,)    the gate bias (added here rather than in a separate pass over all T steps)
     c_prev  (N, H)   c_{t-1};  writes c_t, h_t (N, H)
     """
     N, H = c_t.shape
@@ -87,12 +88,13 @@ def lstm_forward_step(ah, a_t, c_prev, c_t, h_t):
         # negative-index check to every access and stop LLVM from vectorizing the loop
         a_i, a_f, a_g, a_o = a_t[n, :H], a_t[n, H:2 * H], a_t[n, 2 * H:3 * H], a_t[n, 3 * H:]
         r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
+        b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
         c_p, c_out, h_out = c_prev[n], c_t[n], h_t[n]                  # (H,) each
         for j in range(H):
-            i = act_sigmoid(a_i[j] + r_i[j])                        # (1), (2) input gate
-            f = act_sigmoid(a_f[j] + r_f[j])                        # (1), (2) forget gate
-            g = act_tanh(a_g[j] + r_g[j])                           # (1), (3) candidate
-            o = act_sigmoid(a_o[j] + r_o[j])                        # (1), (2) output gate
+            i = act_sigmoid(a_i[j] + b_i[j] + r_i[j])                        # (1), (2) input gate
+            f = act_sigmoid(a_f[j] + b_f[j] + r_f[j])                        # (1), (2) forget gate
+            g = act_tanh(a_g[j] + b_g[j] + r_g[j])                           # (1), (3) candidate
+            o = act_sigmoid(a_o[j] + b_o[j] + r_o[j])                        # (1), (2) output gate
             c = f * c_p[j] + i * g                                      # (4) cell state
             a_i[j] = i
             a_f[j] = f

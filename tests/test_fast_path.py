@@ -116,10 +116,10 @@ def test_kernels_match_their_python_source():
         r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
         ah, a_t, c_prev, dh_t, dh_next, dc_next = r(N, 4 * H), r(N, 4 * H), r(N, H), r(N, H), r(N, H), r(N, H)
         gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
-        c_t = r(N, H)
+        c_t, b = r(N, H), r(4 * H)
         z = lambda *s: np.zeros(s, dtype)  # noqa: E731
         cases = [
-            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), c_prev, z(N, H), z(N, H)]),
+            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), b, c_prev, z(N, H), z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
         ]
