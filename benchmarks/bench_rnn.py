@@ -143,6 +143,10 @@ def _torch_setup(spec):
 
 
 def worker(spec):
+    if spec["backend"].startswith("torch"):                   # import only this backend's libraries,
+        import torch  # noqa: F401                            # then pin their threads
+    else:
+        import minirnn.layers.lstm  # noqa: F401  (imports numba)
     threads = common.set_threads(spec["threads"])
     setup = _torch_setup if spec["backend"].startswith("torch") else _minirnn_setup
     step, forward, sync, cache_bytes, info = setup(spec)

@@ -25,7 +25,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 
 # ---- threads ------------------------------------------------------------------------------------
 def set_threads(n: int) -> dict:
-    """Use n threads in every library that is importable; returns what was done, for the JSON."""
+    """Use n threads in BLAS and in Numba / PyTorch where the caller has already imported them
+    (importing a library only to set its threads can hurt: Numba's threading layer started
+    before PyTorch made torch.nn.RNN ~12x slower here). Returns what was done, for the JSON."""
     done = {"threads": int(n)}
     for var in THREAD_VARS:                      # for subprocesses, and libraries loaded later
         os.environ[var] = str(n)
@@ -35,18 +37,14 @@ def set_threads(n: int) -> dict:
         done["threadpoolctl"] = True
     except ImportError:
         done["threadpoolctl"] = False
-    try:
+    if "numba" in sys.modules:
         import numba
         numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
         done["numba"] = numba.get_num_threads()
-    except ImportError:
-        pass
-    try:
+    if "torch" in sys.modules:
         import torch
         torch.set_num_threads(int(n))
         done["torch"] = torch.get_num_threads()
-    except ImportError:
-        pass
     try:
         from threadpoolctl import threadpool_info
         done["native_pools"] = [{"api": p.get("internal_api"), "lib": os.path.basename(p.get("filepath", "")),
