@@ -370,7 +370,10 @@ def write_markdown(payload, path):
     res, peak = payload["results"], payload["ceiling_gflops"]
     get = lambda b, c, L, H: next((r for r in res if (r["backend"], r["cell"], r["L"], r["H"]) == (b, c, L, H)), None)  # noqa: E731
     mb = lambda x: "-" if x is None else f"{x / 2**20:.1f}"  # noqa: E731
-    th = payload["threads"]
+    th = dict(payload["threads"])
+    for r in res:                                  # each worker pins its own libraries: report theirs
+        for k in ("numba", "torch"):
+            th[k] = th.get(k) or r.get("worker_threads", {}).get(k)
     lines = [
         "## Benchmark: char-LM training step, minirnn (NumPy) vs PyTorch CPU", "",
         f"Configuration of torch-rnn: V = {cfg['V']}, N = {cfg['N']}, T = {cfg['T']}, float32, one-hot input, "
@@ -380,7 +383,8 @@ def write_markdown(payload, path):
         f"BLAS {m['blas'].get('name')} {m['blas'].get('version')}, GPU: {m['gpu'] or 'none'}",
         f"- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- Threads: {th['threads']} for every library (threadpoolctl: {th.get('threadpoolctl')}, "
-        f"numba {th.get('numba')}, torch {th.get('torch')}, *_NUM_THREADS set for the workers)",
+        f"numba {th.get('numba')}, torch {th.get('torch')}, *_NUM_THREADS set for the workers; "
+        "the Numba kernels are serial)",
         f"- sgemm ceiling: {peak:.1f} GFLOP/s (best numpy sgemm at 2500x1024 @ 1024x2048 in the same run); "
         "step GFLOP/s count 3x the forward flops (sum over layers of 2·N·T·(D+H)·G, plus the output layer)",
         f"- Load average at start / end: {m['load_average_at_start']} / {payload['load_average_at_end']}",
@@ -404,6 +408,24 @@ def write_markdown(payload, path):
                 f"| {a['forward_ms']:.1f} / {t['forward_ms'] if t else float('nan'):.1f} "
                 f"| {mb(a['peak_bytes'])} / {mb(t['peak_bytes'] if t else None)} "
                 f"| {mb(a.get('cache_bytes_per_step'))} / {mb(a.get('torch_rnn_formula_bytes'))} |")
+    # issue 7's targets, checked on these figures
+    rows = [(L, H, get("numpy", "lstm", L, H), get("torch-cpu", "lstm", L, H))
+            for L in cfg["layers"] for H in cfg["hidden"]]
+    rows = [(L, H, a, t) for L, H, a, t in rows if a and t]
+    if rows:
+        def verdict(sel, limit):
+            rs = [a["step_ms"] / t["step_ms"] for L, H, a, t in rows if sel(H)]
+            if not rs:
+                return "not measured"
+            return f"{'met' if max(rs) <= limit else 'not met'} ({min(rs):.2f}x to {max(rs):.2f}x)"
+        pct = [a["step_pct_of_ceiling"] for L, H, a, t in rows if H == 512]
+        lines += ["", "Targets: minirnn LSTM step <= 1.0x PyTorch for H >= 256: "
+                  + verdict(lambda H: H >= 256, 1.0) + "; <= 1.3x for H = 128: " + verdict(lambda H: H == 128, 1.3)
+                  + "; >= 70% of the sgemm ceiling for H = 512: "
+                  + (f"{'met' if min(pct) >= 70 else 'not met'} ({min(pct):.0f}% to {max(pct):.0f}%)" if pct else "not measured")
+                  + ". Cache per step <= torch-rnn's formula: "
+                  + ("met" if all(a.get("cache_bytes_per_step", 0) <= a.get("torch_rnn_formula_bytes", 0)
+                                  for L, H, a, t in rows) else "not met") + "."]
     if "rnn" in cfg["cells"]:
         lines += ["", "Vanilla RNN (tanh; minirnn's readable path, no Numba kernel):", "",
                   "| L | H | minirnn step ms | torch step ms | ratio | minirnn GF/s (% ceiling) |",
