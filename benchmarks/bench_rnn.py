@@ -23,8 +23,9 @@ What is measured, per (backend, cell, L, H), each in a fresh subprocess with the
     cache       bytes the minirnn LSTM layers hold for backward per step, against torch-rnn's
                 LSTM.lua memory formula N*T*D + 6*N*T*H + 8*N*H + 8*H^2 + 8*D*H + 9*H per layer
 
-Output: JSON in benchmarks/results/ (default rnn_cpu.json, or rnn_gpu.json when a GPU backend
-ran), a PNG chart beside it when matplotlib is installed, and a table on stdout.
+Output: JSON in benchmarks/results/ (rnn_cpu.json, rnn_gpu.json when a GPU backend ran, *_quick.json
+for --quick), a PNG chart beside it when matplotlib is installed, a table on stdout, and for a full
+run the README section docs_parts/bench_rnn.md (``--render JSON`` redraws it from a saved result).
 """
 from __future__ import annotations
 
@@ -247,8 +248,9 @@ def main(argv=None):
                     help="minirnn CPU path: fused (Numba kernels) or the readable reference")
     ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rnn_cpu.json)")
-    ap.add_argument("--markdown", default=os.path.join(os.path.dirname(HERE), "docs_parts", "bench_rnn.md"),
-                    help="also write the README section here ('' for none)")
+    ap.add_argument("--markdown", default=None,
+                    help="also write the README section here (default docs_parts/bench_rnn.md for a "
+                         "full run, none for --quick; '' for none)")
     ap.add_argument("--render", metavar="JSON", help="only render --markdown from an existing result JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -257,7 +259,11 @@ def main(argv=None):
         print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
 
+    default_md = os.path.join(os.path.dirname(HERE), "docs_parts", "bench_rnn.md")
+    if args.markdown is None:
+        args.markdown = "" if args.quick else default_md
     if args.render:
+        args.markdown = args.markdown or default_md
         with open(args.render) as f:
             print(f"# wrote {write_markdown(json.load(f), args.markdown)}")
         return 0
@@ -335,7 +341,8 @@ def main(argv=None):
         print("# minirnn / torch step time: " + ", ".join(
             f"{q['cell']} L{q['L']} H{q['H']} {q['step_ratio']:.2f}x" for q in ratios))
     gpu = any(b in ("cupy", "torch-cuda") for b in backends)
-    out = args.out or os.path.join(HERE, "results", "rnn_gpu.json" if gpu else "rnn_cpu.json")
+    name = ("rnn_gpu" if gpu else "rnn_cpu") + ("_quick" if args.quick else "")
+    out = args.out or os.path.join(HERE, "results", name + ".json")
     payload = {"benchmark": "bench_rnn", "command": common.command_line(),
                "config": {"V": V, "N": N, "T": T, "dtype": "float32", "cells": cells, "layers": Ls,
                           "hidden": Hs, "backends": backends, "repeats": args.repeats,
