@@ -20,7 +20,13 @@ MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Shows each flag's default, except where there is none or the help text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is argparse.SUPPRESS or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, lr, iters, eval_every,
