@@ -269,3 +269,30 @@ def test_clip_grad_norm_matches_torch(max_norm):
     assert float(norm) == pytest.approx(tnorm.item(), rel=1e-14)
     for (k, g), t in zip(ours.items(), tp):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["f64", "f32"])
+def test_adam_fused_matches_numpy_formula(monkeypatch, dtype, tol):
+    """The one-pass Numba Adam (NumPy arrays) against the readable in-place NumPy lines, over
+    several steps, in float64 and float32: parameters and both moment buffers."""
+    from minirnn import optim
+    if optim.adam_update is None:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(5)
+    shapes = {"W": (7, 9), "b": (9,), "big": (300, 17)}
+    params0 = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    grads = [{k: (rng.standard_normal(s) * 10.0 ** rng.integers(-4, 2)).astype(dtype)
+              for k, s in shapes.items()} for _ in range(5)]
+    runs = []
+    for fused in (False, True):
+        monkeypatch.setattr(optim, "USE_NUMBA", fused)
+        params = {k: v.copy() for k, v in params0.items()}
+        opt = Adam(params, lr=1e-2)
+        for g in grads:
+            opt.step({k: v.copy() for k, v in g.items()})
+        runs.append((params, opt.state))
+    (p_ref, s_ref), (p_fast, s_fast) = runs
+    for k in shapes:
+        for a, r in ((p_fast[k], p_ref[k]), (s_fast["m"][k], s_ref["m"][k]), (s_fast["v"][k], s_ref["v"][k])):
+            assert a.dtype == r.dtype
+            assert np.max(np.abs(a - r) / np.maximum(np.abs(r), 1e-30)) < tol, k
