@@ -25,7 +25,8 @@ What is measured, per (backend, cell, L, H), each in a fresh subprocess with the
 
 Output: JSON in benchmarks/results/ (rnn_cpu.json, rnn_gpu.json when a GPU backend ran, *_quick.json
 for --quick), a PNG chart beside it when matplotlib is installed, a table on stdout, and for a full
-run the README section docs_parts/bench_rnn.md (``--render JSON`` redraws it from a saved result).
+run the README section as Markdown, benchmarks/results/rnn_cpu.md (``--render JSON`` redraws it from a
+saved result).
 """
 from __future__ import annotations
 
@@ -251,7 +252,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rnn_cpu.json)")
     ap.add_argument("--markdown", default=None,
-                    help="also write the README section here (default docs_parts/bench_rnn.md for a "
+                    help="also write the README section here (default benchmarks/results/rnn_cpu.md for a "
                          "full run, none for --quick; '' for none)")
     ap.add_argument("--render", metavar="JSON", help="only render --markdown from an existing result JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -261,7 +262,7 @@ def main(argv=None):
         print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
 
-    default_md = os.path.join(os.path.dirname(HERE), "docs_parts", "bench_rnn.md")
+    default_md = os.path.join(HERE, "results", "rnn_cpu.md")
     if args.markdown is None:
         args.markdown = "" if args.quick else default_md
     if args.render:
