@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -32,31 +33,26 @@ import common  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.layers import softmax_ce  # noqa: E402
 from minirnn.model import RNNLM  # noqa: E402
-from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.optim import Adam  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
 from minirnn.textio import default_corpus  # noqa: E402
+from minirnn.trainer import Trainer  # noqa: E402
 from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
 
 
-def train(model, train_w, iters, lr, clip):
-    """Adam + clipping over the windows in order, state carried; returns per-step seconds."""
-    opt = Adam(model.trainable(), lr=lr)
-    state, times = None, []
-    for it in range(iters):
-        w = it % len(train_w)
-        if w == 0:
-            state = None
-        x, y = train_w.window(w)
-        t0 = time.perf_counter()
-        loss, state, cache = model.loss(x, y, state, train=True)
-        grads, _ = model.backward(cache)
-        clip_grad_norm(grads, clip)
-        opt.step(grads)
-        times.append(time.perf_counter() - t0)
-        state = [tuple(s.copy() for s in layer) for layer in state]
-        if (it + 1) % 100 == 0:
-            print(f"    iter {it + 1}/{iters} loss {float(loss):.3f} {np.median(times[-100:]) * 1e3:.0f} ms/step",
-                  flush=True)
+def train(model, train_w, val_w, iters, lr, clip):
+    """minirnn's own loop (Trainer.step), nothing saved; returns the seconds of each step."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, Adam(model.trainable(), lr=lr), train_w, val_w, iters=iters,
+                          eval_every=iters, checkpoint_dir=tmp, meta={}, clip=clip)
+        times = []
+        for it in range(iters):
+            t0 = time.perf_counter()
+            trainer.step()
+            times.append(time.perf_counter() - t0)
+            if (it + 1) % 100 == 0:
+                print(f"    iter {it + 1}/{iters} loss {float(trainer.last_loss):.3f} "
+                      f"{np.median(times[-100:]) * 1e3:.0f} ms/step", flush=True)
     return times
 
 
@@ -139,7 +135,7 @@ def main():
         model = RNNLM(task.C, hidden=args.hidden, layers=args.layers, cell=args.model,
                       embedding=task.embedding, seed=args.seed)
         print(f"{name}: {task.C} classes, training {args.iters} iterations", flush=True)
-        times = train(model, train_w, args.iters, args.lr, args.clip)
+        times = train(model, train_w, val_w, args.iters, args.lr, args.clip)
         maps = [] if task.clustered else [cluster_map(tasks[f"clusters_{K}"].labels) for K in args.clusters]
         ce, cluster_ces = evaluate(model, val_w, maps)
         within = task.within_ce(targets(val_words))

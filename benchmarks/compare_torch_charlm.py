@@ -20,14 +20,16 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 from minirnn import chardata
 from minirnn.model import RNNLM
-from minirnn.optim import Adam, clip_grad_norm
+from minirnn.optim import Adam
 from minirnn.textio import default_corpus
+from minirnn.trainer import Trainer
 
 
 def torch_twin(model, torch):
@@ -52,32 +54,18 @@ def torch_twin(model, torch):
 
 
 def train_minirnn(model, train, val, iters, lr, clip, val_every):
-    opt = Adam(model.trainable(), lr=lr)
-    losses, vals, state = [], [], None
-    t0 = time.perf_counter()
-    for it in range(iters):
-        w = it % len(train)
-        if w == 0:
-            state = None
-        x, y = train.window(w)
-        loss, state, cache = model.loss(x, y, state)
-        grads, _ = model.backward(cache)
-        clip_grad_norm(grads, clip)
-        opt.step(grads)
-        state = [tuple(s.copy() for s in layer) for layer in state]
-        losses.append(float(loss))
-        if (it + 1) % val_every == 0 or it + 1 == iters:
-            vals.append((it + 1, evaluate_minirnn(model, val)))
-    return losses, vals, time.perf_counter() - t0
-
-
-def evaluate_minirnn(model, val):
-    total, state = 0.0, None
-    for k in range(len(val)):
-        x, y = val.window(k)
-        loss, state, _ = model.loss(x, y, state)
-        total += float(loss)
-    return total / len(val)
+    """minirnn's own loop (Trainer.step: window order, carried state, clipping, Adam), nothing saved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, Adam(model.trainable(), lr=lr), train, val, iters=iters,
+                          eval_every=iters, checkpoint_dir=tmp, meta={}, clip=clip)
+        losses, vals = [], []
+        t0 = time.perf_counter()
+        for it in range(iters):
+            trainer.step()
+            losses.append(float(trainer.last_loss))
+            if (it + 1) % val_every == 0 or it + 1 == iters:
+                vals.append((it + 1, trainer.evaluate()))
+        return losses, vals, time.perf_counter() - t0
 
 
 def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype):

@@ -68,6 +68,7 @@ class Trainer:
         self.last_val = None
         self.elapsed = 0.0               # training seconds across resumed runs
         self._pending = []               # device losses not yet read back
+        self.last_loss = None            # loss of the latest step (a 0-d device array)
         self._stop = False
 
     # ---- one iteration --------------------------------------------------------------------------
@@ -91,6 +92,7 @@ class Trainer:
         # keep only the final states (copies: views would keep the whole (N, T, H) arrays alive)
         self.state = [tuple(s.copy() for s in layer) for layer in state]
         self.it += 1
+        self.last_loss = loss
         self._pending.append(loss)
 
     def _flush(self) -> bool:
