@@ -30,8 +30,8 @@ def _chunks(path):
             try:
                 s = f.read(_CHUNK)
             except UnicodeDecodeError as e:
-                raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} "
-                                 f"after about {done} characters)") from None
+                raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} within "
+                                 f"characters {done:,} to {done + _CHUNK:,})") from None
             if not s:
                 return
             done += len(s)
@@ -59,6 +59,10 @@ class CharVocab:
             shown = " ".join(repr(ch) for ch in unknown[:20])
             raise UsageError(f"{len(unknown)} character(s) not in the model's vocabulary: {shown}")
         return np.array([self.index[ch] for ch in text], dtype=np.int64)
+
+    def default_prime(self) -> str:
+        """What sampling starts from when no prime is given: a newline, or the first character."""
+        return "\n" if "\n" in self.index else self.chars[0]
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)

@@ -36,6 +36,9 @@ def _atomic_write(path: str, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)                        # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -62,7 +65,10 @@ def load(path: str) -> tuple[dict, dict]:
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such checkpoint")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):          # a plain .npy holds one bare array
+            raise ValueError("a single array, not an .npz archive")
+        with z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise UsageError(f"{path}: not a readable minirnn checkpoint (corrupt or truncated: {e})") from None

@@ -8,6 +8,7 @@ model or the data is an error naming the difference.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from . import backend, checkpoint
@@ -73,7 +74,8 @@ def check_flags(args) -> None:
     require(0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}")
     require(args.batch >= 1, f"--batch must be >= 1, got {args.batch}")
     require(args.seq >= 1, f"--seq must be >= 1, got {args.seq}")
-    require(args.lr > 0, f"--lr must be > 0, got {args.lr}")
+    require(args.lr > 0 and math.isfinite(args.lr), f"--lr must be a finite number > 0, got {args.lr}")
+    require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     require(args.lr_decay > 0, f"--lr-decay must be > 0, got {args.lr_decay}")
     require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
     require(args.clip >= 0, f"--clip must be >= 0, got {args.clip}")
@@ -82,13 +84,21 @@ def check_flags(args) -> None:
     require(args.print_every >= 1, f"--print-every must be >= 1, got {args.print_every}")
     require(args.sample_every is None or args.sample_every >= 0,
             f"--sample-every must be >= 0, got {args.sample_every}")
+    d = args.checkpoint_dir
+    require(not os.path.exists(d) or os.path.isdir(d), f"--checkpoint-dir {d}: exists and is not a directory")
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--checkpoint-dir {d}: cannot create it ({e.strerror})") from None
+    require(os.access(d, os.W_OK), f"--checkpoint-dir {d}: not writable")
     if args.backend:
         backend.set_backend(args.backend)
 
 
-def resume_checkpoint(build_parser, args, argv, kind: str):
-    """If --resume: load the checkpoint, fill unset flags from it, refuse conflicting ones.
-    Returns (arrays, meta) or (None, None)."""
+def resume_checkpoint(build_parser, args, argv, kind: str, must_match=()):
+    """If --resume: load the checkpoint, fill unset flags from it, refuse conflicting ones (those in
+    MUST_MATCH and the script's own `must_match`). Returns (arrays, meta) or (None, None).
+    ``--resume PATH`` without --checkpoint-dir goes on writing beside PATH."""
     if args.resume is None:
         return None, None
     path = os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
@@ -100,13 +110,16 @@ def resume_checkpoint(build_parser, args, argv, kind: str):
     given = explicit_flags(build_parser, argv)
     saved = meta["flags"]
     conflicts = [f"--{k.replace('_', '-')} {saved[k]} (you gave {getattr(args, k)})"
-                 for k in MUST_MATCH if k in saved and k in given and getattr(args, k) != saved[k]]
+                 for k in (*MUST_MATCH, *must_match)
+                 if k in saved and k in given and getattr(args, k) != saved[k]]
     if conflicts:
         raise UsageError(f"{path} was trained with a different config: " + ", ".join(conflicts) +
                          "; pass the same values, or start a new --checkpoint-dir")
     for k, v in saved.items():
         if k not in given and hasattr(args, k) and k not in ("resume", "backend"):
             setattr(args, k, v)
+    if args.resume != "latest" and "checkpoint_dir" not in given:
+        args.checkpoint_dir = os.path.dirname(os.path.abspath(path))
     return arrays, meta
 
 
@@ -135,7 +148,16 @@ def trainer_kwargs(args, schedule) -> dict:
 def resume_and_run(trainer, arrays, meta) -> int:
     """Restore the checkpoint (if resuming), then train; returns the exit status."""
     if arrays is not None:
-        trainer.restore(arrays, meta)
+        if meta.get("model") != trainer.model.config():
+            diff = {k: (meta.get("model", {}).get(k), v) for k, v in trainer.model.config().items()
+                    if meta.get("model", {}).get(k) != v}
+            raise UsageError("the checkpoint's model differs from the one these flags build: " +
+                             ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items()) +
+                             "; pass the same values, or start a new --checkpoint-dir")
+        try:
+            trainer.restore(arrays, meta)
+        except (KeyError, ValueError) as e:
+            raise UsageError(f"the checkpoint does not fit this model ({e})") from None
         print(f"resumed at iteration {trainer.it}")
         if trainer.it >= trainer.iters:
             print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {trainer.iters}")

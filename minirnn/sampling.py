@@ -10,6 +10,8 @@ The math runs on the host: one id per step has to come back there anyway, to be 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .backend import to_device, to_numpy
@@ -17,8 +19,8 @@ from .errors import UsageError
 
 
 def check_options(temperature: float, top_k: int, top_p: float) -> None:
-    if temperature < 0:
-        raise UsageError(f"--temperature must be >= 0, got {temperature}")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise UsageError(f"--temperature must be a finite number >= 0, got {temperature}")
     if top_k < 0:
         raise UsageError(f"--top-k must be >= 0 (0 keeps every id), got {top_k}")
     if not 0 < top_p <= 1:
@@ -33,8 +35,9 @@ def filtered_probs(logits, temperature=1.0, top_k=0, top_p=1.0) -> np.ndarray:
         p = np.zeros(V)
         p[int(np.argmax(z))] = 1.0
         return p
-    z = z / temperature
-    p = np.exp(z - z.max())                                            # (V,) (1)
+    with np.errstate(over="ignore"):                                   # a tiny temperature gives -inf: fine
+        z = (z - z.max()) / temperature                                # (V,) <= 0: exp never overflows
+    p = np.exp(z)                                                      # (V,) (1)
     p /= p.sum()
     order = np.argsort(-p, kind="stable")                              # (V,) most probable first
     keep = np.ones(V, dtype=bool)

@@ -6,12 +6,13 @@ One iteration k (epoch e, window w = k mod W, for W windows per epoch):
     loss, state = model(x_w, y_w, state)         forward (dropout drawn from rng(seed, k))
     grads = backward ; clip by global norm ; optimizer step with lr = schedule(k)
 
-Determinism: everything random in iteration k is drawn from ``default_rng((seed, k))``, and a
+Determinism: everything random in iteration k is drawn from ``default_rng(seed * 1000003 + k)``, and a
 checkpoint holds the parameters, the optimizer moments, the carried state and the smoothed loss,
 so stopping at any iteration and resuming gives exactly the losses of an uninterrupted run.
 
 Host synchronisation: losses stay on the device as 0-d arrays and are read back together every
-``print_every`` iterations (and before any checkpoint, where a NaN must not be saved).
+``print_every`` iterations (and before any checkpoint, where a NaN must not be saved: ``save``
+refuses non-finite parameters and validation losses, and the run then stops with exit status 1).
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from .model import RNNLM
 from .optim import clip_grad_norm
 
 FORMAT = "minirnn-checkpoint-1"
+
+
+class NonFiniteError(RuntimeError):
+    """The parameters or the loss are NaN/inf: nothing is saved, training stops."""
 
 
 def fmt_time(seconds: float) -> str:
@@ -130,7 +135,15 @@ class Trainer:
                 a[f"state/{l}/{j}"] = s
         return a
 
+    def params_finite(self) -> bool:
+        """True when every parameter is finite (one device reduction, read back once)."""
+        xp = backend.array_module(self.model.params["out.W"])
+        return bool(xp.stack([xp.isfinite(v).all() for v in self.model.params.values()]).all())
+
     def save(self, name: str) -> str:
+        """Write checkpoint `name` atomically; NonFiniteError (and nothing written) for NaN/inf weights."""
+        if not self.params_finite():
+            raise NonFiniteError(f"the parameters are NaN/inf at iteration {self.it}")
         scalars, _ = self.opt.state_dict()
         meta = dict(self.meta, format=FORMAT, iteration=self.it, epoch=self.it / len(self.train),
                     model=self.model.config(), optimizer=scalars, smooth_loss=self.smooth,
@@ -172,7 +185,10 @@ class Trainer:
 
     def _eval_point(self, cps):
         t0 = time.perf_counter()
-        self.last_val = self.evaluate()
+        val = self.evaluate()
+        if not math.isfinite(val):
+            raise NonFiniteError(f"the validation loss is {val} at iteration {self.it}")
+        self.last_val = val
         record = {"iter": self.it, "epoch": round(self.it / len(self.train), 4),
                   "train_loss": self.smooth, "val_loss": self.last_val,
                   "val_ppl": math.exp(min(self.last_val, 700)), f"{self.unit}_per_s": cps,
@@ -180,7 +196,7 @@ class Trainer:
         if self.metrics_fn is not None:
             record.update(self.metrics_fn(self.last_val))
         with open(os.path.join(self.dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(record, allow_nan=False) + "\n")
         improved = self.last_val < self.best_val
         if improved:
             self.best_val = self.last_val
@@ -198,38 +214,45 @@ class Trainer:
         """Train until `iters`. Returns the exit status: 0 done or interrupted-and-saved, 1 on NaN."""
         os.makedirs(self.dir, exist_ok=True)
         previous = signal.signal(signal.SIGINT, self._on_sigint)
-        t_start, it_start, cps = time.perf_counter(), self.it, 0.0
-        t_mark = t_start
         try:
-            while self.it < self.iters and not self._stop:
-                self.step()
-                at_eval = self.it % self.eval_every == 0 or self.it == self.iters
-                at_sample = self.sample_fn is not None and self.sample_every > 0 and \
-                    self.it % self.sample_every == 0
-                if self.it % self.print_every == 0 or at_eval or at_sample or self._stop:
-                    if not self._flush():
-                        print(f"error: the training loss became NaN/inf by iteration {self.it}; "
-                              f"stopping. The last good checkpoint stays in {self.dir} "
-                              f"(try a lower --lr or a smaller --clip)", file=sys.stderr, flush=True)
-                        return 1
-                    backend.synchronize()
-                    now = time.perf_counter()
-                    self.elapsed += now - t_mark
-                    cps = self._progress(now - t_start, self.it - it_start)
-                    t_mark = now
-                if at_eval:
-                    self._eval_point(cps)
-                if at_sample:
-                    self._sample_point()
-                if at_eval or at_sample:
-                    t_start, it_start, t_mark = time.perf_counter(), self.it, time.perf_counter()
-            if self._stop and self.it < self.iters:
-                path = self.save("latest")
-                print(f"interrupted at iteration {self.it}: saved {path}; "
-                      f"continue with --resume", file=self.out, flush=True)
-            return 0
+            return self._loop()
+        except NonFiniteError as e:
+            latest = os.path.join(self.dir, "latest.npz")
+            kept = (f"the last good checkpoint stays: {latest}" if os.path.exists(latest)
+                    else "no checkpoint was written")
+            print(f"error: training diverged ({e}); stopping, {kept}. Try a lower --lr or a "
+                  f"smaller --clip", file=sys.stderr, flush=True)
+            return 1
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def _loop(self) -> int:
+        t_start, it_start, cps = time.perf_counter(), self.it, 0.0
+        t_mark = t_start
+        while self.it < self.iters and not self._stop:
+            self.step()
+            at_eval = self.it % self.eval_every == 0 or self.it == self.iters
+            at_sample = self.sample_fn is not None and self.sample_every > 0 and \
+                self.it % self.sample_every == 0
+            if self.it % self.print_every == 0 or at_eval or at_sample or self._stop:
+                if not self._flush():
+                    raise NonFiniteError(f"the training loss is NaN/inf by iteration {self.it}")
+                backend.synchronize()
+                now = time.perf_counter()
+                self.elapsed += now - t_mark
+                cps = self._progress(now - t_start, self.it - it_start)
+                t_mark = now
+            if at_eval:
+                self._eval_point(cps)
+            if at_sample:
+                self._sample_point()
+            if at_eval or at_sample:
+                t_start, it_start, t_mark = time.perf_counter(), self.it, time.perf_counter()
+        if self._stop and self.it < self.iters:
+            path = self.save("latest")
+            print(f"interrupted at iteration {self.it}: saved {path}; "
+                  f"continue with --resume", file=self.out, flush=True)
+        return 0
 
 
 def load_model(path: str, kind: str):

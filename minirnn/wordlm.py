@@ -147,12 +147,10 @@ def generate(model, task: WordTask, start_ids, length, rng, temperature=1.0, top
     E = task.embedding                                                     # (C, D)
     unit = task.vectors / np.maximum(np.linalg.norm(task.vectors, axis=1, keepdims=True), 1e-12)
     for _ in range(length):
-        p = filtered_probs(to_numpy(logits[0, -1]), temperature, top_k)    # (C,)
-        p[unk_class] = 0.0
-        if p.sum() == 0:                                                   # only <unk> survived top-k
-            p = filtered_probs(to_numpy(logits[0, -1]), 1.0)
-            p[unk_class] = 0.0
-        c = int(rng.choice(p.shape[0], p=p / p.sum()))
+        z = np.asarray(to_numpy(logits[0, -1]), dtype=np.float64)          # (C,)
+        z[unk_class] = -np.inf                                             # never generate <unk>
+        p = filtered_probs(z, temperature, top_k)                          # (C,)
+        c = int(rng.choice(p.shape[0], p=p))
         m = task.members[c]
         if choice == "frequency" or len(m) == 1:
             q = np.exp(task.logp_in[m])

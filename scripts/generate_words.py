@@ -45,6 +45,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.length >= 0, f"--length must be >= 0, got {args.length}")
     check_options(args.temperature, args.top_k, 1.0)
+    require(args.seed is None or args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     if args.backend:
         backend.set_backend(args.backend)
     model, arrays, meta = load_model(args.checkpoint, "word")

@@ -24,7 +24,8 @@ from minirnn.trainer import load_model
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default="checkpoints/char/best.npz", help="a .npz written by train_char.py")
-    p.add_argument("--prime", default="\n", help="text to start from (every character must be in the model's vocabulary)")
+    p.add_argument("--prime", default=None, help="text to start from; every character must be in the model's "
+                   "vocabulary (default: a newline, or the first character of the vocabulary)")
     p.add_argument("--length", type=int, default=500, help="characters to generate after the prime")
     p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
     p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = all)")
@@ -37,16 +38,18 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.length >= 0, f"--length must be >= 0, got {args.length}")
-    require(len(args.prime) > 0, "--prime must not be empty")
+    require(args.prime is None or len(args.prime) > 0, "--prime must not be empty")
+    require(args.seed is None or args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     check_options(args.temperature, args.top_k, args.top_p)
     if args.backend:
         backend.set_backend(args.backend)
     model, _, meta = load_model(args.checkpoint, "char")
     vocab = CharVocab(meta["vocab"])
-    prime_ids = vocab.encode(args.prime)
+    prime = vocab.default_prime() if args.prime is None else args.prime
+    prime_ids = vocab.encode(prime)
     rng = np.random.default_rng(args.seed)
     out = sys.stdout
-    out.write(args.prime)
+    out.write(prime)
     for i in generate(model, prime_ids, args.length, rng, args.temperature, args.top_k, args.top_p):
         out.write(vocab.chars[i])
         out.flush()

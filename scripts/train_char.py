@@ -17,9 +17,9 @@ import numpy as np
 from minirnn import backend, chardata
 from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, flags_dict, make_optimizer,
                          resume_and_run, resume_checkpoint, trainer_kwargs)
-from minirnn.errors import UsageError, run_cli
+from minirnn.errors import UsageError, require, run_cli
 from minirnn.model import RNNLM
-from minirnn.sampling import generate
+from minirnn.sampling import check_options, generate
 from minirnn.textio import default_corpus
 from minirnn.trainer import Trainer
 
@@ -37,8 +37,10 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char")
+    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",))
     check_flags(args)
+    check_options(args.sample_temperature, 0, 1.0)
+    require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
     text_path = args.text or default_corpus()
     ids, vocab = chardata.encode_file(text_path)
     if meta is not None and meta["vocab"] != vocab.chars:
@@ -57,7 +59,7 @@ def main(argv=None):
           f"input {'one-hot' if args.embed == 0 else f'embedding {args.embed}'}, {n_params:,} parameters; "
           f"backend {backend.get_backend()}, {args.dtype}")
 
-    prime = vocab.encode("\n" if "\n" in vocab.index else vocab.chars[0])
+    prime = vocab.encode(vocab.default_prime())
 
     def sample_fn(model, rng):
         out = generate(model, prime, args.sample_length, rng, temperature=args.sample_temperature)

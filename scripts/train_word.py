@@ -113,7 +113,9 @@ def quantizer(args, kv):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="word")
+    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="word", must_match=(
+        "corpus", "vectors", "quantizer", "clusters", "dim", "min_count", "w2v_epochs", "metric",
+        "finetune_embedding"))
     check_flags(args)
     require(args.clusters >= 0, f"--clusters must be >= 0, got {args.clusters}")
     require(args.dim >= 1, f"--dim must be >= 1, got {args.dim}")
@@ -130,6 +132,9 @@ def main(argv=None):
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     task = (WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids) if q is not None
             else WordTask.plain(kv.index_to_key, vectors))
+    if meta is not None and meta["words"] != task.words:
+        raise UsageError("the checkpoint's vocabulary differs from these word vectors: resume with the "
+                         "same --corpus, --vectors and --quantizer")
     word_ids, n_unk = encode_corpus(args.corpus, kv.key_to_index)
     train, val, val_words = task.split(word_ids, args.val_frac, args.batch, args.seq)
     task.fit_within(word_ids[:len(word_ids) - int(len(word_ids) * args.val_frac)])

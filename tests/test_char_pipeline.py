@@ -55,17 +55,45 @@ def test_memorises_a_tiny_text(cell):
 
 
 def test_resume_gives_the_losses_of_an_uninterrupted_run(tiny_text, tmp_path, capsys):
+    # stop at 13 (not an evaluation point), resume across the epoch boundary (47 windows per epoch)
     flags = ["--text", tiny_text, "--dropout", "0.3", *SMALL]
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    assert run_cli(train_char.main, [*flags, "--iters", "30", "--checkpoint-dir", a]) == 0
-    assert run_cli(train_char.main, [*flags, "--iters", "15", "--checkpoint-dir", b]) == 0
+    assert run_cli(train_char.main, [*flags, "--iters", "60", "--checkpoint-dir", a]) == 0
+    assert run_cli(train_char.main, [*flags, "--iters", "13", "--checkpoint-dir", b]) == 0
     # resume takes every flag from the checkpoint
-    assert run_cli(train_char.main, ["--iters", "30", "--checkpoint-dir", b, "--resume"]) == 0
-    ma, mb = metrics(a), metrics(b)
-    assert [m["iter"] for m in ma] == [5, 10, 15, 20, 25, 30] == [m["iter"] for m in mb]
-    for ra, rb in zip(ma, mb):
+    assert run_cli(train_char.main, ["--iters", "60", "--checkpoint-dir", b, "--resume"]) == 0
+    ma = metrics(a)
+    mb = {m["iter"]: m for m in metrics(b)}
+    assert [m["iter"] for m in ma] == list(range(5, 65, 5))
+    for ra in ma:
+        rb = mb[ra["iter"]]
         assert ra["train_loss"] == rb["train_loss"] and ra["val_loss"] == rb["val_loss"]
     assert ma[-1]["val_loss"] < ma[0]["val_loss"]
+    from minirnn import checkpoint
+    wa, _ = checkpoint.load(os.path.join(a, "latest.npz"))
+    wb, _ = checkpoint.load(os.path.join(b, "latest.npz"))
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])                       # weights, moments, state
+
+
+def test_resume_path_keeps_writing_beside_the_checkpoint(tiny_text, tmp_path, monkeypatch):
+    d = tmp_path / "here"
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--checkpoint-dir", str(d)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(train_char.main, ["--resume", str(d / "latest.npz"), "--iters", "10"]) == 0
+    assert [m["iter"] for m in metrics(str(d))] == [5, 10]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_diverging_update_at_an_evaluation_saves_nothing(tiny_text, tmp_path, capsys):
+    d = tmp_path / "div"
+    argv = ["--text", tiny_text, *SMALL, "--optimizer", "sgd", "--lr", "1e39", "--iters", "1",
+            "--eval-every", "1", "--checkpoint-dir", str(d)]
+    assert run_cli(train_char.main, argv) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "no checkpoint was written" in err
+    assert not (d / "latest.npz").exists() and not (d / "best.npz").exists()
+    assert not (d / "metrics.jsonl").exists()
 
 
 def test_resume_refuses_another_config(tiny_text, tmp_path, capsys):
@@ -75,6 +103,10 @@ def test_resume_refuses_another_config(tiny_text, tmp_path, capsys):
     assert run_cli(train_char.main, ["--iters", "10", "--checkpoint-dir", d, "--resume", "--hidden", "32"]) == 2
     err = capsys.readouterr().err
     assert "--hidden 24 (you gave 32)" in err and err.count("\n") == 1
+    other = tmp_path / "other.txt"
+    other.write_text(TINY.upper(), encoding="utf-8")
+    assert run_cli(train_char.main, ["--iters", "10", "--checkpoint-dir", d, "--resume", "--text", str(other)]) == 2
+    assert "--text" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_and_exits_zero_then_resumes(tiny_text, tmp_path):
@@ -137,16 +169,37 @@ def test_sample_script_streams_and_is_reproducible(tiny_text, tmp_path, capsys):
     (["--text", "{tiny}", "--val-frac", "0"], "--val-frac"),
     (["--text", "{tiny}", "--lr", "-1"], "--lr"),
     (["--text", "{tiny}", "--resume", "{tmp}/nothing.npz"], "no such checkpoint"),
+    (["--text", "{tiny}", "--resume", "{tmp}/bare.npy"], "not an .npz"),
+    (["--text", "{tiny}", "--seed", "-1"], "--seed"),
+    (["--text", "{tiny}", "--lr", "inf"], "--lr"),
+    (["--text", "{tiny}", "--sample-temperature", "nan"], "--temperature"),
+    (["--text", "{tiny}", "--checkpoint-dir", "{tiny}"], "not a directory"),
 ])
 def test_bad_inputs_one_line_exit_2(argv, message, tmp_path, tiny_text, capsys):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "latin1.txt").write_bytes("año de gracia".encode("latin-1"))
     (tmp_path / "short.txt").write_text("demasiado corto", encoding="utf-8")
+    np.save(tmp_path / "bare.npy", np.zeros(3))
     argv = [a.format(tmp=tmp_path, tiny=tiny_text) for a in argv]
-    assert run_cli(train_char.main, [*SMALL, *argv, "--checkpoint-dir", str(tmp_path / "ck")]) == 2
+    assert run_cli(train_char.main, [*SMALL, "--checkpoint-dir", str(tmp_path / "ck"), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_sampling_edge_options(tmp_path, capsys):
+    no_newline = tmp_path / "flat.txt"
+    no_newline.write_text(TINY.replace("\n", " "), encoding="utf-8")
+    d = str(tmp_path / "flat")
+    assert run_cli(train_char.main, ["--text", str(no_newline), *SMALL, "--iters", "5", "--checkpoint-dir", d]) == 0
+    ck = os.path.join(d, "latest.npz")
+    capsys.readouterr()
+    assert run_cli(sample_char.main, ["--checkpoint", ck, "--length", "10", "--seed", "1"]) == 0  # default prime
+    assert run_cli(sample_char.main, ["--checkpoint", ck, "--length", "10", "--temperature", "1e-320"]) == 0
+    for bad in (["--temperature", "nan"], ["--seed", "-3"]):
+        capsys.readouterr()
+        assert run_cli(sample_char.main, ["--checkpoint", ck, *bad]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_bad_prime_and_checkpoint_from_the_command_line(tiny_text, tmp_path):

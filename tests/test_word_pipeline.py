@@ -54,8 +54,11 @@ def test_stages_are_reused_and_resume_refuses_other_flags(trained, tmp_path, cap
     out = capsys.readouterr().out
     assert "stage 1" not in out and "stage 2" not in out
     assert run_cli(train_word.main, ["--checkpoint-dir", str(d), "--resume", "--iters", "14"]) == 0
-    assert run_cli(train_word.main, ["--checkpoint-dir", str(d), "--resume", "--iters", "16",
-                                     "--hidden", "8"]) == 2
+    for other in (["--hidden", "8"], ["--finetune-embedding"], ["--clusters", "0"], ["--clusters", "5"],
+                  ["--corpus", str(d / "vectors.txt")]):
+        capsys.readouterr()
+        assert run_cli(train_word.main, ["--checkpoint-dir", str(d), "--resume", "--iters", "16", *other]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_cluster_ids_map_back_to_member_words(trained):
@@ -115,6 +118,16 @@ def test_generation_is_reproducible_and_names_dropped_words(trained, capsys):
     assert words[:2] == ["sancho", "panza"] and len(words) == 32 and UNK not in words
     assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--choice", "nearest",
                                          "--length", "5", "--seed", "1"]) == 0
+
+
+def test_generate_never_gives_unk_even_when_it_is_the_best_class():
+    words = ["a", "b", "c", "d"]
+    task = WordTask.clusters(words, np.eye(4, dtype=np.float32), np.array([0, 0, 1, 1]),
+                             np.eye(2, 4, dtype=np.float32))
+    model = RNNLM(task.C, hidden=4, layers=1, embedding=task.embedding, seed=0)
+    model.params["out.b"][...] = np.array([1.0, 5.0, 50.0])               # <unk> (class 2) is the argmax
+    got = list(generate(model, task, [0], 30, np.random.default_rng(0), temperature=0))
+    assert set(got) <= {2, 3}                                              # greedy: cluster 1, the best real one
 
 
 def test_generate_words_only_from_the_sampled_cluster():
