@@ -50,3 +50,16 @@ def test_generate_is_reproducible_with_a_seed():
     c = list(generate(model, [1, 2, 3], 40, np.random.default_rng(8), temperature=1.0))
     assert a == b and a != c
     assert all(0 <= i < 12 for i in a)
+
+
+def test_top_p_by_hand():
+    # probabilities 0.5, 0.3, 0.15, 0.05: the smallest most-probable set whose mass reaches p
+    logits = np.log([0.15, 0.5, 0.05, 0.3])
+    kept = lambda p: set(np.flatnonzero(filtered_probs(logits, 1.0, 0, p)).tolist())  # noqa: E731
+    assert kept(0.4) == {1}
+    assert kept(0.45) == {1}
+    assert kept(0.79) == {1, 3}
+    assert kept(0.81) == {1, 3, 0}
+    assert kept(1.0) == {0, 1, 2, 3}
+    np.testing.assert_allclose(filtered_probs(logits, 1.0, 0, 0.79)[[1, 3]], [0.5 / 0.8, 0.3 / 0.8])
+    np.testing.assert_allclose(filtered_probs(logits, 1.0, 2, 1.0)[[1, 3]], [0.5 / 0.8, 0.3 / 0.8])
