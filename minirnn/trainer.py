@@ -89,7 +89,8 @@ class Trainer:
         x, y = (backend.to_device(a) for a in self.train.window(w))
         if self.schedule is not None:
             self.opt.lr = self.schedule(self.it)
-        loss, state, cache = self.model.loss(x, y, self.state, train=True, rng=self.rng(self.it))
+        rng = self.rng(self.it) if self.model.dropout > 0 else None    # only dropout draws numbers
+        loss, state, cache = self.model.loss(x, y, self.state, train=True, rng=rng)
         grads, _ = self.model.backward(cache)
         if self.clip > 0:
             clip_grad_norm(grads, self.clip)
