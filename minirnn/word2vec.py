@@ -33,7 +33,6 @@ kernels take NumPy arrays, and results are NumPy arrays. ``sgns_pair_reference``
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -44,6 +43,7 @@ import numba
 import numpy as np
 
 from . import _word2vec_kernels as kernels
+from . import checkpoint
 from .errors import UsageError, require
 from .keyedvectors import KeyedVectors
 from .textio import check_text_file
@@ -361,27 +361,20 @@ class Word2Vec:
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, path) -> None:
-        """Save the whole model (parameters, vocabulary, both weight matrices, losses) as one .npz file."""
+        """Save the whole model (parameters, vocabulary, both weight matrices, losses) as a checkpoint
+        (minirnn.checkpoint: one .npz written atomically, metadata JSON inside, a .json twin beside)."""
         if self.syn0 is None:
             raise UsageError("nothing to save: the model is not trained yet")
         meta = {"format": _MODEL_FORMAT, "params": self.params(), "vocab": self.vocab.to_dict(),
                 "losses": self.losses, "timings": self.timings}
-        with open(path, "wb") as f:
-            np.savez(f, syn0=self.syn0, syn1neg=self.syn1neg, meta=np.array(json.dumps(meta, ensure_ascii=False)))
+        checkpoint.save(os.fspath(path), {"syn0": self.syn0, "syn1neg": self.syn1neg}, meta)
 
     @classmethod
     def load(cls, path) -> "Word2Vec":
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise UsageError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                syn0, syn1neg = z["syn0"], z["syn1neg"]
-        except (ValueError, KeyError, OSError) as e:
-            raise UsageError(f"{path}: not a minirnn word2vec model ({e})") from None
-        if meta.get("format") != _MODEL_FORMAT:
+        arrays, meta = checkpoint.load(os.fspath(path))     # UsageError for a missing or corrupt file
+        if meta.get("format") != _MODEL_FORMAT or not {"syn0", "syn1neg"} <= set(arrays):
             raise UsageError(f"{path}: not a minirnn word2vec model")
+        syn0, syn1neg = arrays["syn0"], arrays["syn1neg"]
         params = meta["params"]
         params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
         model = cls(**params)
