@@ -12,6 +12,8 @@ Shapes
 Equations
     (1) x = Embed(ids)                 embedding.py (trainable; frozen one-hot if E = 0;
                                        frozen given matrix in the quantized word model)
+                                       A frozen one-hot table is never multiplied out: layer 0
+                                       gets the ids, and x_t Wx = Wx[ids_t] (lstm.py, rnn.py)
     (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py, dropout between layers)
     (3) logits = h Wout + bout         linear.py
     (4) loss = CE(logits, targets)     softmax_ce.py, mean over the N*T tokens
@@ -59,6 +61,9 @@ class RNNLM:
             freeze = bool(freeze_embedding)
         self.E = table.shape[1]
         self.frozen = {"embed.W"} if freeze else set()
+        # a frozen identity table: hand layer 0 the ids instead of one-hot rows (same numbers)
+        self.one_hot = freeze and table.shape == (self.V, self.V) and np.array_equal(
+            table, np.eye(self.V, dtype=self.dtype))
         init = lstm.init_params if cell == "lstm" else rnn.init_params
         p = {"embed.W": table}
         for l in range(self.L):
@@ -105,7 +110,10 @@ class RNNLM:
     # ---- forward / backward -------------------------------------------------------------------
     def forward(self, ids, state=None, train=False, rng=None):
         """Returns (logits, new_state, cache). Dropout only when train=True (rng draws the masks)."""
-        x, emb_cache = embed_layer.forward(ids, self.params["embed.W"])            # (N, T, E) (1)
+        if self.one_hot:
+            x, emb_cache = backend.to_device(ids), None                           # (N, T) (1) as ids
+        else:
+            x, emb_cache = embed_layer.forward(ids, self.params["embed.W"])        # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
         h, new_state, stack_cache = stack.forward(x, state, self._layer_params(),
                                                   self.cell, p_drop, rng)        # (N, T, H) (2)
@@ -124,11 +132,12 @@ class RNNLM:
         emb_cache, stack_cache, out_cache, ce_cache = cache
         dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
         dh, dWout, dbout = linear.backward(dlogits, out_cache)                   # (3)
-        dx, dstate, dlayers = stack.backward(dh, stack_cache)                    # (2)
+        train_embed = "embed.W" not in self.frozen
+        dx, dstate, dlayers = stack.backward(dh, stack_cache, need_dx=train_embed)  # (2)
         grads = {"out.W": dWout, "out.b": dbout}
         for l, (dWx, dWh, db) in enumerate(dlayers):
             grads[f"rnn.{l}.Wx"], grads[f"rnn.{l}.Wh"], grads[f"rnn.{l}.b"] = dWx, dWh, db
-        if "embed.W" not in self.frozen:
+        if train_embed:
             grads["embed.W"] = embed_layer.backward(dx, emb_cache)                 # (1)
         return grads, dstate
 

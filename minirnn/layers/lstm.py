@@ -2,7 +2,9 @@
 
 Shapes
     N batch, T time steps, D input size, H hidden size
-    x       (N, T, D)    input sequence
+    x       (N, T, D)    input sequence; or (N, T) integer ids, each standing for a one-hot row
+                         of size D (the char model's input): x_t Wx is then row ids_t of Wx, an
+                         embedding lookup (embedding.py), and dWx a scatter-add. dx is then None.
     h0, c0  (N, H)       initial hidden and cell state (None means zeros)
     Wx      (D, 4H)      input-to-gates weights
     Wh      (H, 4H)      hidden-to-gates weights
@@ -37,11 +39,15 @@ few ulp of libm's.
 tests/test_fast_path.py checks that both paths give the same numbers. CuPy arrays always take the
 reference path. Set ``lstm.USE_NUMBA = False`` to run the reference on the CPU.
 """
+import threading
+
 import numpy as np
 
 from ..backend import array_module
+from . import embedding
 
 try:  # Numba is a dependency, but keep the reference path usable without it
+    from .. import _array_kernels
     from .. import _rnn_kernels as kernels
     USE_NUMBA = True
 except ImportError:  # pragma: no cover
@@ -74,15 +80,18 @@ def forward(x, h0, c0, Wx, Wh, b):
     xp = array_module(x)
     if USE_NUMBA and xp is np:
         return _forward_fused(x, h0, c0, Wx, Wh, b)
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     I, F, G, O = gate_slices(H)
     if h0 is None:
         h0 = xp.zeros((N, H), dtype=Wx.dtype)                # (N, H)
     if c0 is None:
         c0 = xp.zeros((N, H), dtype=Wx.dtype)                # (N, H)
     # (1), the input part for every step at once: x_t Wx + b
-    xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
+    if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
+        xa = embedding.forward(x, Wx)[0] + b                 # (N, T, 4H)
+    else:
+        xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
     gates = xp.empty_like(xa)                                # (N, T, 4H) activated i, f, g, o
     c = xp.empty((N, T, H), dtype=xa.dtype)                  # (N, T, H)
     h = xp.empty((N, T, H), dtype=xa.dtype)                  # (N, T, H)
@@ -101,19 +110,20 @@ def forward(x, h0, c0, Wx, Wh, b):
     return h, c[:, -1], cache
 
 
-def backward(dh, cache, dcT=None):
+def backward(dh, cache, dcT=None, need_dx=True):
     """Backprop through time.
 
     dh  (N, T, H)  dL/dh_t for every step (the final state's gradient included in dh[:, -1])
     dcT (N, H)     dL/dc_{T-1} from whatever used the final cell state (None: nothing did)
-    Returns (dx, dh0, dc0, dWx, dWh, db), in the order of forward's inputs.
+    Returns (dx, dh0, dc0, dWx, dWh, db), in the order of forward's inputs; dx is None when
+    need_dx is False (the input is a frozen embedding: its GEMM would be wasted).
     """
     xp = array_module(dh)
     if USE_NUMBA and xp is np:
-        return _backward_fused(dh, cache, dcT)
+        return _backward_fused(dh, cache, dcT, need_dx)
     x, h0, c0, Wx, Wh, gates, c, h = cache
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     I, F, G, O = gate_slices(H)
     da = xp.empty_like(gates)                                # (N, T, 4H) dL/da_t
     dh_next = xp.zeros((N, H), dtype=h.dtype)                # (N, H) dL/dh_t arriving from step t+1
@@ -143,10 +153,12 @@ def backward(dh, cache, dcT=None):
     # backprop through (1) into the parameters and x, all steps at once
     da2 = da.reshape(N * T, 4 * H)                           # (N*T, 4H)
     h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
-    dWx = x.reshape(N * T, D).T @ da2                        # (D, 4H)
     dWh = h_prev.reshape(N * T, H).T @ da2                   # (H, 4H)
     db = da2.sum(axis=0)                                     # (4H,)
-    dx = (da2 @ Wx.T).reshape(N, T, D)                       # (N, T, D)
+    if x.ndim == 2:                                          # ids: scatter da onto rows of Wx
+        return None, dh0, dc0, embedding.backward(da, (x, Wx.shape)), dWh, db
+    dWx = x.reshape(N * T, D).T @ da2                        # (D, 4H)
+    dx = (da2 @ Wx.T).reshape(N, T, D) if need_dx else None  # (N, T, D)
     return dx, dh0, dc0, dWx, dWh, db
 
 
@@ -154,6 +166,20 @@ def backward(dh, cache, dcT=None):
 # Work arrays are time-major, (T, N, .), so that step t's block is one contiguous (N, .) matrix for
 # the GEMM and the vectorized kernel; callers still see (N, T, .) arrays (transposed views), and a
 # layer stacked on this one gets its time-major rows back without a copy.
+
+_WORK = threading.local()
+
+
+def _work(name, shape, dtype):
+    """A scratch array kept between calls, one per name and thread (contents undefined). Only for
+    arrays that never leave the function: a fresh 20 MB array per step costs its page faults
+    again every time (a few percent of a step at H = 512)."""
+    a = getattr(_WORK, name, None)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = np.empty(shape, dtype=dtype)
+        setattr(_WORK, name, a)
+    return a
+
 
 def _time_major(a, dtype):
     """(N, T, K) -> contiguous (T, N, K): free for a transposed view of a time-major array."""
@@ -163,21 +189,31 @@ def _time_major(a, dtype):
 def _forward_fused(x, h0, c0, Wx, Wh, b):
     """``forward`` on NumPy arrays: per step one GEMM into a preallocated buffer and one Numba
     kernel for (1)-(5) (minirnn/_rnn_kernels.py); no per-step allocation."""
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     dtype = Wx.dtype
     h0 = np.zeros((N, H), dtype=dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)  # (N, H)
     c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
     # (1), the input part for every step at once: x_t Wx, time-major rows (+ b in the kernel)
-    xa = (_time_major(x, dtype).reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)  # (T, N, 4H)
+    if x.ndim == 2:                                          # ids: rows of Wx, time-major
+        xa = np.take(np.ascontiguousarray(Wx, dtype=dtype), x.T, axis=0)  # (T, N, 4H)
+    else:
+        xa = (_time_major(x, dtype).reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)  # (T, N, 4H)
     b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
     gates = xa                                               # (T, N, 4H) the kernel activates xa in place
     c = np.empty((T, N, H), dtype=dtype)                     # (T, N, H)
     h = np.empty((T, N, H), dtype=dtype)                     # (T, N, H)
-    ah = np.empty((N, 4 * H), dtype=dtype)                   # (N, 4H) work: h_{t-1} Wh
+    WhT = _work("WhT", (4 * H, H), dtype)                    # (4H, H) Wh^T, one copy per call
+    _array_kernels.transpose_into(np.ascontiguousarray(Wh, dtype=dtype), WhT)
+    ahT = _work("ahT", (4 * H, N), dtype)                    # (4H, N) work: (h_{t-1} Wh)^T
+    ah = _work("ah", (N, 4 * H), dtype)                      # (N, 4H) work: h_{t-1} Wh
     h_prev, c_prev = h0, c0
     for t in range(T):
-        np.matmul(h_prev, Wh, out=ah)                        # (N, 4H) (1) h_{t-1} Wh
+        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) about 1.4x
+        # faster than (N x H) @ (H x 4H) for N = 50 (benchmarks/results/rnn_cpu.md); the
+        # transposed copy back to (N, 4H) costs a tenth of what that saves
+        np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
+        np.copyto(ah, ahT.T)                                 # (N, 4H)
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
         kernels.lstm_forward_step(ah, gates[t], b, c_prev, c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
@@ -187,31 +223,40 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
     return h_b, c[-1], cache
 
 
-def _backward_fused(dh, cache, dcT=None):
+def _backward_fused(dh, cache, dcT=None, need_dx=True):
     """``backward`` on NumPy arrays: per step one Numba kernel for (5)-(2) and one GEMM."""
     x, h0, c0, Wx, Wh, gates, c, h = cache
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     dtype = gates.dtype
     # time-major blocks: free for a cache from _forward_fused, a copy for one from ``forward``
     g_tm, c_tm, h_tm, dh_tm = (_time_major(a, dtype) for a in (gates, c, h, dh))  # (T, N, .)
     c0 = np.ascontiguousarray(c0, dtype=dtype)               # (N, H)
-    da = np.empty((T, N, 4 * H), dtype=dtype)                # (T, N, 4H) dL/da_t
+    da = _work("da", (T, N, 4 * H), dtype)                   # (T, N, 4H) dL/da_t (scratch)
     dh_next = np.zeros((N, H), dtype=dtype)                  # (N, H) dL/dh_t from step t+1
     dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
+    dhT_next = _work("dhT", (H, N), dtype)                   # (H, N) work: (da_t Wh^T)^T
     for t in reversed(range(T)):
         c_prev = c_tm[t - 1] if t > 0 else c0                # (N, H)
         # backprop through (5), (4), (2), (3): da[t], and dc_next becomes dL/dc_{t-1}
         kernels.lstm_backward_step(dh_tm[t], dh_next, dc_next, g_tm[t], c_tm[t], c_prev, da[t])
-        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh
-        np.matmul(da[t], Wh.T, out=dh_next)                  # (N, H) da_t Wh^T
+        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh. As in forward, computed
+        # transposed, Wh da_t^T, which OpenBLAS runs faster for N = 50
+        np.matmul(Wh, da[t].T, out=dhT_next)                 # (H, N)
+        np.copyto(dh_next, dhT_next.T)                       # (N, H) da_t Wh^T
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     # backprop through (1) into the parameters and x, all steps at once (rows in time-major order)
     da2 = da.reshape(T * N, 4 * H)                           # (T*N, 4H)
-    dWx = _time_major(x, dtype).reshape(T * N, D).T @ da2    # (D, 4H)
+    if x.ndim == 2:                                          # ids: scatter da onto rows of Wx
+        dWx = embedding.backward(da2, (x.T.reshape(-1), Wx.shape))  # (D, 4H)
+    else:
+        dWx = _time_major(x, dtype).reshape(T * N, D).T @ da2  # (D, 4H)
     # h_{t-1} for t = 0 is h0, for t >= 1 it is h[t-1]: two GEMMs instead of a concatenated copy
-    dWh = h0.T @ da[0] + h_tm[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, 4 * H)  # (H, 4H)
+    dWh = h_tm[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, 4 * H)  # (H, 4H)
+    dWh += h0.T @ da[0]                                      # (H, 4H)
     db = da2.sum(axis=0)                                     # (4H,)
+    if x.ndim == 2 or not need_dx:
+        return None, dh0, dc0, dWx, dWh, db
     dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)    # (N, T, D) view of time-major rows
     return dx, dh0, dc0, dWx, dWh, db

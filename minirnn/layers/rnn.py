@@ -2,7 +2,9 @@
 
 Shapes (the dimension letters are the same in every layer)
     N batch, T time steps, D input size, H hidden size
-    x   (N, T, D)   input sequence
+    x   (N, T, D)   input sequence; or (N, T) integer ids standing for one-hot rows of size D:
+                    x_t Wx is then row ids_t of Wx (embedding.py's lookup), dWx a scatter-add,
+                    and dx None
     h0  (N, H)      initial hidden state (None means zeros)
     Wx  (D, H)      input-to-hidden weights
     Wh  (H, H)      hidden-to-hidden weights
@@ -20,6 +22,7 @@ same trick gives dx, dWx and dWh as single GEMMs after the loop; only dh_{t-1} =
 Memory cached for backward: h (N*T*H numbers) plus references to x, h0 and the weights.
 """
 from ..backend import array_module
+from . import embedding
 
 
 def init_params(D, H, rng, dtype):
@@ -34,12 +37,15 @@ def init_params(D, H, rng, dtype):
 def forward(x, h0, Wx, Wh, b):
     """Run the RNN over x. Returns (h, cache); h is (N, T, H), the final state h[:, -1]."""
     xp = array_module(x)
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     if h0 is None:
         h0 = xp.zeros((N, H), dtype=Wx.dtype)                 # (N, H)
     # (1), the input part for every step at once: x_t Wx + b
-    xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, H) + b       # (N, T, H)
+    if x.ndim == 2:                                            # ids: x_t Wx = Wx[ids_t]
+        xa = embedding.forward(x, Wx)[0] + b                   # (N, T, H)
+    else:
+        xa = (x.reshape(N * T, D) @ Wx).reshape(N, T, H) + b   # (N, T, H)
     h = xp.empty((N, T, H), dtype=xa.dtype)                    # (N, T, H)
     h_prev = h0                                                # (N, H)
     for t in range(T):
@@ -50,13 +56,14 @@ def forward(x, h0, Wx, Wh, b):
     return h, cache
 
 
-def backward(dh, cache):
+def backward(dh, cache, need_dx=True):
     """Backprop through time. dh (N, T, H) is dL/dh for every step (the final state's gradient
-    included in dh[:, -1]). Returns (dx, dh0, dWx, dWh, db) in the order of forward's inputs."""
+    included in dh[:, -1]). Returns (dx, dh0, dWx, dWh, db) in the order of forward's inputs;
+    dx is None when need_dx is False (a frozen input: its GEMM would be wasted)."""
     x, h0, Wx, Wh, h = cache
     xp = array_module(dh)
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
     da = xp.empty_like(h)                                      # (N, T, H)
     dh_next = xp.zeros((N, H), dtype=h.dtype)                  # (N, H) dL/dh_t arriving from step t+1
     for t in reversed(range(T)):
@@ -70,8 +77,10 @@ def backward(dh, cache):
     # backprop through (1) into the parameters and x, all steps at once
     da2 = da.reshape(N * T, H)                                 # (N*T, H)
     h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
-    dWx = x.reshape(N * T, D).T @ da2                          # (D, H)
     dWh = h_prev.reshape(N * T, H).T @ da2                     # (H, H)
     db = da2.sum(axis=0)                                       # (H,)
-    dx = (da2 @ Wx.T).reshape(N, T, D)                         # (N, T, D)
+    if x.ndim == 2:                                            # ids: scatter da onto rows of Wx
+        return None, dh0, embedding.backward(da, (x, Wx.shape)), dWh, db
+    dWx = x.reshape(N * T, D).T @ da2                          # (D, H)
+    dx = (da2 @ Wx.T).reshape(N, T, D) if need_dx else None    # (N, T, D)
     return dx, dh0, dWx, dWh, db

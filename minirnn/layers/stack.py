@@ -46,9 +46,10 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
     return inp, new_state, (cell, caches)
 
 
-def backward(dh, cache):
+def backward(dh, cache, need_dx=True):
     """dh (N, T, H): dL/d(top layer output). Returns (dx, dstate, dparams), dstate and dparams
-    being lists over layers like forward's state and params."""
+    being lists over layers like forward's state and params. need_dx=False skips dL/dx for the
+    input (dx is then None): the model asks for it only when the embedding is trained."""
     cell, caches = cache
     L = len(caches)
     dstate, dparams = [None] * L, [None] * L
@@ -56,10 +57,10 @@ def backward(dh, cache):
         mask, layer_cache = caches[l]
         # backprop through (2), this layer's recurrence
         if cell == "lstm":
-            dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, layer_cache)
+            dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0, dc0)
         else:
-            dx, dh0, dWx, dWh, db = rnn.backward(dh, layer_cache)
+            dx, dh0, dWx, dWh, db = rnn.backward(dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0,)
         dparams[l] = (dWx, dWh, db)
         # backprop through (3), the dropout below this layer
