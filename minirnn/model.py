@@ -117,21 +117,26 @@ class RNNLM:
         p_drop = self.dropout if train else 0.0
         h, new_state, stack_cache = stack.forward(x, state, self._layer_params(),
                                                   self.cell, p_drop, rng)        # (N, T, H) (2)
-        logits, out_cache = linear.forward(h, self.params["out.W"], self.params["out.b"])  # (N, T, V) (3)
-        return logits, new_state, (emb_cache, stack_cache, out_cache)
+        # (3) and (4) take the tokens in time-major order (t, n): the fast LSTM path stores h that
+        # way, so its rows reach the output GEMM without a copy (the mean loss is the same)
+        h_tm = h.transpose(1, 0, 2)                                               # (T, N, H)
+        logits_tm, out_cache = linear.forward(h_tm, self.params["out.W"], self.params["out.b"])  # (T, N, V) (3)
+        return logits_tm.transpose(1, 0, 2), new_state, (emb_cache, stack_cache, out_cache)  # (N, T, V)
 
     def loss(self, ids, targets, state=None, train=False, rng=None):
         """Returns (loss, new_state, cache): mean cross-entropy in nats per token (a 0-d array)."""
         logits, new_state, cache = self.forward(ids, state, train, rng)
-        loss, ce_cache = softmax_ce.forward(logits, targets)                     # () (4)
+        targets = backend.to_device(targets)
+        loss, ce_cache = softmax_ce.forward(logits.transpose(1, 0, 2), targets.T)  # () (4) time-major
         return loss, new_state, cache + (ce_cache,)
 
     def backward(self, cache, dloss=1.0):
         """Gradients of the loss for every trainable parameter, by name; plus 'state0', the
         gradient for the initial state (a list like the state), for gradient checks."""
         emb_cache, stack_cache, out_cache, ce_cache = cache
-        dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
-        dh, dWout, dbout = linear.backward(dlogits, out_cache)                   # (3)
+        dlogits_tm = softmax_ce.backward(ce_cache, dloss)                        # (T, N, V) (4)
+        dh_tm, dWout, dbout = linear.backward(dlogits_tm, out_cache)             # (T, N, H) (3)
+        dh = dh_tm.transpose(1, 0, 2)                                            # (N, T, H)
         train_embed = "embed.W" not in self.frozen
         dx, dstate, dlayers = stack.backward(dh, stack_cache, need_dx=train_embed)  # (2)
         grads = {"out.W": dWout, "out.b": dbout}

@@ -33,9 +33,12 @@ in backward (one elementwise op per step) rather than cached, to stay at that co
 Fast path (NumPy arrays only, ``USE_NUMBA = True``): ``forward`` and ``backward`` below are the
 reference. On the CPU they hand over to ``_forward_fused`` / ``_backward_fused``, which run the same
 equations with all the gate math of a step in one vectorized Numba kernel (minirnn/_rnn_kernels.py),
-the recurrent GEMM written into a preallocated buffer, time-major work arrays, and no per-step
-allocation. float64 agrees with the reference to rounding; float32 uses a rational tanh within a
-few ulp of libm's.
+time-major work arrays (step t's block is one contiguous (N, .) matrix), and no per-step
+allocation. The recurrent GEMMs run transposed, (h_{t-1} Wh)^T = Wh^T h_{t-1}^T and
+(da_t Wh^T)^T = Wh da_t^T, because OpenBLAS is ~1.4x faster at (4H x H) @ (H x N) than at
+(N x H) @ (H x 4H) for N = 50; their (4H, N) / (H, N) results are copied back to (N, .) rows
+(a tenth of the time saved), and Wh^T is made once per call. float64 agrees with the reference
+to rounding; float32 uses a rational tanh within a few ulp of libm's.
 tests/test_fast_path.py checks that both paths give the same numbers. CuPy arrays always take the
 reference path. Set ``lstm.USE_NUMBA = False`` to run the reference on the CPU.
 """
@@ -187,8 +190,8 @@ def _time_major(a, dtype):
 
 
 def _forward_fused(x, h0, c0, Wx, Wh, b):
-    """``forward`` on NumPy arrays: per step one GEMM into a preallocated buffer and one Numba
-    kernel for (1)-(5) (minirnn/_rnn_kernels.py); no per-step allocation."""
+    """``forward`` on NumPy arrays: per step one GEMM into a preallocated buffer, its transposed
+    copy, and one Numba kernel for (1)-(5) (minirnn/_rnn_kernels.py); no per-step allocation."""
     N, T = x.shape[:2]
     D, H = Wx.shape[0], Wh.shape[0]
     dtype = Wx.dtype
@@ -210,8 +213,8 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
     h_prev, c_prev = h0, c0
     for t in range(T):
         # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) about 1.4x
-        # faster than (N x H) @ (H x 4H) for N = 50 (benchmarks/results/rnn_cpu.md); the
-        # transposed copy back to (N, 4H) costs a tenth of what that saves
+        # faster than (N x H) @ (H x 4H) for N = 50 (both shapes are in bench_rnn.py's GEMM
+        # line); the transposed copy back to (N, 4H) costs a tenth of what that saves
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
         np.copyto(ah, ahT.T)                                 # (N, 4H)
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
