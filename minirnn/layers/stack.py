@@ -2,7 +2,8 @@
 
 Shapes
     N batch, T time steps, D input size, H hidden size, L layers
-    x        (N, T, D)                 input to layer 0
+    x        (N, T, D)                 input to layer 0; or (N, T) ids standing for one-hot rows
+                                       (rnn.py / lstm.py then look up rows of layer 0's Wx)
     params   list of L tuples (Wx, Wh, b); layer 0 has Wx (D, G), the others Wx (H, G),
              with G = H for 'rnn' and G = 4H for 'lstm'
     state    list of L tuples: (h,) for 'rnn', (h, c) for 'lstm', each (N, H); None means zeros
