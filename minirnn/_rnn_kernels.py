@@ -24,8 +24,8 @@ vectorizes: Eigen's
 float tanh (the one TensorFlow and XLA use), x P(x^2) / Q(x^2) on x clamped to [-9, 9], within
 3.5e-7 of the true tanh (a few float32 ulp; measured on a 2e6-point grid over [-12, 12]).
 Measured on the 2-core AMD EPYC (znver2): libm tanhf ~21 ns per number, NumPy's SIMD tanh ~3 ns,
-this ~0.5 ns; one step's kernel takes 0.03 ms (H = 128) to 0.12 ms (H = 512), against 0.06 to
-0.9 ms for the step's GEMM.
+this ~0.5 ns; one step's kernel takes 0.03 ms (H = 128) to 0.12 ms (H = 512), against 0.05 to
+0.7 ms for the step's (transposed) GEMM.
 
 The kernels are serial on purpose: ``parallel=True`` (prange over N) made a training step 4-40x
 slower here, its worker threads fighting OpenBLAS's, which spin between the per-step GEMMs.
