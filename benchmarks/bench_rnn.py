@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -152,14 +153,21 @@ def worker(spec):
     else:
         import minirnn.layers.lstm  # noqa: F401  (imports numba)
     threads = common.set_threads(spec["threads"])
+    if spec["backend"] in ("numpy", "torch-cpu"):
+        # the malloc settings minirnn's Trainer makes (minirnn/heap.py: freed heap is kept between
+        # steps instead of page-faulted back in), for both CPU libraries alike
+        from minirnn import heap
+        heap.keep_freed_heap()
     setup = _torch_setup if spec["backend"].startswith("torch") else _minirnn_setup
     step, forward, sync, cache_bytes, info = setup(spec)
+    if spec["backend"] in ("numpy", "torch-cpu"):
+        info["keep_freed_heap"] = heap._applied
     step()                                                    # compile / first-touch, not counted
     if sync:
         sync()
     t_step = common.median_ms(step, repeats=spec["repeats"], warmup=spec["warmup"], sync=sync)
     t_fwd = common.median_ms(forward, repeats=spec["repeats"], warmup=1, sync=sync)
-    # memory last: it changes the allocator's settings (timings above ran with the defaults)
+    # memory last: it changes the allocator's settings again (timings above ran with keep_freed_heap's)
     if spec["backend"] in ("numpy", "torch-cpu"):
         released = common.release_freed_memory()
         mem = common.peak_rss_during(step)
@@ -247,6 +255,9 @@ def main(argv=None):
                     help="threads for every library (default: usable cores)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="run the whole grid this many times (fresh processes each time) and report each "
+                         "config's median over the rounds")
     ap.add_argument("--path", choices=("fused", "reference"), default="fused",
                     help="minirnn CPU path: fused (Numba kernels) or the readable reference")
     ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats")
@@ -271,7 +282,9 @@ def main(argv=None):
             print(f"# wrote {write_markdown(json.load(f), args.markdown)}")
         return 0
     if args.quick:
-        args.cells, args.layers, args.hidden, args.repeats, args.warmup = "lstm", "2", "128,512", 3, 1
+        args.cells, args.layers, args.hidden, args.repeats, args.warmup, args.rounds = "lstm", "2", "128,512", 3, 1, 1
+    if args.rounds < 1 or args.repeats < 1 or args.warmup < 0:
+        ap.error("--rounds and --repeats must be at least 1, --warmup at least 0")
     cells = [c for c in args.cells.split(",") if c]
     Ls = [int(v) for v in args.layers.split(",")]
     Hs = [int(v) for v in args.hidden.split(",")]
@@ -287,8 +300,12 @@ def main(argv=None):
     # it as (4H x H) @ (H x N) (the second), which OpenBLAS does faster than (N x H) @ (H x 4H)
     shapes = ((N * T, 1024, 2048), (4 * 512, 512, N), (N, 512, 4 * 512), (N * T, 256, 512))
     ceiling = common.gemm_ceiling(shapes=shapes, repeats=9)
-    print(f"# {mach['cpu']}, {mach['usable_cores']} cores, BLAS {mach['blas'].get('name')} "
-          f"{mach['blas'].get('version')}, {args.threads} threads, load {mach['load_average_at_start']}")
+    print(f"# {mach['cpu']}, {mach['usable_cores']} cores, BLAS {common.blas_line(mach['blas'])}, "
+          f"{args.threads} threads, load {mach['load_average_at_start']}")
+    if mach["blas"].get("env"):
+        print("# note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set; they pin OpenBLAS's kernels (older builds "
+              "need that on some CPUs). To measure what numpy does by default, run this under "
+              "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`", file=sys.stderr)
     print("# sgemm: " + ", ".join(f"{c['m']}x{c['k']}@{c['k']}x{c['n']} {c['best_gflops']:.1f} GF/s"
                                   for c in ceiling))
     peak = ceiling[0]["best_gflops"]
@@ -296,26 +313,43 @@ def main(argv=None):
     hdr = f"{'backend':<10} {'cell':<4} {'L':>1} {'H':>4} {'step ms':>9} {'fwd ms':>8} {'GF/s':>6} {'%ceil':>6} {'peak MB':>8}"
     print(hdr)
     t_start = time.time()
+    # rounds: the whole grid again, each config in fresh processes; a config's figure is the median
+    # of its rounds' medians, so a minute of a noisy neighbour moves one round, not the result
+    runs = {}
+    for rnd in range(args.rounds):
+        for cell in cells:
+            for L in Ls:
+                for H in Hs:
+                    first = (L + H // 128 + rnd) % 2 == 0                  # alternate who goes first
+                    for b in (backends if first else backends[::-1]):
+                        spec = {"backend": b, "cell": cell, "L": L, "H": H, "threads": args.threads,
+                                "repeats": args.repeats, "warmup": args.warmup, "path": args.path}
+                        r = run_worker(spec)
+                        runs.setdefault((b, cell, L, H), []).append(r)
+                        if args.rounds > 1:
+                            print(f"  round {rnd + 1}/{args.rounds} {b:<10} {cell:<4} {L} {H:>4} "
+                                  f"{r['step']['median_ms']:9.1f} ms", flush=True)
     for cell in cells:
         for L in Ls:
             for H in Hs:
-                order = backends if (L + H // 128) % 2 == 0 else backends[::-1]  # alternate who goes first
-                for b in order:
-                    spec = {"backend": b, "cell": cell, "L": L, "H": H, "threads": args.threads,
-                            "repeats": args.repeats, "warmup": args.warmup, "path": args.path}
-                    r = run_worker(spec)
+                for b in backends:
+                    rs = runs[(b, cell, L, H)]
+                    step_ms = statistics.median(r["step"]["median_ms"] for r in rs)
+                    fwd_ms = statistics.median(r["forward"]["median_ms"] for r in rs)
                     fl = forward_flops(cell, L, H)
                     row = {"backend": b, "cell": cell, "L": L, "H": H,
-                           "step_ms": r["step"]["median_ms"], "step": r["step"],
-                           "forward_ms": r["forward"]["median_ms"], "forward": r["forward"],
+                           "step_ms": step_ms, "step": [r["step"] for r in rs],
+                           "forward_ms": fwd_ms, "forward": [r["forward"] for r in rs],
+                           "step_ms_rounds": [r["step"]["median_ms"] for r in rs],
                            "forward_gflop": fl / 1e9, "step_gflop": 3 * fl / 1e9,
-                           "step_gflops": 3 * fl / (r["step"]["median_ms"] * 1e-3) / 1e9,
-                           "forward_gflops": fl / (r["forward"]["median_ms"] * 1e-3) / 1e9,
-                           "peak_bytes": r["memory"]["peak_bytes"], "peak_method": r["memory"]["method"],
-                           "worker_threads": r["threads"], "info": r["info"]}
+                           "step_gflops": 3 * fl / (step_ms * 1e-3) / 1e9,
+                           "forward_gflops": fl / (fwd_ms * 1e-3) / 1e9,
+                           "peak_bytes": max(r["memory"]["peak_bytes"] or 0 for r in rs) or None,
+                           "peak_method": rs[-1]["memory"]["method"] + " (largest over the rounds)",
+                           "worker_threads": rs[-1]["threads"], "info": rs[-1]["info"]}
                     row["step_pct_of_ceiling"] = 100 * row["step_gflops"] / peak
-                    if "cache_bytes" in r:
-                        row["cache_bytes_per_step"] = r["cache_bytes"]
+                    if "cache_bytes" in rs[-1]:
+                        row["cache_bytes_per_step"] = rs[-1]["cache_bytes"]
                         if cell == "lstm":
                             formula = sum(torch_rnn_lstm_numbers(N, T, V if l == 0 else H, H)
                                           for l in range(L)) * 4
@@ -350,7 +384,7 @@ def main(argv=None):
     out = args.out or os.path.join(HERE, "results", name + ".json")
     payload = {"benchmark": "bench_rnn", "command": common.command_line(),
                "config": {"V": V, "N": N, "T": T, "dtype": "float32", "cells": cells, "layers": Ls,
-                          "hidden": Hs, "backends": backends, "repeats": args.repeats,
+                          "hidden": Hs, "backends": backends, "repeats": args.repeats, "rounds": args.rounds,
                           "warmup": args.warmup, "minirnn_path": args.path, "clip": 5.0,
                           "optimizer": "Adam lr 2e-3 (minirnn on NumPy: one-pass Numba update)", "state": "carried across steps (detached)",
                           "input": "one-hot (frozen identity embedding, D = V = 65) in both"},
@@ -390,20 +424,25 @@ def write_markdown(payload, path):
         "## Benchmark: char-LM training step, minirnn (NumPy) vs PyTorch CPU", "",
         f"Configuration of torch-rnn: V = {cfg['V']}, N = {cfg['N']}, T = {cfg['T']}, float32, one-hot input, "
         f"Adam, clip 5, state carried. Median of {cfg['repeats']} steps after {cfg['warmup'] + 1} warm-up steps, "
-        "each backend in a fresh process, alternating which goes first.", "",
+        "each backend in a fresh process, alternating which goes first"
+        + (f"; the whole grid run {cfg['rounds']} times and each figure the median of its rounds' medians."
+           if cfg.get("rounds", 1) > 1 else "."), "",
         "The one-hot input: PyTorch multiplies the one-hot rows (an identity nn.Embedding feeding nn.LSTM); "
         "minirnn hands layer 0 the ids, so x_t Wx is a row lookup and dWx a scatter-add. The GF/s columns "
         "count torch-rnn's formula for both, which includes layer 0's one-hot product (2·N·T·V·G per "
         "pass) that minirnn does not execute: at H = 512 that is 11% of the counted flops for L = 1, "
         "4% for L = 2 and 2.5% for L = 3.", "",
         f"- Machine: {m['cpu']} ({', '.join(m['cpu_flags'])}), {m['usable_cores']} cores, "
-        f"BLAS {m['blas'].get('name')} {m['blas'].get('version')}, GPU: {m['gpu'] or 'none'}",
+        f"BLAS {common.blas_line(m['blas'])}, GPU: {m['gpu'] or 'none'}",
         f"- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- Threads: {th['threads']} for every library (threadpoolctl: {th.get('threadpoolctl')}, "
         f"numba {th.get('numba')}, torch {th.get('torch')}, *_NUM_THREADS set for the workers; "
         "the Numba kernels are serial)",
         f"- sgemm ceiling: {peak:.1f} GFLOP/s (best numpy sgemm at 2500x1024 @ 1024x2048 in the same run); "
         "step GFLOP/s count 3x the forward flops (sum over layers of 2·N·T·(D+H)·G, plus the output layer)",
+        "- malloc: both CPU workers call minirnn.heap.keep_freed_heap() first, as minirnn's Trainer does "
+        "(glibc M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 64 MiB: a step's freed arrays stay in the heap "
+        "instead of being page-faulted back in next step)",
         f"- Load average at start / end: {m['load_average_at_start']} / {payload['load_average_at_end']}",
         f"- Command: `flock /tmp/minirnn-bench.lock {payload['command']}`", "",
         "LSTM (ratio = minirnn / torch step time; cache = bytes minirnn's LSTM layers keep for backward "

@@ -87,7 +87,27 @@ def _blas() -> dict:
                 "config": cfg.get("openblas configuration")}
     except Exception:
         pass
+    # the kernels OpenBLAS runs (it picks them from the CPU at load time, unless OPENBLAS_CORETYPE
+    # names a set): AVX2 "Haswell" kernels on an AVX-512 CPU halve its GEMM ceiling
+    try:
+        import threadpoolctl
+        for pool in threadpoolctl.threadpool_info():
+            if pool.get("internal_api") == "openblas" and "numpy" in pool.get("filepath", ""):
+                info["kernels"] = pool.get("architecture")
+    except Exception:
+        pass
+    info["env"] = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ}
     return info
+
+
+def blas_line(blas: dict) -> str:
+    """'scipy-openblas 0.3.31, Haswell kernels (OPENBLAS_CORETYPE=Haswell)': for the printed headers."""
+    line = f"{blas.get('name')} {blas.get('version')}"
+    if blas.get("kernels"):
+        line += f", {blas['kernels']} kernels"
+    env = blas.get("env") or {}
+    line += " (" + (", ".join(f"{k}={v}" for k, v in env.items()) or "OPENBLAS_CORETYPE unset") + ")"
+    return line
 
 
 def _gpu() -> str | None:
