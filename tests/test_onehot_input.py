@@ -65,6 +65,24 @@ def test_ids_repeated_rows_accumulate(lstm_path):
     assert np.all(dWx[[0, 1, 3, 4]] == 0) and np.any(dWx[2] != 0)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_ids_out_of_range_raise_and_negative_ids_count_from_the_end(lstm_path, cell):
+    """As Wx[ids]: -D <= id < D, negative ids wrap; others raise (the fast kernel reads without
+    bounds checks, so it must refuse them before it starts)."""
+    ids, params, state, dh = problem(cell, 2, 3, 5, 4, seed=4)
+    for bad in (5, -6):
+        wrong = ids.copy()
+        wrong[1, 2] = bad
+        with pytest.raises(IndexError):
+            run(cell, wrong, params, state, dh)
+    wrapped = ids - 5                                        # the same rows, counted from the end
+    h0, g0 = run(cell, ids, params, state, dh)
+    h1, g1 = run(cell, wrapped, params, state, dh)
+    assert rel_error(h1, h0) < 1e-12
+    for a, b in zip(g1[1:], g0[1:]):
+        assert rel_error(a, b) < 1e-12
+
+
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(cell=st.sampled_from(["rnn", "lstm"]), N=dim, T=dim, D=dim, H=dim, s=st.integers(0, 2 ** 32 - 1))
 @example(cell="lstm", N=2, T=3, D=1, H=2, s=0)
