@@ -444,7 +444,8 @@ def write_markdown(payload, path):
         "(glibc M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 64 MiB: a step's freed arrays stay in the heap "
         "instead of being page-faulted back in next step)",
         f"- Load average at start / end: {m['load_average_at_start']} / {payload['load_average_at_end']}",
-        f"- Command: `flock /tmp/minirnn-bench.lock {payload['command']}`", "",
+        f"- Command: `{'' if m['blas'].get('env') else 'env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE '}"
+        f"flock /tmp/minirnn-bench.lock {payload['command']}`", "",
         "LSTM (ratio = minirnn / torch step time; cache = bytes minirnn's LSTM layers keep for backward "
         "per step, vs torch-rnn's LSTM.lua count N·T·D + 6·N·T·H + 8·N·H + 8·H² + 8·D·H + 9·H numbers per layer):", "",
         "| L | H | minirnn step ms | torch step ms | ratio | minirnn GF/s (% ceiling) | torch GF/s (% ceiling) "
