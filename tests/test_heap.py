@@ -45,3 +45,19 @@ def test_keep_freed_heap_stops_the_refaulting():
 def test_opt_out_by_environment():
     ok, _ = faults_per_loop("keep", {"MINIRNN_KEEP_HEAP": "0"})
     assert ok == "False"
+
+
+def test_trainer_makes_the_setting_on_the_cpu(tmp_path):
+    code = f"""
+from minirnn import heap
+from minirnn.model import RNNLM
+from minirnn.optim import Adam
+from minirnn.trainer import Trainer
+model = RNNLM(5, hidden=3, layers=1, cell="lstm", embed=0, seed=0)
+assert not heap._applied
+Trainer(model, Adam(model.trainable()), None, None, iters=1, eval_every=1,
+        checkpoint_dir={str(tmp_path)!r}, meta={{}})
+print(heap._applied)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True"]
