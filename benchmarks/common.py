@@ -56,14 +56,21 @@ def set_threads(n: int) -> dict:
 
 # ---- machine ------------------------------------------------------------------------------------
 def _cpu_model() -> str:
+    """'AMD EPYC (family 26 model 2)': a VM's model name alone can hide which generation it is."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+                if not line.strip():                         # the first processor is enough
+                    break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def _cpu_flags() -> list[str]:
