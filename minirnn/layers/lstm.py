@@ -35,11 +35,11 @@ reference. On the CPU they hand over to ``_forward_fused`` / ``_backward_fused``
 equations with all the gate math of a step in one vectorized Numba kernel (minirnn/_rnn_kernels.py),
 time-major work arrays (step t's block is one contiguous (N, .) matrix), and no per-step
 allocation. The recurrent GEMMs run transposed, (h_{t-1} Wh)^T = Wh^T h_{t-1}^T and
-(da_t Wh^T)^T = Wh da_t^T, because OpenBLAS is ~1.4x faster at (4H x H) @ (H x N) than at
-(N x H) @ (H x 4H) for N = 50; their (4H, N) / (H, N) results are transposed back to (N, .) rows
-by a Numba strip copy (minirnn/_array_kernels.py, 2x faster than NumPy's strided copy), and Wh^T
-is made once per call. float64 agrees with the reference
-to rounding; float32 uses a rational tanh within a few ulp of libm's.
+(da_t Wh^T)^T = Wh da_t^T, because OpenBLAS is 1.15x (Zen 5) to 1.4x (Zen 2) faster at
+(4H x H) @ (H x N) than at (N x H) @ (H x 4H) for N = 50; their (4H, N) / (H, N) results are
+transposed back to (N, .) rows by a Numba strip copy (minirnn/_array_kernels.py, 2x faster than
+NumPy's strided copy), and Wh^T is made once per call. float64 agrees with the reference to
+rounding; float32 uses a rational tanh within a few ulp of libm's.
 tests/test_fast_path.py checks that both paths give the same numbers. CuPy arrays always take the
 reference path. Set ``lstm.USE_NUMBA = False`` to run the reference on the CPU.
 """
@@ -213,7 +213,7 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
     ah = _work("ah", (N, 4 * H), dtype)                      # (N, 4H) work: h_{t-1} Wh
     h_prev, c_prev = h0, c0
     for t in range(T):
-        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) about 1.4x
+        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) 1.15-1.4x
         # faster than (N x H) @ (H x 4H) for N = 50 (both shapes are in bench_rnn.py's GEMM
         # line); transposing the result back to (N, 4H) costs a fraction of what that saves
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
