@@ -3,13 +3,18 @@
 The configuration torch-rnn published: vocabulary V = 65, batch N = 50, sequence T = 50, float32,
 RNN and LSTM with L in {1, 2, 3} layers and H in {128, 256, 512} hidden units.
 
-    python benchmarks/bench_rnn.py                      # the whole grid, every backend present
-    python benchmarks/bench_rnn.py --quick              # LSTM, L=2, H in {128, 512}: under a minute
+    python benchmarks/bench_rnn.py                      # the whole grid, 3 rounds, every backend present
+    python benchmarks/bench_rnn.py --quick              # LSTM, L=2, H in {128, 512}, 1 round: under a minute
     python benchmarks/bench_rnn.py --cells lstm --layers 2 --hidden 512 --backends numpy,torch-cpu
 
 Run benchmarks one at a time on a shared machine: ``flock /tmp/minirnn-bench.lock python ...``.
+Where OPENBLAS_CORETYPE is set (some machines pin OpenBLAS's kernels for older builds), prefix
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` to measure the kernels numpy picks by itself; the
+JSON records which kernels ran.
 
-What is measured, per (backend, cell, L, H), each in a fresh subprocess with the same thread count:
+What is measured, per (backend, cell, L, H), each in a fresh subprocess with the same thread count
+and the same malloc settings (minirnn.heap.keep_freed_heap, as minirnn's Trainer makes them), the
+whole grid --rounds times; each figure is the median of the rounds' medians:
     step_ms     median of a full training step: forward, loss, backward, clip_grad_norm(5), Adam
     forward_ms  median of forward + loss alone (PyTorch under no_grad; minirnn has no such mode and
                 still builds its cache, which favours PyTorch)
@@ -153,15 +158,15 @@ def worker(spec):
     else:
         import minirnn.layers.lstm  # noqa: F401  (imports numba)
     threads = common.set_threads(spec["threads"])
+    heap_kept = None
     if spec["backend"] in ("numpy", "torch-cpu"):
         # the malloc settings minirnn's Trainer makes (minirnn/heap.py: freed heap is kept between
         # steps instead of page-faulted back in), for both CPU libraries alike
         from minirnn import heap
-        heap.keep_freed_heap()
+        heap_kept = heap.keep_freed_heap()
     setup = _torch_setup if spec["backend"].startswith("torch") else _minirnn_setup
     step, forward, sync, cache_bytes, info = setup(spec)
-    if spec["backend"] in ("numpy", "torch-cpu"):
-        info["keep_freed_heap"] = heap._applied
+    info["keep_freed_heap"] = heap_kept
     step()                                                    # compile / first-touch, not counted
     if sync:
         sync()
@@ -260,7 +265,7 @@ def main(argv=None):
                          "config's median over the rounds")
     ap.add_argument("--path", choices=("fused", "reference"), default="fused",
                     help="minirnn CPU path: fused (Numba kernels) or the readable reference")
-    ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats")
+    ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats, 1 round")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rnn_cpu.json)")
     ap.add_argument("--markdown", default=None,
                     help="also write the README section here (default benchmarks/results/rnn_cpu.md for a "

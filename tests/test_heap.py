@@ -1,6 +1,7 @@
 """heap.keep_freed_heap: after it, a loop that allocates and frees a few MB stops page-faulting.
 
 Run in a fresh interpreter each time (the setting is process-wide and cannot be undone)."""
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,6 @@ print(ok, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 
 
 def faults_per_loop(mode, env_extra=None):
-    import os
     env = dict(os.environ, **(env_extra or {}))
     out = subprocess.run([sys.executable, "-c", LOOP, mode], capture_output=True, text=True,
                          env=env, check=True).stdout.split()
