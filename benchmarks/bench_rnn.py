@@ -15,7 +15,9 @@ JSON records which kernels ran.
 What is measured, per (backend, cell, L, H), each in a fresh subprocess with the same thread count
 and the same malloc settings (minirnn.heap.keep_freed_heap, as minirnn's Trainer makes them), the
 whole grid --rounds times; each figure is the median of the rounds' medians:
-    step_ms     median of a full training step: forward, loss, backward, clip_grad_norm(5), Adam
+    step_ms     median of a full training step: forward, loss, backward, clip_grad_norm(5), Adam;
+                beside it (in "step") the page faults and system time per step while timing
+                (MINIRNN_KEEP_HEAP=0 in the environment measures without minirnn.heap's setting)
     forward_ms  median of forward + loss alone (PyTorch under no_grad; minirnn has no such mode and
                 still builds its cache, which favours PyTorch)
     gflops      achieved GFLOP/s. Forward flops = sum over layers of 2*N*T*(D_l + H)*G (G = 4H for
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -170,7 +173,11 @@ def worker(spec):
     step()                                                    # compile / first-touch, not counted
     if sync:
         sync()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t_step = common.median_ms(step, repeats=spec["repeats"], warmup=spec["warmup"], sync=sync)
+    ru1, n_steps = resource.getrusage(resource.RUSAGE_SELF), spec["repeats"] + spec["warmup"]
+    t_step["minor_faults_per_step"] = (ru1.ru_minflt - ru0.ru_minflt) / n_steps
+    t_step["system_ms_per_step"] = (ru1.ru_stime - ru0.ru_stime) * 1e3 / n_steps
     t_fwd = common.median_ms(forward, repeats=spec["repeats"], warmup=1, sync=sync)
     # memory last: it changes the allocator's settings again (timings above ran with keep_freed_heap's)
     if spec["backend"] in ("numpy", "torch-cpu"):
