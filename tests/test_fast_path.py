@@ -88,6 +88,23 @@ def test_caches_are_interchangeable(use_path):
     g_fast = lstm.backward(dh, cache_ref, dcT)
     for a, r in zip(g_fast, g_ref):
         assert rel_error(a, r) < 1e-12
+    use_path(False)                                          # and the reference takes the fast cache
+    for a, r in zip(lstm.backward(dh, cache_fast, dcT), g_ref):
+        assert rel_error(a, r) < 1e-12
+
+
+@pytest.mark.parametrize("T", [1, 4])
+def test_h_prev_is_the_forward_buffer(use_path, T):
+    """dWh's GEMM reads h_{t-1} for every t from the fast forward's (T+1, N, H) buffer, h0 in slot
+    0, without a copy; a reference cache gets the same numbers from a concatenated copy."""
+    x, h0, c0, Wx, Wh, b, dh, dcT = rand_problem(3, T, 2, 4, np.float64, seed=5)
+    for fused in (True, False):
+        use_path(fused)
+        h, _, cache = lstm.forward(x, h0, c0, Wx, Wh, b)
+        h_tm = lstm._time_major(cache[7], np.float64)        # (T, N, H)
+        h_prev = lstm._h_prev(h_tm, cache[1])                # (T, N, H)
+        assert np.array_equal(h_prev, np.concatenate([h0[None], h.transpose(1, 0, 2)[:-1]]))
+        assert (h_prev.base is not None and h_prev.base is h_tm.base) == fused
 
 
 @pytest.mark.parametrize("N,T,D,H", [(2, 3, 4, 5), (1, 1, 2, 3), (2, 2, 3, 2)])
@@ -114,12 +131,14 @@ def test_kernels_match_their_python_source():
     N, H = 3, 4
     for dtype in (np.float64, np.float32):
         r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-        ah, a_t, c_prev, dh_t, dh_next, dc_next = r(N, 4 * H), r(N, 4 * H), r(N, H), r(N, H), r(N, H), r(N, H)
+        ah, c_prev, dh_t, dh_next, dc_next = r(N, 4 * H), r(N, H), r(N, H), r(N, H), r(N, H)
         gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
         c_t, b = r(N, H), r(4 * H)
+        xw, rows = r(5, 4 * H), np.array([3, 0, 3])         # (D, 4H) rows, (N,) ids
         z = lambda *s: np.zeros(s, dtype)  # noqa: E731
         cases = [
-            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), b, c_prev, z(N, H), z(N, H)]),
+            # x_t Wx as rows of a table looked up by id (ids repeat and skip rows), as for one-hot input
+            (kernels.lstm_forward_step, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H), z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
         ]
