@@ -22,7 +22,7 @@ def test_scatter_add_rows_matches_add_at(V, K, D, s, dtype):
     assert np.array_equal(a, ref)                            # same additions in the same order
 
 
-@pytest.mark.parametrize("R,C", [(1, 1), (3, 5), (16, 7), (17, 33), (50, 200), (64, 16)])
+@pytest.mark.parametrize("R,C", [(1, 1), (3, 5), (16, 7), (17, 33), (8, 40), (50, 200), (64, 16), (33, 32)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transpose_into_matches_T(R, C, dtype):
     src = np.random.default_rng(R * C).standard_normal((R, C)).astype(dtype)
