@@ -83,42 +83,66 @@ def act_sigmoid(a):
     return HALF * (act_tanh(HALF * a) + ONE)
 
 
-@njit(cache=True, error_model="numpy")
-def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
-    """Equations (1)-(5) for one step.
+@njit(cache=True, inline="always", error_model="numpy")
+def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
+    """Equations (2)-(5) for one unit, from its four pre-activations (1) and c_{t-1}:
+    returns (i, f, g, o, c_t, h_t). Both forward kernels inline it into their vectorized loop."""
+    i = act_sigmoid(a_i)                                             # (2) input gate
+    f = act_sigmoid(a_f)                                             # (2) forget gate
+    g = act_tanh(a_g)                                                # (3) candidate
+    o = act_sigmoid(a_o)                                             # (2) output gate
+    c = f * c_prev + i * g                                           # (4) cell state
+    return i, f, g, o, c, o * act_tanh(c)                            # (5) hidden state
 
-    ah       (N, 4H)  h_{t-1} Wh, the recurrent GEMM's output
-    xw       (R, 4H)  rows holding x_t Wx: Wx itself for one-hot ids (R = D), or step t's block
-                      of the hoisted input GEMM (R = N)
-    rows     (N,)     which row of xw is x_t Wx for stream n: ids_t in [0, D), or n
-    b        (4H,)    the gate bias (added here rather than in a separate pass over all T steps)
-    c_prev   (N, H)   c_{t-1}
-    writes   gates_t (N, 4H) the activated gates i, f, g, o (cached); c_t, h_t (N, H)
-    Inputs and outputs are distinct arrays: LLVM's overlap check then takes the vector loop.
+
+@njit(cache=True, error_model="numpy")
+def lstm_forward_step(ah, a_t, b, c_prev, c_t, h_t):
+    """Equations (1)-(5) for one step, dense input.
+
+    ah      (N, 4H)  h_{t-1} Wh, the recurrent GEMM's output
+    a_t     (N, 4H)  in: x_t Wx (step t's block of the hoisted input GEMM);  out: the activated
+                     gates i, f, g, o (cached), written over it
+    b       (4H,)    the gate bias (added here rather than in a separate pass over all T steps)
+    c_prev  (N, H)   c_{t-1};  writes c_t, h_t (N, H)
     """
     N, H = c_t.shape
     for n in range(N):
         # one row's gate blocks as views, indexed from 0: offsets like H + j would add a
         # negative-index check to every access and stop LLVM from vectorizing the loop
-        xr = xw[rows[n]]                                             # (4H,) x_t Wx, stream n
-        x_i, x_f, x_g, x_o = xr[:H], xr[H:2 * H], xr[2 * H:3 * H], xr[3 * H:]
+        a_i, a_f, a_g, a_o = a_t[n, :H], a_t[n, H:2 * H], a_t[n, 2 * H:3 * H], a_t[n, 3 * H:]
+        r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
+        b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
+        c_p, c_out, h_out = c_prev[n], c_t[n], h_t[n]                  # (H,) each
+        for j in range(H):
+            a_i[j], a_f[j], a_g[j], a_o[j], c_out[j], h_out[j] = lstm_cell(   # (1)-(5)
+                a_i[j] + b_i[j] + r_i[j], a_f[j] + b_f[j] + r_f[j],
+                a_g[j] + b_g[j] + r_g[j], a_o[j] + b_o[j] + r_o[j], c_p[j])
+
+
+@njit(cache=True, error_model="numpy")
+def lstm_forward_step_ids(ah, Wx, ids_t, b, c_prev, gates_t, c_t, h_t):
+    """Equations (1)-(5) for one step, one-hot input given as ids: x_t Wx is row ids_t[n] of Wx,
+    read here from the (D, 4H) table (small enough to stay in cache) instead of from a (T, N, 4H)
+    copy made before the loop.
+
+    ah (N, 4H), b (4H,), c_prev (N, H) as in ``lstm_forward_step``; Wx (D, 4H); ids_t (N,) in
+    [0, D) (checked by the caller: no bounds checks here); writes gates_t (N, 4H) the activated
+    gates, c_t, h_t (N, H). The gates go to their own array: an output that overlapped an input
+    would send the loop to LLVM's scalar fallback, 12x slower.
+    """
+    N, H = c_t.shape
+    for n in range(N):
+        x_n = Wx[ids_t[n]]                                           # (4H,) x_t Wx for stream n
+        x_i, x_f, x_g, x_o = x_n[:H], x_n[H:2 * H], x_n[2 * H:3 * H], x_n[3 * H:]
         r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
         b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
         g_i, g_f, g_g, g_o = (gates_t[n, :H], gates_t[n, H:2 * H], gates_t[n, 2 * H:3 * H],
                               gates_t[n, 3 * H:])
         c_p, c_out, h_out = c_prev[n], c_t[n], h_t[n]                  # (H,) each
         for j in range(H):
-            i = act_sigmoid(x_i[j] + b_i[j] + r_i[j])                        # (1), (2) input gate
-            f = act_sigmoid(x_f[j] + b_f[j] + r_f[j])                        # (1), (2) forget gate
-            g = act_tanh(x_g[j] + b_g[j] + r_g[j])                           # (1), (3) candidate
-            o = act_sigmoid(x_o[j] + b_o[j] + r_o[j])                        # (1), (2) output gate
-            c = f * c_p[j] + i * g                                      # (4) cell state
-            g_i[j] = i
-            g_f[j] = f
-            g_g[j] = g
-            g_o[j] = o
-            c_out[j] = c
-            h_out[j] = o * act_tanh(c)                              # (5) hidden state
+            g_i[j], g_f[j], g_g[j], g_o[j], c_out[j], h_out[j] = lstm_cell(   # (1)-(5)
+                x_i[j] + b_i[j] + r_i[j], x_f[j] + b_f[j] + r_f[j],
+                x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], c_p[j])
 
 
 @njit(cache=True, error_model="numpy")

@@ -131,14 +131,17 @@ def test_kernels_match_their_python_source():
     N, H = 3, 4
     for dtype in (np.float64, np.float32):
         r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-        ah, c_prev, dh_t, dh_next, dc_next = r(N, 4 * H), r(N, H), r(N, H), r(N, H), r(N, H)
+        ah, a_t = r(N, 4 * H), r(N, 4 * H)
+        c_prev, dh_t, dh_next, dc_next = r(N, H), r(N, H), r(N, H), r(N, H)
         gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
         c_t, b = r(N, H), r(4 * H)
         xw, rows = r(5, 4 * H), np.array([3, 0, 3])         # (D, 4H) rows, (N,) ids
         z = lambda *s: np.zeros(s, dtype)  # noqa: E731
         cases = [
+            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), b, c_prev, z(N, H), z(N, H)]),
             # x_t Wx as rows of a table looked up by id (ids repeat and skip rows), as for one-hot input
-            (kernels.lstm_forward_step, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H), z(N, H)]),
+            (kernels.lstm_forward_step_ids, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H),
+                                                     z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
         ]

@@ -228,18 +228,16 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
     dtype = Wx.dtype
     h0 = np.zeros((N, H), dtype=dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)  # (N, H)
     c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
-    # (1), the input part x_t Wx, as rows of a matrix xw that the kernel reads (it adds b itself):
-    # for ids, row ids[n, t] of Wx (a lookup inside the kernel, no (T, N, 4H) copy); for dense x,
-    # row n of step t's block of one GEMM over every step, time-major
-    if x.ndim == 2:                                          # ids
-        rows = _wrapped_ids(x, D)                            # (T, N) in [0, D)
-        xw = [np.ascontiguousarray(Wx, dtype=dtype)] * T     # (D, 4H) for every step
-    else:
-        rows = np.broadcast_to(np.arange(N), (T, N))         # (T, N) row n is stream n
-        xw = _work("xa", (T, N, 4 * H), dtype)               # (T, N, 4H) scratch
-        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=xw.reshape(T * N, 4 * H))
+    # (1), the input part x_t Wx: for ids, row ids[n, t] of Wx, which the kernel reads itself (no
+    # (T, N, 4H) copy); for dense x, one GEMM over every step, time-major, which the kernel then
+    # activates in place into the cached gates. b is added in the kernel.
     b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
-    gates = np.empty((T, N, 4 * H), dtype=dtype)             # (T, N, 4H) activated i, f, g, o
+    if x.ndim == 2:                                          # ids
+        ids = _wrapped_ids(x, D)                             # (T, N) in [0, D)
+        Wx_c = np.ascontiguousarray(Wx, dtype=dtype)         # (D, 4H)
+        gates = np.empty((T, N, 4 * H), dtype=dtype)         # (T, N, 4H) activated i, f, g, o
+    else:
+        gates = (_time_major(x, dtype).reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)  # (T, N, 4H) x_t Wx
     c = np.empty((T, N, H), dtype=dtype)                     # (T, N, H)
     # h_{t-1} for t = 0 .. T in one buffer: slot 0 holds h0, slot t + 1 holds h_t, so that backward's
     # dWh = sum_t h_{t-1}^T da_t is one GEMM over hbuf[:T] (see _h_prev)
@@ -258,7 +256,10 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
         _array_kernels.transpose_into(ahT, ah)               # (N, 4H), 2x faster than copyto
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
-        kernels.lstm_forward_step(ah, xw[t], rows[t], b, c_prev, gates[t], c[t], h[t])
+        if x.ndim == 2:
+            kernels.lstm_forward_step_ids(ah, Wx_c, ids[t], b, c_prev, gates[t], c[t], h[t])
+        else:
+            kernels.lstm_forward_step(ah, gates[t], b, c_prev, c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
     # the cache holds the reference's arrays, as (N, T, .) views of the time-major blocks
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
