@@ -36,12 +36,13 @@ equations with all the gate math of a step in one vectorized Numba kernel (minir
 time-major work arrays (step t's block is one contiguous (N, .) matrix), and no per-step
 allocation. Three more things it does differently, none of which changes the equations:
   - one-hot ids: the kernel reads x_t Wx as row ids[n, t] of Wx (an L2-resident table) instead of
-    a (T, N, 4H) copy made by a lookup before the loop; dense x: one GEMM into a scratch array;
+    a (T, N, 4H) copy made by a lookup before the loop (dense x: one GEMM before the loop, whose
+    output the kernel activates in place into the cached gates);
   - h lives in a (T+1, N, H) buffer whose slot 0 is h0, so backward's dWh = sum_t h_{t-1}^T da_t
     is one GEMM over slots 0..T-1 (``_h_prev``), with no concatenated copy and no second GEMM;
   - one-hot ids: db = sum over dWx's D rows, since every row of da was added to exactly one of them.
 Measured against the version without them, alternating in one process (bench_rnn's step, 2-core
-Zen 5): 57.5 -> 56.3 ms at L = 1, H = 512 and 150.1 -> 147.4 ms at L = 2, H = 512.
+Zen 5): 57.2 -> 54.6 ms at L = 1, H = 512 and 147.9 -> 143.6 ms at L = 2, H = 512.
 The recurrent GEMMs run transposed, (h_{t-1} Wh)^T = Wh^T h_{t-1}^T and
 (da_t Wh^T)^T = Wh da_t^T, because OpenBLAS is 1.15x (Zen 5) to 1.4x (Zen 2) faster at
 (4H x H) @ (H x N) than at (N x H) @ (H x 4H) for N = 50; their (4H, N) / (H, N) results are
