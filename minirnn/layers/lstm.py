@@ -40,7 +40,9 @@ allocation. Three more things it does differently, none of which changes the equ
     output the kernel activates in place into the cached gates);
   - h lives in a (T+1, N, H) buffer whose slot 0 is h0, so backward's dWh = sum_t h_{t-1}^T da_t
     is one GEMM over slots 0..T-1 (``_h_prev``), with no concatenated copy and no second GEMM;
-  - one-hot ids: db = sum over dWx's D rows, since every row of da was added to exactly one of them.
+  - one-hot ids: backward adds da_t to dWx's rows ids_t right after the kernel writes it (while it
+    is in cache, rather than reading all of da again after the loop), and db = sum over dWx's D
+    rows, since every row of da was added to exactly one of them.
 Measured against the version without them, alternating in one process (bench_rnn's step, 2-core
 Zen 5): 57.2 -> 54.6 ms at L = 1, H = 512 and 147.9 -> 143.6 ms at L = 2, H = 512.
 The recurrent GEMMs run transposed, (h_{t-1} Wh)^T = Wh^T h_{t-1}^T and
