@@ -133,6 +133,16 @@ def synchronize() -> None:
         _cupy.cuda.Device().synchronize()
 
 
+def row_indices(indices, n: int):
+    """NumPy integer indices into n rows -> the same rows as int64 in [0, n), negative ones counted
+    from the end as a[indices] does; IndexError for any outside [-n, n). For the Numba kernels,
+    which read rows without bounds checks. NumPy arrays only."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size and (indices.min() < -n or indices.max() >= n):
+        raise IndexError(f"index out of range for {n} rows: got {indices.min()} .. {indices.max()}")
+    return np.where(indices < 0, indices + n, indices)
+
+
 def scatter_add(a, indices, values) -> None:
     """In place ``a[indices[k]] += values[k]`` with repeated indices summed.
 
@@ -146,9 +156,7 @@ def scatter_add(a, indices, values) -> None:
     if (a.ndim == 2 and a.flags.c_contiguous and indices.ndim == 1 and indices.dtype.kind in "iu"
             and np.shape(values) == (indices.size, a.shape[1])):
         from . import _array_kernels  # Numba; imported on first use
-        if indices.size and (indices.min() < -a.shape[0] or indices.max() >= a.shape[0]):
-            raise IndexError(f"index out of range for {a.shape[0]} rows")
-        idx = np.where(indices < 0, indices + a.shape[0], indices)   # NumPy's negative indices
+        idx = row_indices(indices, a.shape[0])
         values = np.ascontiguousarray(values, dtype=a.dtype)
         _array_kernels.scatter_add_rows(a, idx, values)
     else:

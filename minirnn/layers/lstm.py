@@ -58,6 +58,7 @@ import threading
 
 import numpy as np
 
+from .. import backend
 from ..backend import array_module
 from . import embedding
 
@@ -201,16 +202,6 @@ def _time_major(a, dtype):
     return np.ascontiguousarray(a.transpose(1, 0, 2), dtype=dtype)
 
 
-def _wrapped_ids(x, D):
-    """(N, T) ids -> (T, N) int64 ids in [0, D), negative ids counted from the end as Wx[ids] does.
-    The kernel reads rows without bounds checks, so anything outside [-D, D) is refused here."""
-    ids = np.ascontiguousarray(x.T, dtype=np.int64)         # (T, N)
-    if ids.size and (ids.min() < -D or ids.max() >= D):
-        raise IndexError(f"ids must lie in [-{D}, {D}) for {D} input rows, "
-                         f"got {ids.min()} .. {ids.max()}")
-    return np.where(ids < 0, ids + D, ids)
-
-
 def _h_prev(h_tm, h0):
     """(T, N, H) h_{t-1} for t = 0 .. T-1, i.e. h0 followed by h_tm[:-1]. Free when h_tm and h0 are
     views of _forward_fused's buffer (h0 in slot 0, h_t in slot t + 1); a copy otherwise."""
@@ -236,7 +227,7 @@ def _forward_fused(x, h0, c0, Wx, Wh, b):
     # activates in place into the cached gates. b is added in the kernel.
     b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
     if x.ndim == 2:                                          # ids
-        ids = _wrapped_ids(x, D)                             # (T, N) in [0, D)
+        ids = backend.row_indices(x.T, D)                    # (T, N) in [0, D), checked
         Wx_c = np.ascontiguousarray(Wx, dtype=dtype)         # (D, 4H)
         gates = np.empty((T, N, 4 * H), dtype=dtype)         # (T, N, 4H) activated i, f, g, o
     else:
@@ -285,7 +276,7 @@ def _backward_fused(dh, cache, dcT=None, need_dx=True):
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
     dhT_next = _work("dhT", (H, N), dtype)                   # (H, N) work: (da_t Wh^T)^T
     if x.ndim == 2:                                          # ids: dWx gathers da_t rows as they come
-        rows = _wrapped_ids(x, D)                            # (T, N)
+        rows = backend.row_indices(x.T, D)                   # (T, N) in [0, D)
         dWx = np.zeros((D, 4 * H), dtype=dtype)              # (D, 4H)
     for t in reversed(range(T)):
         c_prev = c_tm[t - 1] if t > 0 else c0                # (N, H)
