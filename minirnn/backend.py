@@ -136,8 +136,8 @@ def synchronize() -> None:
 def row_indices(indices, n: int):
     """NumPy integer indices into n rows -> the same rows as int64 in [0, n), negative ones counted
     from the end as a[indices] does; IndexError for any outside [-n, n). For the Numba kernels,
-    which read rows without bounds checks. NumPy arrays only."""
-    indices = np.asarray(indices, dtype=np.int64)
+    which read rows without bounds checks. NumPy arrays only; the result is C-contiguous."""
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
     if indices.size and (indices.min() < -n or indices.max() >= n):
         raise IndexError(f"index out of range for {n} rows: got {indices.min()} .. {indices.max()}")
     return np.where(indices < 0, indices + n, indices)
