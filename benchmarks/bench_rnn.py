@@ -420,6 +420,11 @@ def main(argv=None):
 
 
 # ---- the README section, rendered from the JSON ---------------------------------------------------
+def _loads(la):
+    """A load-average triple as '0.67, 0.90, 0.95', the same from a run and from its JSON."""
+    return "-" if la is None else ", ".join(f"{v:.2f}" for v in la)
+
+
 def write_markdown(payload, path):
     """A README section from a result JSON: machine, command, targets, and the tables."""
     m, cfg = payload["machine"], payload["config"]
@@ -453,7 +458,8 @@ def write_markdown(payload, path):
         "- malloc: both CPU workers call minirnn.heap.keep_freed_heap() first, as minirnn's Trainer does "
         "(glibc M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 64 MiB: a step's freed arrays stay in the heap "
         "instead of being page-faulted back in next step)",
-        f"- Load average at start / end: {m['load_average_at_start']} / {payload['load_average_at_end']}",
+        f"- Load average at start / end: {_loads(m['load_average_at_start'])} / "
+        f"{_loads(payload['load_average_at_end'])}",
         f"- Command: `{'' if m['blas'].get('env') else 'env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE '}"
         f"flock /tmp/minirnn-bench.lock {payload['command']}`", "",
         "LSTM (ratio = minirnn / torch step time; cache = bytes minirnn's LSTM layers keep for backward "
