@@ -9,9 +9,11 @@ the same numbers (float64: 1e-12 relative; float32: close) and that each kernel 
 Dimension legend: N batch, H hidden size. Gate order along the 4H axis: i, f, g, o.
 Every array argument is a C-contiguous block of one time step (lstm.py keeps its work arrays
 time-major, (T, N, .), so that block t is contiguous), or a small table whose rows the forward
-kernel looks up (Wx, for one-hot input): with unit inner strides, inputs and outputs in distinct
-arrays, and ``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops
-(AVX2, or AVX-512 where the CPU has it).
+kernel looks up (Wx, for one-hot input): with unit inner strides, each output either a distinct
+array or the very view it was read from (the dense kernel updates a_t in place), and
+``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops (AVX2, or AVX-512
+where the CPU has it). Two different views of overlapping memory fail LLVM's runtime overlap check
+and run its scalar loop instead: 0.49 ms against 0.034 ms for one step at N = 50, H = 512.
 
 Equations of step t (lstm.py's numbering), σ the logistic sigmoid:
     (1) a = (x_t Wx + b) + h_{t-1} Wh               (x_t Wx a row of the caller's table or GEMM,
@@ -127,8 +129,7 @@ def lstm_forward_step_ids(ah, Wx, ids_t, b, c_prev, gates_t, c_t, h_t):
 
     ah (N, 4H), b (4H,), c_prev (N, H) as in ``lstm_forward_step``; Wx (D, 4H); ids_t (N,) in
     [0, D) (checked by the caller: no bounds checks here); writes gates_t (N, 4H) the activated
-    gates, c_t, h_t (N, H). The gates go to their own array: an output that overlapped an input
-    would send the loop to LLVM's scalar fallback, 12x slower.
+    gates, c_t, h_t (N, H). The gates go to their own array (see the module docstring on overlap).
     """
     N, H = c_t.shape
     for n in range(N):
