@@ -42,8 +42,8 @@ t_1..t_K drawn from the noise table (a draw equal to o is skipped, as in word2ve
 
 As in word2vec.c and gensim, the roles are swapped with respect to the paper's p(context | center):
 the context word's input vector u predicts the center word o. Over a corpus the same word pairs are
-trained as often either way (in expectation: the random windows are symmetric), in another order; docs/word2vec.md derives (1)-(5)
-and says why.
+trained as often either way (in expectation: the random windows are symmetric), only in another
+order; docs/word2vec.md derives (1)-(5) and says why.
 
 Steps 2a-b and the seeds use NumPy here; step 2c is a Numba kernel over chunks of the block, one per
 thread (Hogwild), in ``minirnn._word2vec_kernels``. Training always runs on the CPU, whatever
