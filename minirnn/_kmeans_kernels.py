@@ -7,16 +7,19 @@ The kernels take raw NumPy arrays and scalars and write into output arrays the c
 no validation, draw no random numbers and print nothing (that is `minirnn.kmeans`'s job). They are
 compiled on first use and cached on disk (``cache=True``).
 
-Squared Euclidean distance, two ways:
+The equation numbers are `minirnn.kmeans`'s (one numbering for both files): the squared Euclidean
+distance is written two ways there,
 
     (1) d(x, c) = sum_d (x_d - c_d)^2                      direct: exact, no cancellation
     (2) d(x, c) = ||x||^2 - 2 x.c + ||c||^2                 expanded: x.c for a block of rows is a GEMM
 
+and (3) is the k-means++ seeding, (4) the assignment, (5) the centre update (its sums).
+
 Assignment uses (2): `assign_gemm` gets the (B, K) dot products of a block of rows from one BLAS
-GEMM and scans them for the nearest centroid. `assign_direct` is the all-Numba alternative by (1);
+GEMM and scans them for the nearest centroid, step (4). `assign_direct` is the all-Numba alternative by (1);
 it gives the same labels (tested) and was measured ~7x slower for N, D, K = 100000, 100, 1000 on the
 2-core benchmark machine, so `minirnn.kmeans` uses `assign_gemm`.
-k-means++ uses (1): it compares every point with only L ~ 2 + ln K candidates per step, a GEMM
+k-means++ (3) uses (1): it compares every point with only L ~ 2 + ln K candidates per step, a GEMM
 too thin to pay off, and (1) has no cancellation when a candidate sits next to a point.
 """
 from __future__ import annotations
@@ -26,12 +29,12 @@ from numba import njit, prange
 
 
 # ----------------------------------------------------------------------------------------------
-# assignment: label_i = argmin_j d(x_i, c_j)
+# (4) assignment: label_i = argmin_j d(x_i, c_j)
 # ----------------------------------------------------------------------------------------------
 
 @njit(parallel=True, fastmath=True, cache=True)
 def assign_gemm(X, Ct, c_sq, x_sq, bufs, labels, min_d):
-    """Nearest centroid of each row by (2), one GEMM per block of B rows.
+    """(4) Nearest centroid of each row by (2), one GEMM per block of B rows.
 
     X      (N, D)     the points
     Ct     (D, K)     the centroids, transposed (contiguous, so each block is one BLAS call)
@@ -68,7 +71,7 @@ def assign_gemm(X, Ct, c_sq, x_sq, bufs, labels, min_d):
 
 @njit(parallel=True, fastmath=True, cache=True)
 def assign_direct(X, C, labels, min_d):
-    """Nearest centroid of each row by (1), no GEMM: the all-Numba alternative to `assign_gemm`.
+    """(4) Nearest centroid of each row by (1), no GEMM: the all-Numba alternative to `assign_gemm`.
 
     X (N, D), C (K, D); labels (N,) and min_d (N,) are written.
     """
@@ -97,12 +100,12 @@ def assign_ref(X, C):
 
 
 # ----------------------------------------------------------------------------------------------
-# centroid update: per-cluster sums and sizes
+# (5) centroid update: per-cluster sums and sizes
 # ----------------------------------------------------------------------------------------------
 
 @njit(cache=True)
 def cluster_sums(X, labels, sums, counts):
-    """sums[k] = sum_{i: labels_i = k} x_i and counts[k] = |{i: labels_i = k}|.
+    """(5) sums[k] = sum_{i: labels_i = k} x_i and counts[k] = |{i: labels_i = k}|.
 
     X (N, D), labels (N,); sums (K, D) float64 and counts (K,) int64 are overwritten.
     Serial on purpose: N*D additions are ~1/K of an assignment's work, and a parallel reduction
@@ -127,12 +130,12 @@ def cluster_sums_ref(X, labels, K):
 
 
 # ----------------------------------------------------------------------------------------------
-# k-means++ (greedy): one step scores L candidate centres against every point
+# (3) k-means++ (greedy): one step scores L candidate centres against every point
 # ----------------------------------------------------------------------------------------------
 
 @njit(parallel=True, fastmath=True, cache=True)
 def kpp_candidates(X, cand, closest, n_chunks, new_closest, pot):
-    """Score k-means++ candidates: the potential if each one were added as a centre.
+    """(3) Score k-means++ candidates: the potential if each one were added as a centre.
 
     X           (N, D)  the points
     cand        (L,)    row indices of the candidate centres

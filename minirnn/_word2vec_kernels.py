@@ -19,15 +19,11 @@ Arrays:
     alpha      (2,)   float32   learning rate at the start and at the end of the block
     out        (C, 2) float64   per chunk: summed loss, number of (center, context) pairs
 
-For one pair (center word o, context word c), with u = syn0[c], v_t = syn1neg[t], σ the logistic function
-and t_1..t_K drawn from neg_table (a draw equal to o is skipped, as in word2vec.c):
+The equations (1)-(5) of skip-gram with negative sampling, for one (center word o, context word c)
+pair with u = syn0[c] and v_t = syn1neg[t], are written in ``minirnn.word2vec``'s docstring, beside
+its readable reference ``sgns_pair_reference``; the numbers in the comments below are theirs.
+docs/word2vec.md derives them.
 
-    (1) L = -log σ(u·v_o) - Σ_k log σ(-u·v_{t_k})           the negative-sampling loss
-    (2) g_t = alpha * (label_t - σ(u·v_t))                   label 1 for o, 0 for each t_k; g = -alpha dL/d(u·v_t)
-    (3) v_t += g_t * u                                       for o and each t_k, in draw order
-    (4) u   += Σ_t g_t * v_t   (v_t taken before its own update (3))
-
-As in word2vec.c and gensim, the context word's input vector is trained to predict the center word.
 Chunks run in parallel threads with no locks (Hogwild): two threads may update the same row at once,
 and the rare lost update does not hurt SGD. Random numbers for negatives come from word2vec.c's linear
 congruential generator, ``r = r * 25214903917 + 11 (mod 2^64)``, and index the table with ``r >> 16``.
@@ -46,7 +42,7 @@ LCG_SHIFT = np.uint64(16)
 
 @njit(cache=True, fastmath=True)
 def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, neu1e):
-    """Equations (1)-(4) for one (center, context) pair; returns (loss L, new random state).
+    """Equations (1)-(5) of ``minirnn.word2vec`` for one (center, context) pair; returns (loss L, new random state).
 
     ``neu1e`` (D,) float32 is scratch space for the sum in (4), passed in so that nothing is allocated here.
     """
@@ -68,7 +64,7 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
         f = np.float32(0.0)
         for k in range(D):
             f += syn0[context, k] * syn1neg[target, k]  # u·v_t
-        # (1) with z = ±u·v_t: -log σ(z) and 1 - σ(z), computed without overflow
+        # (1) and (5) with z = ±u·v_t: -log σ(z) and 1 - σ(z), computed without overflow
         z = sign * f
         if z >= 0:
             e = math.exp(-z)

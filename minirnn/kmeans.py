@@ -2,20 +2,27 @@
 
 Dimension legend: N points, D features, K clusters, L k-means++ candidates per step (2 + ln K).
 
+One numbering for this module and its kernels (`minirnn._kmeans_kernels` uses the same numbers).
+The squared Euclidean distance, written two ways:
+
+    (1) d(x, c) = sum_d (x_d - c_d)^2                   direct: exact, no cancellation
+    (2) d(x, c) = ||x||^2 - 2 x.c + ||c||^2              expanded: x.c for a block of rows is a GEMM
+
 The algorithm (scikit-learn's "lloyd", same conventions and attribute names):
 
-    (1) seed K centres c_1..c_K: greedy k-means++, K random distinct rows, or a given (K, D) array
-    (2) assign   label_i = argmin_k d(x_i, c_k),  d(x, c) = ||x - c||^2
-    (3) update   c_k = mean of {x_i : label_i = k}
-    (4) an empty cluster k takes the point farthest from its own centre (that point moves to k),
+    (3) seed K centres c_1..c_K: greedy k-means++, K random distinct rows, or a given (K, D) array
+    (4) assign   label_i = argmin_k d(x_i, c_k)
+    (5) update   c_k = mean of {x_i : label_i = k}
+    (6) an empty cluster k takes the point farthest from its own centre (that point moves to k),
         so no centre is ever 0/0 = NaN
-    (5) repeat (2)-(4) until no label changes, or sum_k ||c_k_new - c_k||^2 <= tol * mean_d var(X[:, d]),
+    (7) repeat (4)-(6) until no label changes, or sum_k ||c_k_new - c_k||^2 <= tol * mean_d var(X[:, d]),
         or max_iter iterations
-    inertia = sum_i d(x_i, c_{label_i}), never larger after an iteration than before it.
+    inertia = sum_i d(x_i, c_{label_i}), never larger after an iteration than before it: (4) and (5)
+    each minimise it over one set of variables with the other fixed (docs/kmeans.md).
 
 metric="cosine" is spherical k-means (word2vec's ``-classes``, faiss's ``spherical=True``): the rows
-of X are scaled to unit length, (3) is followed by c_k <- c_k / ||c_k||, and for unit vectors
-||x - c||^2 = 2 (1 - cos(x, c)), so (2) picks the most similar centre. Its inertia is reported as
+of X are scaled to unit length, (5) is followed by c_k <- c_k / ||c_k||, and for unit vectors
+||x - c||^2 = 2 (1 - cos(x, c)), so (4) picks the most similar centre. Its inertia is reported as
 sum_i (1 - cos(x_i, c_{label_i})).
 
 Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's variant): the first centre is a uniform
@@ -24,11 +31,16 @@ proportional to closest_i (the squared distance to the nearest centre so far), "
 candidate that leaves the smallest potential sum_i min(closest_i, d(x_i, candidate)).
 
 Backends. On NumPy arrays the work runs in the Numba kernels of `minirnn._kmeans_kernels`
-(assignment: one BLAS GEMM per block of 256 rows inside a parallel Numba loop, with BLAS held to
-one thread by threadpoolctl; without threadpoolctl, the array code below on NumPy). On CuPy arrays
-(backend "cupy") the same algorithm runs as array code written once against ``xp``: GEMM + argmin
-for (2), sort + cumulative sums for the segment sums of (3). The random numbers are drawn on the
-host by NumPy in the same order on both paths, so a seed gives the same seeding on either.
+(assignment: one BLAS GEMM per block of 256 rows inside a parallel Numba loop, distances by (2), with
+BLAS held to one thread by threadpoolctl; without threadpoolctl, the array code below on NumPy;
+k-means++: candidate distances by (1)). On CuPy arrays (backend "cupy") the same algorithm runs as
+array code written once against ``xp``: GEMM + argmin by (2) for (4), sort + cumulative sums for the
+segment sums of (5), and k-means++ with candidate distances by (2) as well. The random numbers are
+drawn on the host by NumPy in the same order on both paths, so the two seedings make the same draws;
+they pick the same rows only up to rounding, though: distances by (1) and by (2) differ in the last
+bits, and a draw that lands on the edge between two rows of the cumulative distribution, or two
+candidates whose potentials tie to rounding, can go either way. A seed reproduces a run on one path
+(on the CPU, with one thread count: the potentials are summed per thread); across paths the tests check the same rows on random data, which is what to expect, not a guarantee.
 
 Memory: X (N, D) once (twice for cosine: the normalised copy), labels and distances (N,), and
 (B, K) scratch per thread (NumPy) or per block of 2^24 / K rows (array path).
@@ -118,7 +130,7 @@ def _too_few_distinct(K, n_distinct):
 
 
 # ----------------------------------------------------------------------------------------------
-# (1) seeding: greedy k-means++
+# (3) seeding: greedy k-means++
 # ----------------------------------------------------------------------------------------------
 
 def n_local_trials_for(K: int) -> int:
@@ -200,7 +212,7 @@ def _seed_kpp(X, K, rng, n_local_trials=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# (2) assignment and (3) segment sums: the Numba implementation and the array-code implementation
+# (4) assignment and (5) segment sums: the Numba implementation and the array-code implementation
 # ----------------------------------------------------------------------------------------------
 
 def _n_threads() -> int:
@@ -277,11 +289,11 @@ def _ops_for(X, K):
 
 
 # ----------------------------------------------------------------------------------------------
-# (3)-(4) centre update with empty-cluster relocation
+# (5)-(6) centre update with empty-cluster relocation
 # ----------------------------------------------------------------------------------------------
 
 def _relocate_empty(X, sums, counts, labels, min_d):
-    """(4) Each empty cluster takes the farthest point (from its own centre) of a cluster of 2 or more.
+    """(6) Each empty cluster takes the farthest point (from its own centre) of a cluster of 2 or more.
 
     Works on host copies (empty clusters are rare) and returns them: sums, counts, labels, min_d.
     """
@@ -307,7 +319,7 @@ def _relocate_empty(X, sums, counts, labels, min_d):
 
 
 def _update_centers(X, sums, counts, labels, min_d, old_centers, spherical):
-    """(3)-(4): new centres (K, D) in X's dtype; labels/min_d change in place if a point was moved."""
+    """(5)-(6): new centres (K, D) in X's dtype; labels/min_d change in place if a point was moved."""
     xp = backend.array_module(X)
     if bool((counts == 0).any()):
         sums, counts, lab_h, min_h = _relocate_empty(X, sums, counts, labels, min_d)
@@ -325,7 +337,7 @@ def _update_centers(X, sums, counts, labels, min_d, old_centers, spherical):
 
 
 # ----------------------------------------------------------------------------------------------
-# (2)-(5) the Lloyd loop, written once for both implementations
+# (4)-(7) the Lloyd loop, written once for both implementations
 # ----------------------------------------------------------------------------------------------
 
 def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=None, run=0):
@@ -350,21 +362,21 @@ def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=
     for it in range(1, max_iter + 1):
         n_iter = it
         labels, prev = prev, labels                      # reuse the two label buffers
-        ops.assign(X, centers, x_sq, labels, min_d)      # (2)
+        ops.assign(X, centers, x_sq, labels, min_d)      # (4)
         moved = int((labels != prev).sum())
         inertia = float(min_d.sum(dtype=xp.float64))
-        if moved == 0:                                   # (5) converged: the update would change nothing
+        if moved == 0:                                   # (7) converged: the update would change nothing
             stable = True
             if callback is not None:
                 callback(IterationInfo(run, it, inertia * report, 0, 0.0))
             break
-        sums, counts = ops.sums(X, labels, K)            # (3)
-        new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical)  # (3)-(4)
+        sums, counts = ops.sums(X, labels, K)            # (5)
+        new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical)  # (5)-(6)
         shift = float(((new_centers - centers) ** 2).sum(dtype=xp.float64))
         centers = new_centers
         if callback is not None:
             callback(IterationInfo(run, it, inertia * report, moved, shift))
-        if shift <= tol_abs:                             # (5) centres barely moved
+        if shift <= tol_abs:                             # (7) centres barely moved
             break
     if not stable:                                       # labels for the final centres
         ops.assign(X, centers, x_sq, labels, min_d)

@@ -9,7 +9,7 @@
 
 Dimension legend: V vocabulary size, D vector size (``dim``), n tokens, K negatives per pair.
 
-The algorithm (the update equations are in ``minirnn._word2vec_kernels``):
+The algorithm (steps; the equations of step 2c are numbered below):
 
 1. Count words in one streaming pass over the corpus (``minirnn.tokenize.iter_sentences``: a paragraph
    is a sentence), writing provisional token ids to a temporary file; keep words seen ``min_count``
@@ -19,17 +19,37 @@ The algorithm (the update equations are in ``minirnn._word2vec_kernels``):
    a. subsampling: word w is kept with probability  p(w) = (sqrt(f/t) + 1) * t/f,  f = count(w),
       t = sample * (tokens in the vocabulary), capped at 1; dropped words vanish before windowing;
    b. dynamic window: each position gets a window b drawn uniformly from 1..window;
-   c. every (center, context) pair within b positions in the same sentence trains the center word's
-      output vector against the context word's input vector, with K negatives drawn from
-      unigram^0.75 (``noise_table``);
+   c. every (center, context) pair within b positions in the same sentence trains the context word's
+      input vector to predict the center word, against K negatives drawn from unigram^0.75
+      (``noise_table``): equations (1)-(5);
    d. the learning rate falls linearly from ``alpha`` to ``min_alpha`` over all epochs.
-3. The reported loss of an epoch is the mean over its pairs of
-   -log σ(u·v_o) - Σ_k log σ(-u·v_k).
+3. The reported loss of an epoch is the mean of (1) over its pairs.
+
+Skip-gram with negative sampling, one pair (center word o, context word c). u = syn0[c] is the
+context word's input vector, v_t = syn1neg[t] the output vector of word t, σ the logistic function,
+t_1..t_K drawn from the noise table (a draw equal to o is skipped, as in word2vec.c):
+
+    (1) L = -log σ(u·v_o) - Σ_k log σ(-u·v_{t_k})            the negative-sampling loss
+    (2) g_t = alpha * (label_t - σ(u·v_t))                    label 1 for o, 0 for each t_k;
+                                                              g_t = -alpha ∂L/∂(u·v_t)
+    (3) v_t += g_t * u                                        for o and each t_k, in draw order
+    (4) u   += Σ_t g_t * v_t                                  v_t taken before its own update (3)
+    (5) with z = u·v_t for o and z = -u·v_t for a negative, each term of (1) and (2) is computed
+        without overflow as
+            -log σ(z) = log(1 + e^-z)         and  1 - σ(z) = e^-z / (1 + e^-z)   for z >= 0
+            -log σ(z) = -z + log(1 + e^z)     and  1 - σ(z) = 1 / (1 + e^z)       for z < 0
+        (e^-|z| <= 1 never overflows), and label_t - σ(u·v_t) = ±(1 - σ(z)).
+
+As in word2vec.c and gensim, the roles are swapped with respect to the paper's p(context | center):
+the context word's input vector u predicts the center word o. Over a corpus the same word pairs are
+trained as often either way (in expectation: the random windows are symmetric), only in another
+order; docs/word2vec.md derives (1)-(5) and says why.
 
 Steps 2a-b and the seeds use NumPy here; step 2c is a Numba kernel over chunks of the block, one per
-thread (Hogwild). Training always runs on the CPU, whatever ``minirnn.backend`` has selected: the
-kernels take NumPy arrays, and results are NumPy arrays. ``sgns_pair_reference`` and
-``sgns_block_reference`` below are the readable NumPy version of the kernels.
+thread (Hogwild), in ``minirnn._word2vec_kernels``. Training always runs on the CPU, whatever
+``minirnn.backend`` has selected: the kernels take NumPy arrays, and results are NumPy arrays.
+``sgns_pair_reference`` and ``sgns_block_reference`` below are the readable NumPy version of the
+kernels (same equations, same random draws); a test holds the kernels to them.
 """
 from __future__ import annotations
 
@@ -91,28 +111,38 @@ def noise_table(counts, size: int | None = None, power: float = 0.75) -> np.ndar
 _MASK64 = (1 << 64) - 1
 
 
+def neg_log_sigmoid(z):
+    """(5) Returns (-log σ(z), 1 - σ(z)) for a float z, without overflow for any z."""
+    if z >= 0:
+        e = math.exp(-z)                    # in (0, 1]
+        return math.log1p(e), e / (1.0 + e)
+    e = math.exp(z)                         # in (0, 1)
+    return math.log1p(e) - z, 1.0 / (1.0 + e)
+
+
 def sgns_pair_reference(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd):
-    """Readable NumPy version of ``kernels.sgns_pair`` (same equations, same random draws).
+    """Readable NumPy version of ``kernels.sgns_pair``: equations (1)-(5) of the module docstring for
+    one (center, context) pair, with the same random draws.
 
     Updates syn0 and syn1neg in place; returns (loss, new random state).
     """
     u = syn0[context]  # (D,) view: the context word's input vector
-    neu1e = np.zeros_like(u)  # (D,) Σ_t g_t v_t, equation (4)
+    neu1e = np.zeros_like(u)  # (D,) Σ_t g_t v_t of (4)
     loss = 0.0
     rnd = int(rnd)
     for d in range(negative + 1):
         if d == 0:
-            target, label = center, 1
+            target, sign = center, 1.0  # the positive: label 1
         else:
             rnd = (rnd * 25214903917 + 11) & _MASK64  # word2vec.c's LCG
             target = int(neg_table[(rnd >> 16) % len(neg_table)])
             if target == center:
                 continue
-            label = 0
-        f = float(np.dot(u, syn1neg[target]))  # u·v_t
-        sig = 1.0 / (1.0 + math.exp(-f))  # σ(u·v_t)
-        loss += -math.log(sig if label else 1.0 - sig)  # (1)
-        g = np.float32((label - sig) * alpha)  # (2)
+            sign = -1.0  # a negative: label 0
+        z = sign * float(np.dot(u, syn1neg[target]))  # ±u·v_t
+        nls, one_minus_sig = neg_log_sigmoid(z)  # (5)
+        loss += nls  # (1) -log σ(±u·v_t)
+        g = np.float32(sign * one_minus_sig * alpha)  # (2) label_t - σ(u·v_t) = ±(1 - σ(z))
         neu1e += g * syn1neg[target]  # (4) the old v_t
         syn1neg[target] += g * u  # (3)
     u += neu1e  # (4)
@@ -321,9 +351,9 @@ class Word2Vec:
                     block = np.asarray(ids[pos:end])  # (b,) read from the cache
                     pos = end
                     n_words = int((block >= 0).sum())
-                    # (2a) subsampling, before windowing; sentence ends always stay
+                    # step 2a: subsampling, before windowing; sentence ends always stay
                     block = block[(block < 0) | (rng.random(block.shape[0], dtype=np.float32) < keep[np.maximum(block, 0)])]
-                    # (2b) each position's window, uniform in 1..window
+                    # step 2b: each position's window, uniform in 1..window
                     win = rng.integers(1, self.window + 1, size=block.shape[0], dtype=np.int32)  # (b',)
                     bounds = _chunk_bounds(block, self.workers)  # (C+1,)
                     seeds = rng.integers(0, np.iinfo(np.uint64).max, size=len(bounds) - 1, dtype=np.uint64,
@@ -331,7 +361,7 @@ class Word2Vec:
                     alpha = np.array([self._alpha_at(words_done, words_total),
                                       self._alpha_at(words_done + n_words, words_total)], dtype=np.float32)
                     out = np.zeros((len(bounds) - 1, 2))  # (C, 2)
-                    # (2c) the Numba kernel: one chunk per thread
+                    # step 2c, equations (1)-(5): the Numba kernel, one chunk per thread
                     kernels.sgns_block(block, win, bounds, seeds, self.syn0, self.syn1neg, table, self.negative, alpha, out)
                     loss_sum += out[:, 0].sum()
                     pairs += int(out[:, 1].sum())
@@ -356,7 +386,7 @@ class Word2Vec:
         return end
 
     def _alpha_at(self, words_done, words_total) -> float:
-        """(2d) Linear decay from alpha to min_alpha over all epochs."""
+        """Step 2d: linear decay from alpha to min_alpha over all epochs."""
         return max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * words_done / words_total)
 
     # ---- persistence ----------------------------------------------------------------------------

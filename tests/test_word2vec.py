@@ -8,8 +8,8 @@ import pytest
 from minirnn import _word2vec_kernels as kernels
 from minirnn.errors import UsageError
 from minirnn.keyedvectors import KeyedVectors
-from minirnn.word2vec import (Word2Vec, _chunk_bounds, keep_probabilities, noise_table, sgns_block_reference,
-                              sgns_pair_reference)
+from minirnn.word2vec import (Word2Vec, _chunk_bounds, keep_probabilities, neg_log_sigmoid, noise_table,
+                              sgns_block_reference, sgns_pair_reference)
 
 
 # ---- sampling tables ----------------------------------------------------------------------------
@@ -126,6 +126,43 @@ def test_reference_update_is_sgd_on_the_negative_sampling_loss():
     np.testing.assert_allclose(s0[ctx], x[0] - alpha * grads[0], atol=1e-5)
     np.testing.assert_allclose(s1[center], x[1] - alpha * grads[1], atol=1e-5)
     np.testing.assert_allclose(s1[neg], x[2] - alpha * grads[2], atol=1e-5)
+
+
+@pytest.mark.parametrize("z", [-1000.0, -40.0, -3.0, 0.0, 0.5, 40.0, 1000.0])
+def test_neg_log_sigmoid_is_exact_and_never_overflows(z):
+    nls, one_minus_sig = neg_log_sigmoid(z)
+    if abs(z) < 30:  # where the textbook formulas are still exact enough to compare with
+        sig = 1.0 / (1.0 + math.exp(-z))
+        assert nls == pytest.approx(-math.log(sig), rel=1e-12, abs=1e-15)
+        assert one_minus_sig == pytest.approx(1.0 - sig, rel=1e-9, abs=1e-15)
+    else:  # -log σ(z) -> max(-z, 0) + log(1 + e^-|z|), 1 - σ(z) -> e^-z or 1
+        assert nls == pytest.approx(max(-z, 0.0) + math.log1p(math.exp(-abs(z))), rel=1e-15)
+        assert one_minus_sig == pytest.approx(math.exp(-z) if z > 0 else 1.0, rel=1e-12)
+
+
+def test_reference_loss_is_stable_for_large_dot_products():
+    """u·v = 50 for the negative (1 - σ = 0 in float64) and -800 for the positive (e^800 overflows):
+    the textbook -log(1 - σ) / -log σ fail there; (5) gives L = 50 + 800 and finite updates."""
+    D, ctx, center, neg, alpha = 5, 0, 1, 2, np.float32(0.1)
+    syn0 = np.zeros((3, D), np.float32)
+    syn0[ctx] = 10.0                              # u
+    syn1neg = np.zeros((3, D), np.float32)
+    syn1neg[center] = -16.0                       # u·v_o = -800
+    syn1neg[neg] = 1.0                            # u·v_n = 50
+    table = np.array([neg], dtype=np.int32)
+    u, vo, vn = syn0[ctx].copy(), syn1neg[center].copy(), syn1neg[neg].copy()
+    s0, s1 = syn0.copy(), syn1neg.copy()
+    loss, _ = sgns_pair_reference(s0, s1, table, ctx, center, 1, alpha, 1)
+    assert loss == pytest.approx(850.0, rel=1e-12)
+    # both terms saturate: g_o = +alpha, g_n = -alpha (to float32 rounding)
+    np.testing.assert_allclose(s1[center], vo + alpha * u, rtol=1e-6)
+    np.testing.assert_allclose(s1[neg], vn - alpha * u, rtol=1e-6, atol=1e-6)  # = 0
+    np.testing.assert_allclose(s0[ctx], u + alpha * vo - alpha * vn, rtol=1e-6)
+    k0, k1 = syn0.copy(), syn1neg.copy()
+    kloss, _ = kernels.sgns_pair(k0, k1, table, ctx, center, 1, alpha, np.uint64(1), np.empty(D, np.float32))
+    assert kloss == pytest.approx(loss, rel=1e-6)
+    np.testing.assert_allclose(k0, s0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(k1, s1, rtol=1e-6, atol=1e-6)
 
 
 # ---- training -----------------------------------------------------------------------------------
