@@ -36,6 +36,10 @@ from .textio import check_text_file
 
 GATES = ("i", "f", "o")                   # the gates a saturation plot shows (g is a tanh, not a gate)
 GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate"}
+# features of text_features that a cell can only track by remembering (the rest describe the
+# character just read, which any cell sees in its input)
+MEMORY_FEATURES = ("inside quotes", "inside parentheses", "inside dialogue", "position in line",
+                   "position in word")
 
 
 # ---- running the model one layer at a time, keeping what every layer computed -----------------

@@ -45,7 +45,7 @@ def build_parser():
     p.add_argument("--chars", type=int, default=4000, help="characters of the text to analyse")
     p.add_argument("--show", type=int, default=600, help="characters shown in each coloured text")
     p.add_argument("--max-k", type=int, default=100, help="gradient flow: largest k (steps back)")
-    p.add_argument("--positions", type=int, default=32, help="gradient flow: steps t averaged over")
+    p.add_argument("--positions", type=int, default=64, help="gradient flow: steps t averaged over")
     p.add_argument("--sample-length", type=int, default=400, help="characters in the shaded sample")
     p.add_argument("--temperature", type=float, default=0.8, help="temperature of the sample")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
@@ -106,8 +106,10 @@ def act_colour(v):
 
 
 def prob_colour(p):
-    """A character's probability: white when the model expected it, deep orange when it did not."""
-    return f"rgba(230,85,13,{1 - float(p):.2f})"
+    """A character's probability: white when the model expected it, orange by its surprise
+    -log2 p (bits), full at 6 bits (p = 1/64) and beyond."""
+    a = min(-math.log2(max(float(p), 1e-12)) / 6.0, 1.0)
+    return f"rgba(230,85,13,{a:.2f})"
 
 
 def coloured(text, values, colour, titles=None):
@@ -207,7 +209,10 @@ def main(argv=None):
     feats = ins.text_features(text)
     corrs = ins.feature_correlations(acts, feats)
     best = ins.best_cells(corrs, top=3)
-    order = sorted(best, key=lambda f: -abs(best[f][0][1]))
+    # the features a cell must remember first (strongest first), then those of the character just read
+    order = (sorted((f for f in best if f in ins.MEMORY_FEATURES), key=lambda f: -abs(best[f][0][1]))
+             + sorted((f for f in best if f not in ins.MEMORY_FEATURES), key=lambda f: -abs(best[f][0][1])))
+    shown = [f for f in order if f in ins.MEMORY_FEATURES] + [f for f in order if f not in ins.MEMORY_FEATURES][:1]
 
     sections = []
     # -- summary
@@ -244,11 +249,12 @@ def main(argv=None):
             for j, r in best[f]) + "</tr>" for f in order)
     body = (f"<p class='note'>Each cell's activation {what} over the {T:,} characters, correlated (Pearson r) "
             f"with simple features of the text; for each feature the cells with the largest |r| (click one to "
-            f"see it in the picker below). Colour: <span style='background:rgba(33,102,172,.8)'>&nbsp;+1&nbsp;</span> "
+            f"see it in the picker below). The first features need memory (a cell must keep count or "
+            f"remember an opening mark); the last ones describe the character just read. Colour: <span style='background:rgba(33,102,172,.8)'>&nbsp;+1&nbsp;</span> "
             f"blue, <span style='background:rgba(214,39,40,.8)'>&nbsp;&minus;1&nbsp;</span> red, white 0. "
             f"A feature's definition is in <code>minirnn/inspect.py: text_features</code>.</p>"
             f"<table><tr><th class='l'>feature</th><th>best</th><th>2nd</th><th>3rd</th></tr>{rows}</table>")
-    for f in order[:6]:
+    for f in shown:
         j, r = best[f][0]
         body += (f"<h3>{html.escape(f)}: layer {j // H}, cell {j % H} (r = {r:+.2f})</h3>"
                  + coloured(text[:show], acts[:show, j], act_colour))
@@ -329,7 +335,7 @@ def main(argv=None):
     prime = vocab.default_prime()
     s_ids, s_p = ins.sample_with_probs(model, vocab.encode(prime), args.sample_length, rng, args.temperature)
     sample = vocab.decode(s_ids)
-    key = ("<p class='key'>probability of the character under the model: " + "".join(
+    key = ("<p class='key'>probability of the character under the model: p = " + "".join(
         f"<span style='background:{prob_colour(p)}'>{p:g}</span>" for p in (0.01, 0.1, 0.3, 0.5, 0.8, 1.0)) + "</p>")
     body = (f"<p class='note'>A sample at temperature {args.temperature} (seed {args.seed}); each character is shaded by "
             f"the probability the model (at temperature 1) gave it: white where it was sure, orange where it took "
