@@ -42,7 +42,8 @@ def build_parser():
                         "curves go on the same plots")
     p.add_argument("--text", default=None, help="UTF-8 text to run the model on (default: the held-out "
                    "end of the text the model was trained on)")
-    p.add_argument("--chars", type=int, default=4000, help="characters of the text to analyse")
+    p.add_argument("--chars", type=int, default=20000, help="characters of the text to analyse (correlations, "
+                   "saturation and gradient flow are measured over all of them)")
     p.add_argument("--show", type=int, default=600, help="characters shown in each coloured text")
     p.add_argument("--max-k", type=int, default=100, help="gradient flow: largest k (steps back)")
     p.add_argument("--positions", type=int, default=64, help="gradient flow: steps t averaged over")
@@ -87,6 +88,9 @@ def encode_known(vocab, text):
     """(ids, kept text, number of unknown characters): characters the model never saw are dropped."""
     kept = "".join(ch for ch in text if ch in vocab.index)
     return np.array([vocab.index[ch] for ch in kept], dtype=np.int64), kept, len(text) - len(kept)
+
+
+TRACKED = 0.3       # |r| from which a feature gets its own coloured text
 
 
 # ---- HTML pieces -----------------------------------------------------------------------------------
@@ -212,7 +216,11 @@ def main(argv=None):
     # the features a cell must remember first (strongest first), then those of the character just read
     order = (sorted((f for f in best if f in ins.MEMORY_FEATURES), key=lambda f: -abs(best[f][0][1]))
              + sorted((f for f in best if f not in ins.MEMORY_FEATURES), key=lambda f: -abs(best[f][0][1])))
-    shown = [f for f in order if f in ins.MEMORY_FEATURES] + [f for f in order if f not in ins.MEMORY_FEATURES][:1]
+    # a coloured text for each feature some cell tracks (|r| >= 0.3), at most 2 of the "just read" ones
+    tracked = [f for f in order if abs(best[f][0][1]) >= TRACKED]
+    shown = ([f for f in tracked if f in ins.MEMORY_FEATURES]
+             + [f for f in tracked if f not in ins.MEMORY_FEATURES][:2])
+    untracked = [f for f in order if f not in tracked]
 
     sections = []
     # -- summary
@@ -221,7 +229,7 @@ def main(argv=None):
                ("model", f"{model_label(model)}, {'one-hot' if cfg['embed'] == cfg['vocab_size'] and 'embed.W' in cfg['frozen'] else 'embedding ' + str(cfg['embed'])} input, "
                          f"vocabulary {cfg['vocab_size']}, {cfg['dtype']}"),
                ("trained", f"{meta.get('iteration', '?')} iterations; validation loss "
-                           f"{meta.get('val_loss', float('nan')):.4f} nats/char"),
+                           + (f"{meta['val_loss']:.4f} nats/char" if meta.get("val_loss") is not None else "not measured")),
                ("text analysed", html.escape(source) + (f"; {n_unknown} unknown character(s) left out" if n_unknown else "")),
                ("on this text", f"{nats:.4f} nats/char = {nats / math.log(2):.4f} bits/char, perplexity "
                                 f"{math.exp(nats):.3f} ({T - 1:,} characters scored, from a zero state)")]
@@ -254,6 +262,10 @@ def main(argv=None):
             f"blue, <span style='background:rgba(214,39,40,.8)'>&nbsp;&minus;1&nbsp;</span> red, white 0. "
             f"A feature's definition is in <code>minirnn/inspect.py: text_features</code>.</p>"
             f"<table><tr><th class='l'>feature</th><th>best</th><th>2nd</th><th>3rd</th></tr>{rows}</table>")
+    if untracked:
+        body += ("<p class='note'>No cell tracks " + ", ".join(
+            f"<i>{html.escape(f)}</i> (best |r| = {abs(best[f][0][1]):.2f})" for f in untracked)
+            + f" in this model: below |r| = {TRACKED} a coloured text shows little.</p>")
     for f in shown:
         j, r = best[f][0]
         body += (f"<h3>{html.escape(f)}: layer {j // H}, cell {j % H} (r = {r:+.2f})</h3>"
