@@ -46,11 +46,13 @@ def build_parser():
                    "saturation and gradient flow are measured over all of them)")
     p.add_argument("--show", type=int, default=600, help="characters shown in each coloured text")
     p.add_argument("--max-k", type=int, default=100, help="gradient flow: largest k (steps back)")
-    p.add_argument("--positions", type=int, default=64, help="gradient flow: steps t averaged over")
+    p.add_argument("--positions", type=int, default=128, help="gradient flow: steps t averaged over")
     p.add_argument("--sample-length", type=int, default=400, help="characters in the shaded sample")
     p.add_argument("--temperature", type=float, default=0.8, help="temperature of the sample")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
     p.add_argument("--out", default="report.html", help="the HTML page to write")
+    p.add_argument("--png-dir", default=None, help="also write the plots there as PNG files "
+                   "(loss_curves.png, gate_saturation.png, gradient_flow.png)")
     return p
 
 
@@ -124,7 +126,13 @@ def coloured(text, values, colour, titles=None):
     return '<div class="txt">' + "".join(parts) + "</div>"
 
 
+PNG_DIR = None      # --png-dir: also write each plot there as a file
+
+
 def img(png: bytes, alt: str):
+    if PNG_DIR:
+        with open(os.path.join(PNG_DIR, alt.replace(" ", "_") + ".png"), "wb") as f:
+            f.write(png)
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -180,6 +188,7 @@ draw();
 # ---- the page ----------------------------------------------------------------------------------------
 
 def main(argv=None):
+    global PNG_DIR
     args = build_parser().parse_args(argv)
     from minirnn.plots import require_matplotlib
     require_matplotlib()                                       # before any work: one line and exit 2
@@ -192,6 +201,9 @@ def main(argv=None):
     require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
     require(args.temperature > 0, f"--temperature must be > 0, got {args.temperature}")
 
+    PNG_DIR = args.png_dir
+    if PNG_DIR:
+        os.makedirs(PNG_DIR, exist_ok=True)
     model, vocab, meta = load(args.checkpoint)
     cell, L, H = model.config()["cell"], model.config()["layers"], model.config()["hidden"]
     if args.text:

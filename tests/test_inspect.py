@@ -88,7 +88,8 @@ def test_gradient_flow_matches_finite_differences(cell):
             v[...] = rng.normal(0, 0.8, v.shape)
     ids = rng.integers(0, V, 16)
     ks = [1, 2, 5]
-    flow = ins.gradient_flow(m, ids, ks, n_positions=3)
+    flow = ins.gradient_flow(m, ids, ks, n_positions=3, warmup=2)
+    assert len(flow["positions"]) == 3 and flow["positions"].min() - max(ks) >= 2
     _, layers, _ = ins.run_layers(m, ids[None])
     keys = ("h", "c") if cell == "lstm" else ("h",)
     eps = 1e-6
@@ -242,8 +243,10 @@ def test_inspect_page_is_self_contained(checkpoints, tmp_path):
     out = tmp_path / "report.html"
     rc = inspect_char.main(["--checkpoint", checkpoints["lstm"], "--compare", checkpoints["rnn"],
                             "--text", checkpoints["text"], "--chars", "300", "--show", "120", "--max-k", "6",
-                            "--positions", "4", "--sample-length", "30", "--out", str(out)])
+                            "--positions", "4", "--sample-length", "30", "--out", str(out),
+                            "--png-dir", str(tmp_path / "png")])
     assert rc == 0
+    assert sorted(os.listdir(tmp_path / "png")) == ["gate_saturation.png", "gradient_flow.png", "loss_curves.png"]
     page = out.read_text(encoding="utf-8")
     p = _Collect()
     p.feed(page)
