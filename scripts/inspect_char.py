@@ -86,6 +86,20 @@ def default_text(meta, n_chars):
     return text[start:start + n_chars], f"{path}, characters {start:,} to {start + n_chars:,} (held out)"
 
 
+def read_head(path, n_chars):
+    """The first n_chars characters of a UTF-8 text file (BOM stripped, universal newlines), without
+    reading the rest."""
+    import io
+    from minirnn.textio import check_text_file
+    path = check_text_file(path)
+    with io.TextIOWrapper(open(path, "rb"), encoding="utf-8-sig", newline=None) as f:
+        try:
+            return f.read(n_chars)
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} in the first "
+                             f"{n_chars:,} characters)") from None
+
+
 def encode_known(vocab, text):
     """(ids, kept text, number of unknown characters): characters the model never saw are dropped."""
     kept = "".join(ch for ch in text if ch in vocab.index)
@@ -205,10 +219,10 @@ def main(argv=None):
     if PNG_DIR:
         os.makedirs(PNG_DIR, exist_ok=True)
     model, vocab, meta = load(args.checkpoint)
+    other = load(args.compare) if args.compare else None
     cell, L, H = model.config()["cell"], model.config()["layers"], model.config()["hidden"]
     if args.text:
-        from minirnn.textio import read_text
-        raw = read_text(args.text)[:args.chars]
+        raw = read_head(args.text, args.chars)
         source = f"{args.text}, first {len(raw):,} characters"
     else:
         raw, source = default_text(meta, args.chars)
@@ -250,12 +264,13 @@ def main(argv=None):
 
     # -- loss curves
     runs = []
-    for ck, m in [(args.checkpoint, model)] + ([(args.compare, None)] if args.compare else []):
-        mpath = os.path.join(os.path.dirname(os.path.abspath(ck)), "metrics.jsonl")
+    for ck, m in [(args.checkpoint, model)] + ([(args.compare, other[0])] if other else []):
+        run_dir = os.path.dirname(os.path.abspath(ck))
+        mpath = os.path.join(run_dir, "metrics.jsonl")
         if os.path.exists(mpath):
             recs, _ = ins.read_metrics(mpath)
             if recs:
-                runs.append((os.path.basename(os.path.dirname(os.path.abspath(ck))), recs))
+                runs.append((f"{os.path.basename(run_dir)} ({model_label(m)})", recs))
     body = ("<p class='note'>From <code>metrics.jsonl</code> next to the checkpoint: the smoothed training loss "
             "(dashed) and the validation loss over the whole held-out split (solid), at each evaluation.</p>")
     body += img(plots.loss_curves(runs), "loss curves") if runs else "<p>No metrics.jsonl next to the checkpoint.</p>"
@@ -330,8 +345,8 @@ def main(argv=None):
     ks = sorted(set(ks))
     flow = ins.gradient_flow(model, ids, ks, n_positions=args.positions)
     curves = [(model_label(model), flow)]
-    if args.compare:
-        model2, vocab2, _ = load(args.compare)
+    if other:
+        model2, vocab2, _ = other
         ids2, _, _ = encode_known(vocab2, raw)
         curves.append((model_label(model2), ins.gradient_flow(model2, ids2, ks, n_positions=args.positions)))
     head = "".join(f"<th>k = {k}</th>" for k in ks if k in (1, 5, 10, 20, 50, 100, args.max_k))
