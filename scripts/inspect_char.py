@@ -109,6 +109,16 @@ def encode_known(vocab, text):
 TRACKED = 0.3       # |r| from which a feature gets its own coloured text
 
 
+def surprise_by_kind(text, probs):
+    """Mean -log2 p by kind of character predicted: first letter of a word, other letters, the rest."""
+    bits = -np.log2(probs)                                     # (T-1,) for text[1:]
+    nxt, prev = text[1:], text[:-1]
+    kinds = {"the first letter of a word": [c.isalpha() and not q.isalpha() for c, q in zip(nxt, prev)],
+             "the other letters": [c.isalpha() and q.isalpha() for c, q in zip(nxt, prev)],
+             "spaces, punctuation and newlines": [not c.isalpha() for c in nxt]}
+    return ", ".join(f"{bits[np.array(m, dtype=bool)].mean():.2f} bits at {k}" for k, m in kinds.items() if any(m))
+
+
 # ---- HTML pieces -----------------------------------------------------------------------------------
 
 def esc_char(ch):
@@ -323,17 +333,19 @@ def main(argv=None):
         for l, sat in enumerate(sats):
             for g in ins.GATES:
                 left, right = sat[g]
-                rows += (f"<tr><td>{l}</td><td class='l'>{ins.GATE_NAMES[g]}</td><td>{(right > 0.9).sum()}</td>"
-                         f"<td>{(left > 0.9).sum()}</td><td>{(left + right > 0.9).sum()}</td>"
+                rows += (f"<tr><td>{l}</td><td class='l'>{ins.GATE_NAMES[g]}</td><td>{(right >= 0.9).sum()}</td>"
+                         f"<td>{(left >= 0.9).sum()}</td><td>{(left + right >= 0.9).sum()}</td>"
                          f"<td>{(left + right < 0.1).sum()}</td><td>{left.mean():.2f}</td><td>{right.mean():.2f}</td></tr>")
         body = (f"<p class='note'>Every dot is one gate unit: the fraction of the {T:,} steps it spends below 0.1 "
                 f"(x, left-saturated) and above 0.9 (y, right-saturated). Dots on the grey diagonal are always "
                 f"saturated: a forget-gate unit at the top left remembers through every step (an integrator), one "
                 f"at the bottom right resets every step; dots near the origin act as soft, context-dependent "
                 f"switches.</p>" + img(plots.saturation_scatter(sats), "gate saturation")
-                + "<table><tr><th>layer</th><th class='l'>gate</th><th>units &gt; 0.9 on 90% of steps</th>"
-                  "<th>units &lt; 0.1 on 90% of steps</th><th>saturated on 90% of steps</th>"
-                  "<th>saturated on &lt; 10% of steps</th><th>mean left</th><th>mean right</th></tr>"
+                + "<p class='note'>Units counted by the share of steps they spend saturated, and the mean fractions "
+                  "over the layer's units:</p>"
+                + "<table><tr><th>layer</th><th class='l'>gate</th><th>&gt; 0.9 on ≥ 90%</th>"
+                  "<th>&lt; 0.1 on ≥ 90%</th><th>saturated on ≥ 90%</th>"
+                  "<th>saturated on &lt; 10%</th><th>mean left</th><th>mean right</th></tr>"
                 + rows + "</table>")
     else:
         body = "<p>An RNN has no gates.</p>"
@@ -365,7 +377,8 @@ def main(argv=None):
             f"at t−k with the rest of the state at t−k (its cell state c, the other layers) held fixed, computed by "
             f"running the layers' own backward from step t down to t−k (definition: "
             f"<code>minirnn/inspect.py: gradient_flow</code>). Log scale: a straight falling line is a gradient that "
-            f"shrinks by the same factor at every step back.</p>" + img(plots.gradient_flow(curves), "gradient flow")
+            f"shrinks by the same factor at every step back; a gradient that underflowed the float type (0) is not "
+            f"drawn.</p>" + img(plots.gradient_flow(curves), "gradient flow")
             + f"<table><tr><th class='l'>model</th><th>layer</th><th></th>{head}</tr>{rows}</table>")
     sections.append("<h2>5. Gradient flow through time</h2>" + body)
 
@@ -381,8 +394,8 @@ def main(argv=None):
             f"a chance.</p>" + key
             + coloured(sample, s_p, prob_colour, [f"{p:.3f}" for p in s_p])
             + f"<h3>The text, each character shaded by p(character | the text before it)</h3>"
-              f"<p class='note'>Orange marks where the model was surprised: the first letters of words and names, "
-              f"more than their endings.</p>"
+              f"<p class='note'>Orange marks where the model was surprised. Mean surprise over the {T - 1:,} "
+              f"characters: {surprise_by_kind(text, probs)}.</p>"
             + coloured(text[1:show + 1], probs[:show], prob_colour, [f"{p:.3f}" for p in probs[:show]]))
     sections.append("<h2>6. What the model expects</h2>" + body)
 
