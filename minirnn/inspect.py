@@ -305,11 +305,17 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100, rng=None):
         dh_top = xp.zeros(sub_layers[-1]["h"].shape, dtype=p.dtype)  # (n, k, H) no gradient ...
         dh_top[:, -1] = p @ W_out.T                                 # ... but at the last step
         dstate = backward_layers(model, dh_top, caches)
-        for l in range(L):
-            G[l, j] = float(backend.to_numpy(xp.sqrt((dstate[l][0] ** 2).sum(axis=1))).mean())
+        for l in range(L):                                          # norms in float64: squaring a
+            G[l, j] = _mean_norm(dstate[l][0])                      # float32 1e-25 would underflow
             if C is not None:
-                C[l, j] = float(backend.to_numpy(xp.sqrt((dstate[l][1] ** 2).sum(axis=1))).mean())
+                C[l, j] = _mean_norm(dstate[l][1])
     return {"k": ks, "h": G, "c": C, "positions": t}
+
+
+def _mean_norm(d):
+    """mean over rows of ||d_n||_2, computed in float64 on the host; d (n, H)."""
+    d = backend.to_numpy(d).astype(np.float64)                      # (n, H)
+    return float(np.sqrt((d * d).sum(axis=1)).mean())
 
 
 def loss_at(model, ids_window, y, state):
