@@ -2,7 +2,7 @@
 
 matplotlib is an optional extra (``pip install -e ".[plot]"``): this module imports it only inside
 ``require_matplotlib``, which the scripts call first, so that without it they stop with one line
-saying how to install it (exit 2) instead of a traceback. The numbers come from minirnn/inspect.py.
+saying how to install it (exit 2) instead of a traceback. The numbers come from minirnn/introspect.py.
 Each function returns PNG bytes (or writes a file).
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def saturation_scatter(sat_per_layer, figsize=(10, 3.4)) -> bytes:
     dot per unit at (fraction of steps < 0.1, fraction > 0.9), coloured by layer.
     sat_per_layer: list over layers of gate_saturation() dicts."""
     plt = require_matplotlib()
-    from .inspect import GATE_NAMES, GATES
+    from .introspect import GATE_NAMES, GATES
     fig, axes = plt.subplots(1, 3, figsize=figsize, sharex=True, sharey=True)
     for ax, g in zip(axes, GATES):
         for l, sat in enumerate(sat_per_layer):
@@ -103,7 +103,7 @@ def saturation_scatter(sat_per_layer, figsize=(10, 3.4)) -> bytes:
 
 def gradient_flow(curves, figsize=(6.5, 3.8)) -> bytes:
     """‖∂L_t/∂h^l_{t-k}‖ against k on a log scale. curves: list of (label, flow) with flow from
-    inspect.gradient_flow; one colour per model, one line style per layer; an LSTM's
+    introspect.gradient_flow; one colour per model, one line style per layer; an LSTM's
     ‖∂L_t/∂c^l_{t-k}‖ thin and dotted."""
     plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=figsize)

@@ -20,7 +20,7 @@ from collections import Counter
 from minirnn import backend
 from minirnn.cli import HelpFormatter
 from minirnn.errors import require, run_cli
-from minirnn.inspect import evaluate_ids, stream_ids, unknown_report
+from minirnn.introspect import evaluate_ids, stream_ids, unknown_report
 from minirnn.trainer import load_model
 
 

@@ -5,7 +5,7 @@
     python scripts/inspect_char.py --checkpoint lstm/best.npz --compare rnn/best.npz --out report.html
     python scripts/inspect_char.py --checkpoint ... --text chapter.txt --chars 5000 --show 1000
 
-Everything on the page comes from the model's own forward and backward passes (minirnn/inspect.py)
+Everything on the page comes from the model's own forward and backward passes (minirnn/introspect.py)
 over a text (by default the held-out end of the text the model was trained on):
   - the training and validation loss of the run (metrics.jsonl next to the checkpoint);
   - cells whose activation (tanh(c) for an LSTM, h for an RNN) best tracks simple features of the
@@ -216,7 +216,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from minirnn.plots import require_matplotlib
     require_matplotlib()                                       # before any work: one line and exit 2
-    from minirnn import inspect as ins
+    from minirnn import introspect as ins
     from minirnn import plots
     require(args.chars >= 2, f"--chars must be >= 2, got {args.chars}")
     require(args.show >= 1, f"--show must be >= 1, got {args.show}")
@@ -297,12 +297,16 @@ def main(argv=None):
             f"see it in the picker below). The first features need memory (a cell must keep count or "
             f"remember an opening mark); the last ones describe the character just read. Colour: <span style='background:rgba(33,102,172,.8)'>&nbsp;+1&nbsp;</span> "
             f"blue, <span style='background:rgba(214,39,40,.8)'>&nbsp;&minus;1&nbsp;</span> red, white 0. "
-            f"A feature's definition is in <code>minirnn/inspect.py: text_features</code>.</p>"
+            f"A feature's definition is in <code>minirnn/introspect.py: text_features</code>.</p>"
             f"<table><tr><th class='l'>feature</th><th>best</th><th>2nd</th><th>3rd</th></tr>{rows}</table>")
     if untracked:
         body += ("<p class='note'>No cell tracks " + ", ".join(
             f"<i>{html.escape(f)}</i> (best |r| = {abs(best[f][0][1]):.2f})" for f in untracked)
             + f" in this model: below |r| = {TRACKED} a coloured text shows little.</p>")
+    absent = [f for f in feats if f not in best]
+    if absent:
+        body += ("<p class='note'>Not varying in this text, so not searched: "
+                 + ", ".join(f"<i>{html.escape(f)}</i>" for f in absent) + ".</p>")
     for f in shown:
         j, r = best[f][0]
         body += (f"<h3>{html.escape(f)}: layer {j // H}, cell {j % H} (r = {r:+.2f})</h3>"
@@ -376,7 +380,7 @@ def main(argv=None):
             f"‖∂L<sub>t</sub>/∂h<sup>l</sup><sub>t−k</sub>‖, the derivative with respect to layer l's hidden state "
             f"at t−k with the rest of the state at t−k (its cell state c, the other layers) held fixed, computed by "
             f"running the layers' own backward from step t down to t−k (definition: "
-            f"<code>minirnn/inspect.py: gradient_flow</code>). Log scale: a straight falling line is a gradient that "
+            f"<code>minirnn/introspect.py: gradient_flow</code>). Log scale: a straight falling line is a gradient that "
             f"shrinks by the same factor at every step back; a gradient that underflowed the float type (0) is not "
             f"drawn.</p>" + img(plots.gradient_flow(curves), "gradient flow")
             + f"<table><tr><th class='l'>model</th><th>layer</th><th></th>{head}</tr>{rows}</table>")

@@ -29,7 +29,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from minirnn.plots import require_matplotlib
     require_matplotlib()                                       # before any work: one line and exit 2
-    from minirnn.inspect import read_metrics
+    from minirnn.introspect import read_metrics
     from minirnn.plots import runs_side_by_side
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(args.runs):

@@ -1,4 +1,4 @@
-"""The numbers behind scripts/inspect_char.py and eval_char.py (minirnn/inspect.py), and the page.
+"""The numbers behind scripts/inspect_char.py and eval_char.py (minirnn/introspect.py), and the page.
 
 Gate saturation on planted weights, the gradient-flow norms against central differences, a planted
 line-position cell found by the cell search, bits = nats / ln 2 and eval over a text with unknown
@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from minirnn import inspect as ins
+from minirnn import introspect as ins
 from minirnn.layers import lstm
 from minirnn.layers.softmax_ce import per_token
 from minirnn.model import RNNLM
