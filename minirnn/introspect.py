@@ -240,7 +240,7 @@ def gate_saturation(gates, lo=0.1, hi=0.9):
 
 # ---- (4) gradient flow through time --------------------------------------------------------------
 
-def gradient_flow(model, ids, ks, n_positions=64, warmup=100, rng=None):
+def gradient_flow(model, ids, ks, n_positions=64, warmup=100):
     """(4) How much of the loss at step t reaches the hidden state k steps earlier, per layer.
 
     ids is one text (P,) of character ids; position t reads ids[t] and predicts y_t = ids[t+1],
@@ -258,7 +258,7 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100, rng=None):
     the total derivative would add the one path h^l_{t-k} -> layer l+1 at step t-k, left out here.
     For an LSTM the same run also gives C^l(k) = mean ‖∂L_t/∂c^l_{t-k}‖.
 
-    The steps t are spread evenly over the text (or drawn by ``rng``), with t - k >= ``warmup`` for
+    The n_positions steps t are spread evenly over the text, with t - k >= ``warmup`` for
     every k: a state read from a zero state only a few characters ago is atypical (its gradients are
     larger), so the first ``warmup`` steps of the text only warm the state up (fewer if the text is
     too short for them).
@@ -282,8 +282,7 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100, rng=None):
                          f"got {len(ids)}")
     lo += min(int(warmup), hi - lo)                                 # t - K >= warmup where possible
     n = min(n_positions, hi - lo + 1)
-    t = np.unique(np.linspace(lo, hi, n).round().astype(np.int64)) if rng is None else \
-        np.sort(rng.choice(np.arange(lo, hi + 1), size=n, replace=False))  # (n,)
+    t = np.unique(np.linspace(lo, hi, n).round().astype(np.int64))  # (n,) the steps t
     _, layers, _ = run_layers(model, ids[None, :])                  # every state along the text
     W_out, b_out = model.params["out.W"], model.params["out.b"]
     xp = backend.array_module(W_out)
