@@ -261,12 +261,15 @@ def main(argv=None):
     sections = []
     # -- summary
     cfg = model.config()
+    one_hot = cfg["embed"] == cfg["vocab_size"] and "embed.W" in cfg["frozen"]
+    val = meta.get("val_loss")
     summary = [("checkpoint", html.escape(args.checkpoint)),
-               ("model", f"{model_label(model)}, {'one-hot' if cfg['embed'] == cfg['vocab_size'] and 'embed.W' in cfg['frozen'] else 'embedding ' + str(cfg['embed'])} input, "
-                         f"vocabulary {cfg['vocab_size']}, {cfg['dtype']}"),
+               ("model", f"{model_label(model)}, {'one-hot' if one_hot else 'embedding ' + str(cfg['embed'])} "
+                         f"input, vocabulary {cfg['vocab_size']}, {cfg['dtype']}"),
                ("trained", f"{meta.get('iteration', '?')} iterations; validation loss "
-                           + (f"{meta['val_loss']:.4f} nats/char" if meta.get("val_loss") is not None else "not measured")),
-               ("text analysed", html.escape(source) + (f"; {n_unknown} unknown character(s) left out" if n_unknown else "")),
+                           + (f"{val:.4f} nats/char" if val is not None else "not measured")),
+               ("text analysed", html.escape(source)
+                + (f"; {n_unknown} unknown character(s) left out" if n_unknown else "")),
                ("on this text", f"{nats:.4f} nats/char = {nats / math.log(2):.4f} bits/char, perplexity "
                                 f"{math.exp(nats):.3f} ({T - 1:,} characters scored, from a zero state)")]
     sections.append("<table>" + "".join(f'<tr><th class="l">{k}</th><td class="l">{v}</td></tr>' for k, v in summary)
@@ -295,8 +298,8 @@ def main(argv=None):
     body = (f"<p class='note'>Each cell's activation {what} over the {T:,} characters, correlated (Pearson r) "
             f"with simple features of the text; for each feature the cells with the largest |r| (click one to "
             f"see it in the picker below). The first features need memory (a cell must keep count or "
-            f"remember an opening mark); the last ones describe the character just read. Colour: <span style='background:rgba(33,102,172,.8)'>&nbsp;+1&nbsp;</span> "
-            f"blue, <span style='background:rgba(214,39,40,.8)'>&nbsp;&minus;1&nbsp;</span> red, white 0. "
+            f"remember an opening mark); the last ones describe the character just read. Colour: "
+            f"<span style='background:rgba(33,102,172,.8)'>&nbsp;+1&nbsp;</span> blue, <span style='background:rgba(214,39,40,.8)'>&nbsp;&minus;1&nbsp;</span> red, white 0. "
             f"A feature's definition is in <code>minirnn/introspect.py: text_features</code>.</p>"
             f"<table><tr><th class='l'>feature</th><th>best</th><th>2nd</th><th>3rd</th></tr>{rows}</table>")
     if untracked:
