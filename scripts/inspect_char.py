@@ -204,6 +204,8 @@ document.querySelectorAll('[data-cell]').forEach(a => a.addEventListener('click'
   e.preventDefault(); const [l, j] = a.dataset.cell.split(','); layer.value = l; cell.value = j; draw();
   box.scrollIntoView({block: 'center'});
 }));
+const m = location.hash.match(/cell=(\\d+),(\\d+)/);   // report.html#cell=LAYER,CELL opens on that cell
+if (m) { layer.value = m[1]; cell.value = m[2]; }
 draw();
 })();
 """
@@ -324,7 +326,7 @@ def main(argv=None):
     options = "".join(f'<option value="{l}">layer {l}</option>' for l in range(L))
     body = (f"<p>Layer <select id='pick-layer'>{options}</select> cell <input id='pick-cell' type='number' "
             f"min='0' max='{H - 1}' value='{best[order[0]][0][0] % H if order else 0}'> (0 to {H - 1}); "
-            f"hover a character for the value.</p><p class='note' id='pick-info'></p>"
+            f"hover a character for the value; <code>report.html#cell=1,41</code> opens on a cell.</p><p class='note' id='pick-info'></p>"
             f"<div class='txt' id='picked'></div>"
             f"<script type='application/json' id='picker-data'>{data_json}</script>"
             f"<script>{PICKER_JS}</script>")

@@ -237,8 +237,24 @@ class _Collect(HTMLParser):
             self._in_h2 = False
 
 
-def test_inspect_page_is_self_contained(checkpoints, tmp_path):
-    pytest.importorskip("matplotlib")
+_PNG_1x1 = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
+
+@pytest.fixture(params=["matplotlib", "stub plots"])
+def plotting(request, monkeypatch):
+    """The page is built with matplotlib where it is installed, and always once with the plots
+    replaced by a 1x1 PNG, so that the HTML is checked where matplotlib is missing (CI) too."""
+    if request.param == "matplotlib":
+        pytest.importorskip("matplotlib")
+    else:
+        from minirnn import plots
+        monkeypatch.setattr(plots, "require_matplotlib", lambda: None)
+        for name in ("loss_curves", "saturation_scatter", "gradient_flow"):
+            monkeypatch.setattr(plots, name, lambda *a, **k: _PNG_1x1)
+    return request.param
+
+
+def test_inspect_page_is_self_contained(checkpoints, tmp_path, plotting):
     import inspect_char
     out = tmp_path / "report.html"
     rc = inspect_char.main(["--checkpoint", checkpoints["lstm"], "--compare", checkpoints["rnn"],
