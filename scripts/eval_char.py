@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Measure a character model trained by train_char.py on any text: nats/char, bits/char, perplexity.
+
+    python scripts/eval_char.py --checkpoint checkpoints/char/best.npz --text held_out.txt
+    python scripts/eval_char.py --checkpoint ... --text big.txt --max-chars 200000
+
+The model reads the text as one stream, one character after the other, with its state carried from
+window to window (so every character is predicted from everything before it), and is scored on each
+next character; the first character, with no context, is not scored. The file is streamed (memory:
+one chunk and one window). Characters the model never saw are skipped (left out of the stream) and
+reported with their counts, not an error.
+
+    bits/char = nats/char / ln 2        perplexity = e^(nats/char)
+"""
+import argparse
+import sys
+import time
+from collections import Counter
+
+from minirnn import backend
+from minirnn.cli import HelpFormatter
+from minirnn.errors import require, run_cli
+from minirnn.introspect import evaluate_ids, stream_ids, unknown_report
+from minirnn.trainer import load_model
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", default="checkpoints/char/best.npz", help="a .npz written by train_char.py")
+    p.add_argument("--text", required=True, help="UTF-8 text file to measure the model on")
+    p.add_argument("--window", type=int, default=256, help="characters per forward pass (the state is "
+                   "carried between them, so this changes speed and memory, not the result)")
+    p.add_argument("--max-chars", type=int, default=0, help="stop after this many known characters (0 = all)")
+    p.add_argument("--backend", choices=list(backend.BACKENDS), default=None,
+                   help="array backend (default: $MINIRNN_BACKEND or numpy)")
+    return p
+
+
+def _limit(chunks, n):
+    """At most n ids in all from a stream of id chunks."""
+    for c in chunks:
+        if n <= 0:
+            return
+        yield c[:n]
+        n -= len(c)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    require(args.window >= 1, f"--window must be >= 1, got {args.window}")
+    require(args.max_chars >= 0, f"--max-chars must be >= 0, got {args.max_chars}")
+    if args.backend:
+        backend.set_backend(args.backend)
+    model, _, meta = load_model(args.checkpoint, "char")
+    index = {ch: i for i, ch in enumerate(meta["vocab"])}
+    unknown = Counter()
+    chunks = stream_ids(args.text, index, unknown=unknown)
+    if args.max_chars:
+        chunks = _limit(chunks, args.max_chars)
+    t0 = time.perf_counter()
+    r = evaluate_ids(model, chunks, window=args.window)
+    dt = time.perf_counter() - t0
+    if unknown:
+        print(unknown_report(unknown), file=sys.stderr)
+    print(f"{args.text}: {r['chars']:,} characters scored in {dt:.1f} s")
+    print(f"nats/char  {r['nats_per_char']:.4f}")
+    print(f"bits/char  {r['bits_per_char']:.4f}")
+    print(f"perplexity {r['perplexity']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

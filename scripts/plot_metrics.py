@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Training and validation curves of one or more runs, side by side, from their metrics.jsonl.
+
+    python scripts/plot_metrics.py checkpoints/char --out curves.png
+    python scripts/plot_metrics.py runs/lstm runs/rnn runs/lstm_512 --out curves.png
+
+Each RUN_DIR is a --checkpoint-dir of train_char.py or train_word.py (or a metrics.jsonl file
+itself). One panel per run, on a shared loss axis: the smoothed training loss (dashed) and the
+validation loss (solid, its last value written beside it), in nats per token, against the iteration.
+Needs matplotlib (pip install -e ".[plot]").
+"""
+import argparse
+import os
+import sys
+
+from minirnn.cli import HelpFormatter
+from minirnn.errors import UsageError, run_cli
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="directories holding metrics.jsonl")
+    p.add_argument("--out", default="curves.png", help="the PNG to write")
+    p.add_argument("--labels", default=None, help="comma-separated panel titles (default: the directory names)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from minirnn.plots import require_matplotlib
+    require_matplotlib()                                       # before any work: one line and exit 2
+    from minirnn.introspect import read_metrics
+    from minirnn.plots import runs_side_by_side
+    labels = args.labels.split(",") if args.labels else None
+    if labels is not None and len(labels) != len(args.runs):
+        raise UsageError(f"--labels has {len(labels)} names for {len(args.runs)} runs")
+    runs = []
+    for j, d in enumerate(args.runs):
+        path = d if os.path.isfile(d) else os.path.join(d, "metrics.jsonl")
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file (is {d} a --checkpoint-dir?)")
+        recs, bad = read_metrics(path)
+        if bad:
+            print(f"{path}: {bad} line(s) that are not JSON were skipped", file=sys.stderr)
+        recs = [r for r in recs if isinstance(r, dict) and "iter" in r]
+        if not recs:
+            raise UsageError(f"{path}: no metrics records")
+        name = labels[j] if labels else os.path.basename(os.path.normpath(os.path.dirname(os.path.abspath(path))))
+        runs.append((name, recs))
+    png = runs_side_by_side(runs)
+    tmp = args.out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(png)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
