@@ -28,6 +28,9 @@ and t_1..t_K drawn from neg_table (a draw equal to o is skipped, as in word2vec.
     (4) u   += Σ_t g_t * v_t   (v_t taken before its own update (3))
 
 As in word2vec.c and gensim, the context word's input vector is trained to predict the center word.
+The kernels use NumPy's error model (a division by zero gives inf/nan, never an exception from
+inside a thread): a run that blows up shows as a non-finite or huge loss, which ``minirnn.word2vec``
+checks after every block.
 Chunks run in parallel threads with no locks (Hogwild): two threads may update the same row at once,
 and the rare lost update does not hurt SGD. Random numbers for negatives come from word2vec.c's linear
 congruential generator, ``r = r * 25214903917 + 11 (mod 2^64)``, and index the table with ``r >> 16``.
@@ -44,7 +47,7 @@ LCG_ADD = np.uint64(11)
 LCG_SHIFT = np.uint64(16)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, neu1e):
     """Equations (1)-(4) for one (center, context) pair; returns (loss L, new random state).
 
@@ -88,7 +91,7 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     return loss, rnd
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
 def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alpha, out):
     """Train on every (center, context) pair of a block, one thread per chunk (Hogwild).
 
