@@ -4,10 +4,13 @@
     python scripts/train_char.py                          # LSTM on Don Quijote, 1.5 (Zen 5) to 4 minutes (Zen 2) on 2 CPU cores
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
+    python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
 
-Every --eval-every iterations it measures the validation loss (nats per character over the whole
-validation split), appends it to <checkpoint-dir>/metrics.jsonl, writes latest.npz (and best.npz
-when validation improved) and prints a sample. Ctrl-C saves a checkpoint and exits 0.
+Every --eval-every iterations it measures the validation loss (nats per character over the first
+--eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
+best.npz when validation improved), then appends a line to <checkpoint-dir>/metrics.jsonl and prints
+a sample. Ctrl-C saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
+refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file).
 """
 import argparse
 import sys
