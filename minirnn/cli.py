@@ -229,6 +229,7 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
     check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
     saved = dict(meta["flags"])
+    check_saved_flags(build_parser(), saved, path)
     for k in paths:
         v = saved.get(k)
         if isinstance(v, str) and not os.path.isabs(v):      # stored as given by an older minirnn
@@ -250,6 +251,31 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
     if args.resume != "latest" and "checkpoint_dir" not in given:
         args.checkpoint_dir = os.path.dirname(os.path.abspath(path))
     return arrays, meta
+
+
+def check_saved_flags(parser, saved: dict, path) -> None:
+    """The flags stored in a checkpoint must have the types and choices the parser gives them
+    (a hand-edited or hostile checkpoint is a UsageError here, not a TypeError later)."""
+    for action in parser._actions:
+        k = action.dest
+        if k not in saved or action.default is argparse.SUPPRESS:
+            continue
+        v = saved[k]
+        if v is None:
+            ok = action.default is None                       # only a flag that defaults to None
+        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            ok = isinstance(v, bool)
+        elif action.type is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif action.type is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, str)
+        if ok and action.choices is not None:
+            ok = v in action.choices
+        if not ok:
+            raise UsageError(f"{path}: checkpoint metadata is malformed: flag --{k.replace('_', '-')} is "
+                             f"{str(v)[:40]!r}")
 
 
 def explicit_flags(build_parser, argv) -> set:

@@ -8,6 +8,8 @@ Scripts wrap their ``main`` in ``run_cli``, the one place where every failure be
                                   (disk full, read-only directory, out of memory)
     KeyboardInterrupt             Ctrl-C that the script did not   ``interrupted``, exit 130
                                   handle itself (a second Ctrl-C, word2vec)
+    any other exception           a bug in minirnn                 ``internal error: ...``, exit 1
+                                  (``MINIRNN_TRACEBACK=1`` shows the traceback instead)
 
 ``require_memory`` turns a size the machine cannot hold (``--hidden 10000000``) into a UsageError
 before anything is allocated.
@@ -52,6 +54,12 @@ def run_cli(main, argv=None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if os.environ.get("MINIRNN_TRACEBACK"):
+            raise
+        print(f"error: internal error, a bug in minirnn ({type(e).__name__}: {_one_line(e)[:300]}); "
+              f"rerun with MINIRNN_TRACEBACK=1 to see where, and please report it", file=sys.stderr)
+        return 1
 
 
 def require(condition: bool, message: str) -> None:

@@ -47,7 +47,7 @@ from . import checkpoint
 from .errors import UsageError, require, require_memory
 from .keyedvectors import KeyedVectors
 from .textio import check_text_file
-from .tokenize import iter_sentences
+from .tokenize import MAX_SENTENCE_LEN, iter_sentences
 from .vocab import Vocabulary
 
 BLOCK_TOKENS = 1 << 18  # tokens read from the id cache per kernel call and per progress report
@@ -187,7 +187,8 @@ class Word2Vec:
         max_threads = numba.config.NUMBA_NUM_THREADS
         workers = max_threads if workers is None else workers
         require(isinstance(dim, (int, np.integer)) and dim >= 1, f"dim must be an integer >= 1, got {dim}")
-        require(isinstance(window, (int, np.integer)) and window >= 1, f"window must be an integer >= 1, got {window}")
+        require(isinstance(window, (int, np.integer)) and 1 <= window <= MAX_SENTENCE_LEN,
+                f"window must be an integer in 1..{MAX_SENTENCE_LEN} (the longest sentence), got {window}")
         require(min_count >= 1, f"min_count must be >= 1, got {min_count}")
         require(max_vocab is None or max_vocab >= 1, f"max_vocab must be >= 1, got {max_vocab}")
         require(negative >= 1, f"negative must be >= 1, got {negative}")
