@@ -393,10 +393,16 @@ class Word2Vec:
         if meta.get("format") != _MODEL_FORMAT or not {"syn0", "syn1neg"} <= set(arrays):
             raise UsageError(f"{path}: not a minirnn word2vec model")
         syn0, syn1neg = arrays["syn0"], arrays["syn1neg"]
-        params = meta["params"]
-        params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
-        model = cls(**params)
-        model.vocab = Vocabulary.from_dict(meta["vocab"])
+        try:
+            params = dict(meta["params"])
+            params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
+            model = cls(**params)
+            model.vocab = Vocabulary.from_dict(meta["vocab"])
+            model.losses, model.timings = list(meta["losses"]), dict(meta["timings"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"{path}: the model's metadata is malformed ({e})") from None
+        if syn0.ndim != 2 or syn0.shape != syn1neg.shape or syn0.shape != (len(model.vocab), model.dim):
+            raise UsageError(f"{path}: weights of shape {syn0.shape} and {syn1neg.shape} do not match "
+                             f"{len(model.vocab)} words x dim {model.dim}")
         model.syn0, model.syn1neg = syn0, syn1neg
-        model.losses, model.timings = meta["losses"], meta["timings"]
         return model
