@@ -45,7 +45,8 @@ def main(argv=None):
                                      paths=("text",))
     check_flags(args)
     check_options(args.sample_temperature, 0, 1.0)
-    require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
+    require(0 <= args.sample_length <= 100_000,
+            f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     text_path = args.text or default_corpus()
     claim_checkpoint_dir(args)
     files = {"text": text_path}

@@ -128,7 +128,8 @@ def main(argv=None):
     require(args.min_count >= 1, f"--min-count must be >= 1, got {args.min_count}")
     require(args.w2v_epochs >= 1, f"--w2v-epochs must be >= 1, got {args.w2v_epochs}")
     require(args.kmeans_iter >= 1, f"--kmeans-iter must be >= 1, got {args.kmeans_iter}")
-    require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
+    require(0 <= args.sample_length <= 100_000,
+            f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     import numba
     max_threads = numba.config.NUMBA_NUM_THREADS
     require(args.workers is None or 1 <= args.workers <= max_threads,
