@@ -45,8 +45,7 @@ def run_cli(main, argv=None) -> int:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: {describe_os_error(e)} (a fault of the machine or the file system, not of the "
-              f"input; nothing half-written was kept)", file=sys.stderr)
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 1
     except MemoryError:
         print("error: out of memory (use smaller sizes or a smaller input)", file=sys.stderr)

@@ -64,6 +64,8 @@ def check_output_file(path, flag: str = "--out") -> str:
     """UsageError unless `path` can be written as a file: not a directory nor a special file, in an
     existing directory where a file can be created. Run it before the long work."""
     path = os.fspath(path)
+    if not path:
+        raise UsageError(f"{flag}: an empty file name")
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path}: is a directory; give a file name")
     if os.path.exists(path) and not os.path.isfile(path):
