@@ -55,7 +55,11 @@ def atomic_write(path: str, write) -> None:
 _atomic_write = atomic_write
 
 
-def clean_stale_tmp(directory: str, names=("latest.npz", "best.npz", "latest.json", "best.json")) -> list:
+STALE_NAMES = ("latest.npz", "best.npz", "latest.json", "best.json", "metrics.jsonl", "vectors.txt",
+               "vectors.txt.counts.json")
+
+
+def clean_stale_tmp(directory: str, names=STALE_NAMES) -> list:
     """Remove the temporary files (``NAME.xxxx.tmp``) that a killed save left in `directory`.
 
     Call it only while holding the directory's lock (``minirnn.cli.claim_checkpoint_dir``): then no
