@@ -26,9 +26,13 @@ import math
 import os
 import shutil
 
+import numpy as np
+
 from . import backend, checkpoint
 from .errors import UsageError, require, require_memory
 from .optim import OPTIMIZERS, StepDecay
+from .textio import check_output_dir
+from .trainer import check_meta
 
 RUN_FILES = ("latest.npz", "latest.json", "best.npz", "best.json", "metrics.jsonl")
 LOCK_NAME = ".lock"
@@ -112,7 +116,6 @@ def check_flags(args) -> None:
     require(args.eval_windows >= 0, f"--eval-windows must be >= 0, got {args.eval_windows}")
     # a lower bound of the model's memory (vocabulary of 1): an impossible --hidden fails here, at once
     check_model_size(args, vocab_size=1, embed=max(getattr(args, "embed", 0), getattr(args, "dim", 0), 1))
-    from .textio import check_output_dir
     check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
     if args.backend:
         backend.set_backend(args.backend)
@@ -132,7 +135,6 @@ def model_bytes(vocab_size, embed, hidden, layers, cell, batch, seq, itemsize, t
 
 def check_model_size(args, vocab_size, embed) -> None:
     """UsageError, before allocating, when the model these flags build cannot fit in memory."""
-    import numpy as np
     need = model_bytes(vocab_size, embed, args.hidden, args.layers, args.model, args.batch, args.seq,
                        np.dtype(args.dtype).itemsize, trained_embedding=getattr(args, "embed", 0) > 0)
     require_memory(need, f"a {args.layers}-layer {args.model.upper()} with H={args.hidden}, input size "
@@ -164,7 +166,10 @@ def claim_checkpoint_dir(args, outputs=()) -> None:
                              f"--checkpoint-dir")
         for n in used:
             p = os.path.join(d, n)
-            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)                              # train_word's quantizer/
+            else:
+                os.remove(p)
     checkpoint.clean_stale_tmp(d)
 
 
@@ -225,7 +230,6 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
     arrays, meta = checkpoint.load(path)
     if meta.get("kind") != kind or "flags" not in meta:
         raise UsageError(f"{path}: not a checkpoint of this script (it holds {str(meta.get('kind', 'something else'))[:40]!r})")
-    from .trainer import check_meta
     check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
     saved = dict(meta["flags"])
