@@ -229,7 +229,8 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
         raise UsageError(f"--resume: no checkpoint at {path} (give its path, or the --checkpoint-dir it is in)")
     arrays, meta = checkpoint.load(path)
     if meta.get("kind") != kind or "flags" not in meta:
-        raise UsageError(f"{path}: not a checkpoint of this script (it holds {str(meta.get('kind', 'something else'))[:40]!r})")
+        held = str(meta.get("kind", "something else"))[:40]
+        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r})")
     check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
     saved = dict(meta["flags"])

@@ -14,7 +14,6 @@ import pytest
 
 from minirnn import checkpoint, chardata, textio, tokenize
 from minirnn.errors import UsageError, run_cli
-from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.optim import Adam
 from minirnn.quantizer import EmbeddingQuantizer
