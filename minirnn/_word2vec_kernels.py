@@ -24,6 +24,10 @@ pair with u = syn0[c] and v_t = syn1neg[t], are written in ``minirnn.word2vec``'
 its readable reference ``sgns_pair_reference``; the numbers in the comments below are theirs.
 docs/word2vec.md derives them.
 
+The kernels use NumPy's error model (a division by zero gives inf/nan, never an exception from
+inside a thread): a run that blows up shows as a non-finite or huge loss, which ``minirnn.word2vec``
+checks after every block.
+
 Chunks run in parallel threads with no locks (Hogwild): two threads may update the same row at once,
 and the rare lost update does not hurt SGD. Random numbers for negatives come from word2vec.c's linear
 congruential generator, ``r = r * 25214903917 + 11 (mod 2^64)``, and index the table with ``r >> 16``.
@@ -40,7 +44,7 @@ LCG_ADD = np.uint64(11)
 LCG_SHIFT = np.uint64(16)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, neu1e):
     """Equations (1)-(5) of ``minirnn.word2vec`` for one (center, context) pair; returns (loss L, new random state).
 
@@ -84,7 +88,7 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     return loss, rnd
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
 def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alpha, out):
     """Train on every (center, context) pair of a block, one thread per chunk (Hogwild).
 

@@ -4,16 +4,39 @@ The char and word scripts both train an RNNLM with the Trainer; the flags that s
 the loop are declared here once, and so is the rule for --resume: a flag not given on the command
 line takes the checkpoint's value; one given with a different value for something that shapes the
 model or the data is an error naming the difference.
+
+The checks done here run before any long work (reading a corpus, word2vec, k-means, training):
+
+* ``check_flags``: every flag's range, and sizes against the machine's memory (``model_bytes``);
+* ``claim_checkpoint_dir``: an exclusive lock (``fcntl.flock`` on ``<dir>/.lock``) for the whole
+  run, so two runs cannot write one directory; a fresh run (no --resume) into a directory that
+  already holds a run (latest.npz, best.npz, metrics.jsonl, or the stage outputs it would write)
+  is refused unless --overwrite, which removes that run first; temporary files of a killed save
+  are removed;
+* ``resume_checkpoint``: input paths (--text, --corpus, ...) are stored absolute and their files'
+  size and SHA-256 beside them, so resuming from another directory, or with the file changed,
+  is an error naming the file instead of silent training on something else.
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import math
 import os
+import shutil
+
+import numpy as np
 
 from . import backend, checkpoint
-from .errors import UsageError, require
+from .errors import UsageError, require, require_memory
 from .optim import OPTIMIZERS, StepDecay
+from .textio import check_output_dir
+from .trainer import check_meta
+
+RUN_FILES = ("latest.npz", "latest.json", "best.npz", "best.json", "metrics.jsonl")
+LOCK_NAME = ".lock"
+_LOCKS: dict = {}                       # realpath of a claimed directory -> its open lock file
 
 # flags that must match a checkpoint to resume it (they shape the weights or the batches)
 MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "val_frac", "seed",
@@ -60,6 +83,12 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
                    help="where latest.npz, best.npz (+ .json) and metrics.jsonl are written")
     t.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
                    help="continue from a checkpoint (PATH, or <checkpoint-dir>/latest.npz if no PATH)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a --checkpoint-dir that holds an earlier run, deleting that run "
+                        "(without it, such a directory is refused)")
+    t.add_argument("--eval-windows", type=int, default=256,
+                   help="validation windows evaluated every --eval-every iterations (0 = all); the whole "
+                        "validation split is evaluated at the end as well")
     t.add_argument("--seed", type=int, default=0, help="seed for weights, dropout and samples")
     r = p.add_argument_group("runtime")
     r.add_argument("--backend", choices=list(backend.BACKENDS), default=None,
@@ -84,21 +113,115 @@ def check_flags(args) -> None:
     require(args.print_every >= 1, f"--print-every must be >= 1, got {args.print_every}")
     require(args.sample_every is None or args.sample_every >= 0,
             f"--sample-every must be >= 0, got {args.sample_every}")
-    d = args.checkpoint_dir
-    require(not os.path.exists(d) or os.path.isdir(d), f"--checkpoint-dir {d}: exists and is not a directory")
-    try:
-        os.makedirs(d, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--checkpoint-dir {d}: cannot create it ({e.strerror})") from None
-    require(os.access(d, os.W_OK), f"--checkpoint-dir {d}: not writable")
+    require(args.eval_windows >= 0, f"--eval-windows must be >= 0, got {args.eval_windows}")
+    # a lower bound of the model's memory (vocabulary of 1): an impossible --hidden fails here, at once
+    check_model_size(args, vocab_size=1, embed=max(getattr(args, "embed", 0), getattr(args, "dim", 0), 1))
+    check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
     if args.backend:
         backend.set_backend(args.backend)
 
 
-def resume_checkpoint(build_parser, args, argv, kind: str, must_match=()):
+def model_bytes(vocab_size, embed, hidden, layers, cell, batch, seq, itemsize, trained_embedding=False) -> int:
+    """Estimated bytes to train an RNNLM: parameters x 4 (weights, gradients, two Adam moments),
+    the input table, and one window's activations (N T per layer: gates, cell, h; logits x 3)."""
+    V, E, H, L, N, T = (int(x) for x in (vocab_size, embed, hidden, layers, batch, seq))
+    G = 4 if cell == "lstm" else 1
+    recurrent = sum((E if l == 0 else H) * G * H + H * G * H + G * H for l in range(L))
+    params = recurrent + H * V + V
+    table = V * E * (4 if trained_embedding else 1)
+    activations = N * T * (L * H * (3 * G + 4) + 3 * V)
+    return (4 * params + table + activations) * int(itemsize)
+
+
+def check_model_size(args, vocab_size, embed) -> None:
+    """UsageError, before allocating, when the model these flags build cannot fit in memory."""
+    need = model_bytes(vocab_size, embed, args.hidden, args.layers, args.model, args.batch, args.seq,
+                       np.dtype(args.dtype).itemsize, trained_embedding=getattr(args, "embed", 0) > 0)
+    require_memory(need, f"a {args.layers}-layer {args.model.upper()} with H={args.hidden}, input size "
+                         f"{embed}, {vocab_size} classes, batch {args.batch}x{args.seq}",
+                   "use a smaller --hidden, --layers, --embed/--dim, --batch or --seq")
+
+
+def claim_checkpoint_dir(args, outputs=()) -> None:
+    """Lock args.checkpoint_dir for this process; refuse (or, with --overwrite, clear) a used one.
+
+    `outputs`: names of other files or directories the run will write there (train_word's stages);
+    a fresh run refuses to replace them too. The lock is held until the process exits."""
+    d = args.checkpoint_dir
+    key = os.path.realpath(d)
+    if key not in _LOCKS:
+        f = open(os.path.join(d, LOCK_NAME), "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise UsageError(f"--checkpoint-dir {d}: another run is writing there now (it holds "
+                             f"{os.path.join(d, LOCK_NAME)}); wait for it, or use another --checkpoint-dir") from None
+        _LOCKS[key] = f
+    if args.resume is None:
+        used = [n for n in (*RUN_FILES, *outputs) if os.path.lexists(os.path.join(d, n))]
+        if used and not getattr(args, "overwrite", False):
+            raise UsageError(f"--checkpoint-dir {d} already holds a run ({', '.join(used)}): continue it with "
+                             f"--resume, start afresh there with --overwrite (deletes it), or choose another "
+                             f"--checkpoint-dir")
+        for n in used:
+            p = os.path.join(d, n)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)                              # train_word's quantizer/
+            else:
+                os.remove(p)
+    checkpoint.clean_stale_tmp(d)
+
+
+def release_checkpoint_dir(d) -> None:
+    """Give up the lock taken by ``claim_checkpoint_dir`` (it is also released at exit)."""
+    f = _LOCKS.pop(os.path.realpath(d), None)
+    if f is not None:
+        f.close()
+
+
+def fingerprint(path) -> dict:
+    """{'path': absolute path, 'bytes': size, 'sha256': hex digest} of an input file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+def file_fingerprints(files: dict) -> dict:
+    """Fingerprints of the input files a run uses ({flag: path}), to store in its checkpoints."""
+    return {k: fingerprint(p) for k, p in files.items() if p is not None and os.path.isfile(p)}
+
+
+def check_fingerprints(meta: dict, files: dict) -> None:
+    """On resume: each input file must be the one the checkpoint was trained on (size, SHA-256)."""
+    saved = meta.get("files")
+    if not isinstance(saved, dict):
+        return                                           # a checkpoint from before fingerprints
+    for k, p in files.items():
+        old = saved.get(k)
+        if not isinstance(old, dict) or p is None or not os.path.isfile(p):
+            continue
+        now = fingerprint(p)
+        if (now["bytes"], now["sha256"]) != (old.get("bytes"), old.get("sha256")):
+            flag = "--" + k.replace("_", "-")
+            raise UsageError(f"{flag} {p}: not the file this checkpoint was trained on ({old.get('path')}, "
+                             f"{old.get('bytes')} bytes; this one has {now['bytes']}, or other contents): "
+                             f"resume with the same file, or start a new --checkpoint-dir")
+
+
+def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=()):
     """If --resume: load the checkpoint, fill unset flags from it, refuse conflicting ones (those in
     MUST_MATCH and the script's own `must_match`). Returns (arrays, meta) or (None, None).
-    ``--resume PATH`` without --checkpoint-dir goes on writing beside PATH."""
+    ``--resume PATH`` without --checkpoint-dir goes on writing beside PATH.
+
+    `paths`: flags that name input files. They are made absolute (given ones and, from a checkpoint
+    of an older minirnn that stored them as given, saved ones: resolved from the current directory,
+    and an error naming them when no such file is there)."""
+    for k in paths:
+        if getattr(args, k, None) is not None:
+            setattr(args, k, os.path.abspath(getattr(args, k)))
     if args.resume is None:
         return None, None
     path = os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
@@ -106,9 +229,21 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=()):
         raise UsageError(f"--resume: no checkpoint at {path} (give its path, or the --checkpoint-dir it is in)")
     arrays, meta = checkpoint.load(path)
     if meta.get("kind") != kind or "flags" not in meta:
-        raise UsageError(f"{path}: not a checkpoint of this script (it holds {meta.get('kind', 'something else')!r})")
+        held = str(meta.get("kind", "something else"))[:40]
+        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r})")
+    check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
-    saved = meta["flags"]
+    saved = dict(meta["flags"])
+    check_saved_flags(build_parser(), saved, path)
+    for k in paths:
+        v = saved.get(k)
+        if isinstance(v, str) and not os.path.isabs(v):      # stored as given by an older minirnn
+            resolved = os.path.abspath(v)
+            if k not in given and not os.path.exists(resolved):
+                raise UsageError(f"{path} was trained on --{k.replace('_', '-')} {v!r}, a relative path, and "
+                                 f"there is no {resolved}: resume from the directory it was trained in, or "
+                                 f"give --{k.replace('_', '-')} with the file's path")
+            saved[k] = resolved
     conflicts = [f"--{k.replace('_', '-')} {saved[k]} (you gave {getattr(args, k)})"
                  for k in (*MUST_MATCH, *must_match)
                  if k in saved and k in given and getattr(args, k) != saved[k]]
@@ -121,6 +256,31 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=()):
     if args.resume != "latest" and "checkpoint_dir" not in given:
         args.checkpoint_dir = os.path.dirname(os.path.abspath(path))
     return arrays, meta
+
+
+def check_saved_flags(parser, saved: dict, path) -> None:
+    """The flags stored in a checkpoint must have the types and choices the parser gives them
+    (a hand-edited or hostile checkpoint is a UsageError here, not a TypeError later)."""
+    for action in parser._actions:
+        k = action.dest
+        if k not in saved or action.default is argparse.SUPPRESS:
+            continue
+        v = saved[k]
+        if v is None:
+            ok = action.default is None                       # only a flag that defaults to None
+        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            ok = isinstance(v, bool)
+        elif action.type is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif action.type is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, str)
+        if ok and action.choices is not None:
+            ok = v in action.choices
+        if not ok:
+            raise UsageError(f"{path}: checkpoint metadata is malformed: flag --{k.replace('_', '-')} is "
+                             f"{str(v)[:40]!r}")
 
 
 def explicit_flags(build_parser, argv) -> set:
@@ -141,6 +301,7 @@ def make_optimizer(args, model, iters_per_epoch: int):
 def trainer_kwargs(args, schedule) -> dict:
     """The Trainer's loop settings, from the shared flags."""
     return {"iters": args.iters, "eval_every": args.eval_every, "checkpoint_dir": args.checkpoint_dir,
+            "eval_windows": args.eval_windows,
             "clip": args.clip, "schedule": schedule, "seed": args.seed, "print_every": args.print_every,
             "sample_every": args.eval_every if args.sample_every is None else args.sample_every}
 
@@ -156,7 +317,7 @@ def resume_and_run(trainer, arrays, meta) -> int:
                              "; pass the same values, or start a new --checkpoint-dir")
         try:
             trainer.restore(arrays, meta)
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError, IndexError) as e:
             raise UsageError(f"the checkpoint does not fit this model ({e})") from None
         print(f"resumed at iteration {trainer.it}")
         if trainer.it >= trainer.iters:
@@ -167,7 +328,7 @@ def resume_and_run(trainer, arrays, meta) -> int:
 
 def flags_dict(args) -> dict:
     """The flags as saved in a checkpoint (everything but where/how to run)."""
-    return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir")}
+    return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir", "overwrite")}
 
 
 class StatusLine:

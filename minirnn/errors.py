@@ -1,10 +1,22 @@
-"""User-facing errors: one line on stderr and exit status 2, never a traceback.
+"""User-facing errors: one line on stderr, never a traceback.
 
 Library code raises ``UsageError`` (bad files, impossible hyper-parameters, unknown characters).
-Scripts wrap their ``main`` in ``run_cli``, which turns it into ``error: <message>`` and exit 2.
+Scripts wrap their ``main`` in ``run_cli``, the one place where every failure becomes one line:
+
+    UsageError, BackendError      input the user can fix          ``error: <message>``, exit 2
+    OSError, MemoryError          a fault of the machine          ``error: <what failed>``, exit 1
+                                  (disk full, read-only directory, out of memory)
+    KeyboardInterrupt             Ctrl-C that the script did not   ``interrupted``, exit 130
+                                  handle itself (a second Ctrl-C, word2vec)
+    any other exception           a bug in minirnn                 ``internal error: ...``, exit 1
+                                  (``MINIRNN_TRACEBACK=1`` shows the traceback instead)
+
+``require_memory`` turns a size the machine cannot hold (``--hidden 10000000``) into a UsageError
+before anything is allocated.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from .backend import BackendError
@@ -14,17 +26,69 @@ class UsageError(ValueError):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_os_error(e: OSError) -> str:
+    """``<file>: <reason>`` for an OSError, on one line (no errno numbers, no traceback)."""
+    reason = e.strerror or str(e) or type(e).__name__
+    where = e.filename if e.filename is not None else ""
+    return _one_line(f"{where}: {reason}" if where else reason)
+
+
 def run_cli(main, argv=None) -> int:
-    """Run ``main(argv)``; a UsageError or BackendError becomes a one-line message and exit 2."""
+    """Run ``main(argv)`` and turn every failure into one line on stderr (see the module docstring)."""
     try:
         return int(main(argv) or 0)
     except (UsageError, BackendError) as e:
-        msg = " ".join(str(e).split())  # always one line
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory (use smaller sizes or a smaller input)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("MINIRNN_TRACEBACK"):
+            raise
+        print(f"error: internal error, a bug in minirnn ({type(e).__name__}: {_one_line(e)[:300]}); "
+              f"rerun with MINIRNN_TRACEBACK=1 to see where, and please report it", file=sys.stderr)
+        return 1
 
 
 def require(condition: bool, message: str) -> None:
     """Raise UsageError(message) unless condition holds (for hyper-parameter checks)."""
     if not condition:
         raise UsageError(message)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine in bytes ($MINIRNN_MEMORY overrides it, for tests)."""
+    override = os.environ.get("MINIRNN_MEMORY")
+    if override:
+        return int(float(override))
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):           # not POSIX: no up-front check
+        return 1 << 62
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1024 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.3g} EB"
+
+
+def require_memory(nbytes: float, what: str, hint: str) -> None:
+    """UsageError when `what` needs more bytes than the machine has (checked before allocating)."""
+    have = memory_bytes()
+    if nbytes > have:
+        raise UsageError(f"{what} needs about {fmt_bytes(nbytes)} of memory, this machine has "
+                         f"{fmt_bytes(have)}: {hint}")

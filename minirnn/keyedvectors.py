@@ -32,8 +32,9 @@ import warnings
 import numpy as np
 
 from . import backend
-from .errors import UsageError
-from .textio import iter_lines
+from .checkpoint import atomic_write
+from .errors import UsageError, require_memory
+from .textio import check_input_file, iter_lines
 
 COUNTS_SUFFIX = ".counts.json"
 _COUNTS_FORMAT = "minirnn-word-counts-1"
@@ -191,7 +192,8 @@ class KeyedVectors:
             if not w or any(c.isspace() for c in w):
                 raise UsageError(f"word {w!r} is empty or holds whitespace: the word2vec format cannot store it")
         V, D = self.vectors.shape
-        with open(path, "wb") as f:
+
+        def write(f):
             f.write(f"{V} {D}\n".encode())
             if binary:
                 little = self.vectors.astype("<f4", copy=False)  # (V, D) little-endian float32
@@ -201,11 +203,12 @@ class KeyedVectors:
                 # 9 significant digits: the float32 values read back exactly
                 for w, row in zip(self.index_to_key, self.vectors):
                     f.write((w + " " + " ".join(["%.9g" % x for x in row.tolist()]) + "\n").encode("utf-8"))
+        atomic_write(path, write)                 # temp file + rename: never half a vectors file
         sidecar = path + COUNTS_SUFFIX
         if self.counts is not None:
-            with open(sidecar, "w", encoding="utf-8") as f:
-                json.dump({"format": _COUNTS_FORMAT,
-                           "counts": dict(zip(self.index_to_key, self.counts.tolist()))}, f, ensure_ascii=False)
+            blob = json.dumps({"format": _COUNTS_FORMAT, "counts": dict(zip(self.index_to_key, self.counts.tolist()))},
+                              ensure_ascii=False).encode("utf-8")
+            atomic_write(sidecar, lambda f: f.write(blob))
         elif os.path.exists(sidecar):
             os.remove(sidecar)  # a stale sidecar would give these vectors someone else's counts
 
@@ -216,9 +219,7 @@ class KeyedVectors:
     @classmethod
     def load_word2vec_format(cls, path, binary=None) -> "KeyedVectors":
         """Read a word2vec text or binary file (``binary=None``: detect which from the file)."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise UsageError(f"{path}: no such file")
+        path = check_input_file(os.fspath(path), "word-vectors file")
         with open(path, "rb") as f:
             data = f.read()
         if not data:
@@ -236,8 +237,20 @@ class KeyedVectors:
         body = nl + 1
         if binary is None:
             binary = not _looks_like_text_record(data, body, D)
+        # the header is checked against the file before (V, D) is allocated: a record takes at
+        # least 4D + 2 bytes in binary, 2D + 1 in text ("w" and D one-digit numbers with spaces)
+        least = V * (4 * D + 2 if binary else 2 * D + 1)
+        if least > len(data) - body:
+            raise UsageError(f"{path}: the header says {V} words x {D} dimensions, which needs at least "
+                             f"{least:,} bytes; the file holds {len(data) - body:,}")
+        require_memory(4.0 * V * D, f"{path}: {V} x {D} vectors", "use a smaller vectors file")
         words, vectors = (_read_binary if binary else _read_text)(path, data, body, V, D)
         del data
+        bad = ~np.isfinite(vectors).all(axis=1)                                  # (V,)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise UsageError(f"{path}: {int(bad.sum())} vector(s) hold NaN or inf, the first of word "
+                             f"{words[i]!r} (record {i + 1}); such vectors cannot be used")
         kv = cls(words, vectors)
         kv.counts = _read_counts(path, words)
         return kv

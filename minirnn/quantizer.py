@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
 from . import backend
+from .checkpoint import atomic_write
+from .errors import UsageError
 from .kmeans import KMeans, METRICS
+from .textio import check_input_file
 
 __all__ = ["EmbeddingQuantizer"]
 
@@ -171,37 +175,76 @@ class EmbeddingQuantizer:
 
     # -- files ------------------------------------------------------------------------------------
     def save(self, directory):
-        """Write ``quantizer.npz`` and ``quantizer.json`` into `directory` (created if missing)."""
+        """Write ``quantizer.npz`` and ``quantizer.json`` into `directory` (created if missing),
+        each to a temporary file renamed into place (a crash never leaves half a file)."""
         os.makedirs(directory, exist_ok=True)
-        np.savez(os.path.join(directory, _NPZ), centroids=self.centroids, labels=self.labels,
-                 counts=self.counts, norms=self.norms)
+        arrays = {"centroids": self.centroids, "labels": self.labels, "counts": self.counts, "norms": self.norms}
+        atomic_write(os.path.join(directory, _NPZ), lambda f: np.savez(f, **arrays))
         meta = {"format": FORMAT, "metric": self.metric, "n_clusters": int(self.centroids.shape[0]),
                 "seed": self.seed, "n_init": self.n_init, "max_iter": self.max_iter, "tol": self.tol,
                 "inertia": self.inertia, "n_iter": self.n_iter,
                 "reconstruction_error": self.reconstruction_error, "words": self.words}
-        with open(os.path.join(directory, _JSON), "w", encoding="utf-8") as f:
-            json.dump(meta, f, ensure_ascii=False)
+        text = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        atomic_write(os.path.join(directory, _JSON), lambda f: f.write(text))
 
     @classmethod
     def load(cls, directory):
-        """Read what `save` wrote; ValueError if the files are missing or don't belong together."""
+        """Read what `save` wrote. A missing, truncated, malformed or inconsistent file is a
+        ``UsageError`` (a ValueError) naming the file and what is wrong with it."""
+        directory = os.fspath(directory)
         paths = [os.path.join(directory, n) for n in (_NPZ, _JSON)]
         for p in paths:
-            if not os.path.isfile(p):
-                raise ValueError(f"{p}: no such file "
+            if not os.path.lexists(p):
+                raise UsageError(f"{p}: no such file "
                                  "(expected a directory written by EmbeddingQuantizer.save)")
-        with open(paths[1], encoding="utf-8") as f:
-            meta = json.load(f)
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{paths[1]}: not an embedding quantizer file (format {meta.get('format')!r})")
-        with np.load(paths[0], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("centroids", "labels", "counts", "norms")}
-        V = len(meta["words"])
-        if any(len(arrays[k]) != V for k in ("labels", "counts", "norms")):
-            raise ValueError(f"{directory}: {_NPZ} and {_JSON} disagree on the number of words")
-        q = cls(meta["n_clusters"], metric=meta["metric"], seed=meta["seed"], n_init=meta["n_init"],
-                max_iter=meta["max_iter"], tol=meta["tol"])
-        q._set(meta["words"], arrays["counts"], arrays["labels"], arrays["centroids"], arrays["norms"])
-        q.inertia, q.n_iter = meta["inertia"], meta["n_iter"]
-        q.reconstruction_error = meta["reconstruction_error"]
+            check_input_file(p, "quantizer file")
+        try:
+            with open(paths[1], encoding="utf-8") as f:
+                meta = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"{paths[1]}: not valid JSON ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise UsageError(f"{paths[1]}: not an embedding quantizer file (format {got!r})")
+
+        def need(key, test, want):
+            if key not in meta or not test(meta[key]):
+                raise UsageError(f"{paths[1]}: {key!r} missing or malformed (should be {want})")
+            return meta[key]
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)         # noqa: E731
+        is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        words = need("words", lambda v: isinstance(v, list) and v and all(isinstance(w, str) for w in v)
+                     and len(set(v)) == len(v), "a list of distinct words")
+        K = need("n_clusters", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        metric = need("metric", lambda v: v in METRICS, f"one of {sorted(METRICS)}")
+        settings = {k: need(k, t, w) for k, t, w in (
+            ("seed", lambda v: v is None or is_int(v), "an integer"),
+            ("n_init", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+            ("max_iter", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+            ("tol", lambda v: is_num(v) and v >= 0, "a number >= 0"))}
+        stats = {k: need(k, lambda v: v is None or is_num(v), "a number")
+                 for k in ("inertia", "n_iter", "reconstruction_error")}
+        try:
+            with np.load(paths[0], allow_pickle=False) as z:
+                arrays = {k: z[k] for k in ("centroids", "labels", "counts", "norms")}
+        except KeyError as e:
+            raise UsageError(f"{paths[0]}: array {e} missing") from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+            why = "holds pickled objects, never loaded" if "pickle" in str(e) else f"corrupt or truncated: {e}"
+            raise UsageError(f"{paths[0]}: not a readable quantizer ({why})") from None
+        V = len(words)
+        c, lab = arrays["centroids"], arrays["labels"]
+        if any(arrays[k].shape != (V,) for k in ("labels", "counts", "norms")):
+            raise UsageError(f"{directory}: {_NPZ} and {_JSON} disagree on the number of words")
+        if c.ndim != 2 or c.shape[0] != K or c.shape[1] < 1:
+            raise UsageError(f"{paths[0]}: centroids of shape {c.shape}, expected ({K}, D)")
+        if not (np.issubdtype(lab.dtype, np.integer) and (V == 0 or (lab.min() >= 0 and lab.max() < K))):
+            raise UsageError(f"{paths[0]}: cluster labels outside 0..{K - 1}")
+        for k in ("centroids", "norms"):
+            if not np.isfinite(arrays[k]).all():
+                raise UsageError(f"{paths[0]}: {k} hold NaN or inf")
+        q = cls(K, metric=metric, **settings)
+        q._set(words, arrays["counts"], lab, c, arrays["norms"])
+        q.inertia, q.n_iter = stats["inertia"], stats["n_iter"]
+        q.reconstruction_error = stats["reconstruction_error"]
         return q

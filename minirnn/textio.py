@@ -1,13 +1,22 @@
-"""Reading user text files safely: UTF-8 (BOM stripped), with one-line errors for bad files.
+"""Reading user files safely, and checking output paths before the long work starts.
 
 ``read_text`` loads a whole file (the char model needs every character); ``iter_lines`` streams
 a corpus line by line (word2vec on a multi-GB dump). Both reject a missing, empty, binary or
 non-UTF-8 file with a ``UsageError`` that names the file and the problem.
+
+``check_input_file`` is the one gate every input file passes (texts, checkpoints, word vectors,
+quantizers): it must be a regular file. A FIFO, a device or a shell's ``<(cat file)`` (a pipe) is
+refused with a message instead of being opened, which would block forever or be read only once
+while the loaders need to read twice. ``check_output_file`` / ``check_output_dir`` probe that an
+output can be written (by creating and removing a file beside it), so that a bad ``--out`` fails
+before hours of training, not after.
 """
 from __future__ import annotations
 
 import codecs
 import os
+import stat
+import tempfile
 from importlib import resources
 
 from .errors import UsageError
@@ -20,13 +29,70 @@ def default_corpus() -> str:
     return str(resources.files("minirnn").joinpath("data", "quijote.txt"))
 
 
+def check_input_file(path, what: str = "file") -> str:
+    """Return ``path`` as str if it names an existing regular file; else UsageError.
+
+    Never opens the file, so a FIFO or a device cannot block here."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path}: is a directory, expected a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a pipe or FIFO (such as <(...))" if stat.S_ISFIFO(st.st_mode) else \
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        raise UsageError(f"{path}: is {kind}; expected a regular {what} (it is read more than "
+                         f"once): save it to a file first")
+    return path
+
+
+def _probe_dir(directory: str, flag: str) -> None:
+    """UsageError unless a file can be created in `directory` (tried, then removed)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".minirnn-probe-", dir=directory)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"{flag} {directory}: cannot write there ({e.strerror})") from None
+
+
+def check_output_file(path, flag: str = "--out") -> str:
+    """UsageError unless `path` can be written as a file: not a directory nor a special file, in an
+    existing directory where a file can be created. Run it before the long work."""
+    path = os.fspath(path)
+    if not path:
+        raise UsageError(f"{flag}: an empty file name")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UsageError(f"{flag} {path}: exists and is not a regular file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{flag} {path}: directory {directory} does not exist")
+    _probe_dir(directory, flag)
+    return path
+
+
+def check_output_dir(path, flag: str = "--out") -> str:
+    """UsageError unless `path` is (or can be made) a writable directory. Creates it."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot create it ({e.strerror})") from None
+    _probe_dir(path, flag)
+    return path
+
+
 def check_text_file(path) -> str:
     """Return ``path`` as str if it names a readable, non-empty, non-binary file; else UsageError."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise UsageError(f"{path}: is a directory, expected a text file")
+    path = check_input_file(path, "text file")
     try:
         with open(path, "rb") as f:
             head = f.read(_SNIFF)
@@ -59,11 +125,18 @@ def read_text(path) -> str:
     return text
 
 
-def iter_lines(path):
-    """Yield the lines of a UTF-8 file (BOM stripped) one at a time, in bounded memory."""
+def iter_lines(path, max_len: int | None = None):
+    """Yield the lines of a UTF-8 file (BOM stripped) one at a time, in linear time.
+
+    ``max_len``: a line longer than this many characters is yielded in pieces, each cut just after
+    a whitespace character (or at ``max_len`` when it holds none), so memory stays bounded even for
+    a file with no newline at all. Words never span whitespace, so tokenizing the pieces gives the
+    tokens of the whole line. Without ``max_len`` a line is held whole.
+    """
     path = check_text_file(path)
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, first, pending = 0, True, ""
+    offset, first = 0, True
+    parts, held = [], 0          # the unfinished line, as pieces (joined once: no quadratic +=)
     with open(path, "rb") as f:
         while True:
             chunk = f.read(1 << 20)
@@ -74,11 +147,24 @@ def iter_lines(path):
             offset += len(chunk)
             if first:
                 s, first = s.removeprefix("\ufeff"), False
-            pending += s
-            lines = pending.split("\n")
-            pending = lines.pop()
-            yield from lines
+            lines = s.split("\n")
+            if len(lines) > 1:
+                parts.append(lines[0])
+                yield "".join(parts)
+                yield from lines[1:-1]
+                parts, held = [], 0
+            parts.append(lines[-1])
+            held += len(lines[-1])
+            if max_len is not None and held > max_len:
+                tail = "".join(parts)
+                while len(tail) > max_len:
+                    cut = max(tail.rfind(" ", 0, max_len), tail.rfind("\t", 0, max_len),
+                              tail.rfind("\r", 0, max_len)) + 1 or max_len
+                    yield tail[:cut]
+                    tail = tail[cut:]
+                parts, held = [tail], len(tail)
             if not chunk:
                 break
+    pending = "".join(parts)
     if pending:
         yield pending

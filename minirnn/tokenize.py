@@ -10,8 +10,9 @@ Text is put in Unicode NFC form first, so "n" + combining tilde and the single c
 same word.
 
 Corpus files are read through ``minirnn.textio.iter_lines`` (one line at a time, UTF-8, one-line
-``UsageError`` for a missing, empty, binary or non-UTF-8 file), so a corpus of several GB streams
-through in memory bounded by its longest line:
+``UsageError`` for a missing, empty, binary or non-UTF-8 file; a line longer than ``MAX_PIECE``
+characters comes in pieces cut at whitespace), so a corpus of several GB streams through in bounded
+memory and linear time, even with no newline at all:
 
 * ``iter_tokens(path)``     every word of the file, in order;
 * ``iter_sentences(path)``  lists of words: a paragraph (lines up to a blank line) is one sentence,
@@ -38,6 +39,7 @@ _PATTERNS = {(False, False): _WORD, (True, False): _WORD_DIGITS,
              (False, True): _WORD_PUNCT, (True, True): _WORD_DIGITS_PUNCT}
 
 MAX_SENTENCE_LEN = 10_000  # words; the same cap as word2vec.c's reader and gensim
+MAX_PIECE = 1 << 20  # characters: a longer line is tokenized in pieces cut at whitespace (textio.iter_lines)
 
 
 def tokenize(line: str, keep_digits: bool = False, keep_punct: bool = False, lowercase: bool = True) -> list[str]:
@@ -74,7 +76,7 @@ def _split_rare(token: str, keep_digits: bool) -> list[str]:
 
 def iter_tokens(path, keep_digits: bool = False, keep_punct: bool = False, lowercase: bool = True) -> Iterator[str]:
     """Every word of a UTF-8 text file, streamed line by line."""
-    for line in iter_lines(path):
+    for line in iter_lines(path, max_len=MAX_PIECE):
         yield from tokenize(line, keep_digits, keep_punct, lowercase)
 
 
@@ -84,15 +86,17 @@ def iter_sentences(path, keep_digits: bool = False, keep_punct: bool = False, lo
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
     sentence: list[str] = []
-    for line in iter_lines(path):
+    for line in iter_lines(path, max_len=MAX_PIECE):  # a line without end comes in bounded pieces
         if not line.strip():  # a blank line ends the paragraph
             if sentence:
                 yield sentence
                 sentence = []
             continue
         sentence.extend(tokenize(line, keep_digits, keep_punct, lowercase))
-        while len(sentence) >= max_len:
-            yield sentence[:max_len]
-            sentence = sentence[max_len:]
+        if len(sentence) >= max_len:  # cut whole pieces off the front in one pass: linear time
+            n_full = len(sentence) // max_len
+            for k in range(n_full):
+                yield sentence[k * max_len:(k + 1) * max_len]
+            sentence = sentence[n_full * max_len:]
     if sentence:
         yield sentence

@@ -13,6 +13,17 @@ so stopping at any iteration and resuming gives exactly the losses of an uninter
 Host synchronisation: losses stay on the device as 0-d arrays and are read back together every
 ``print_every`` iterations (and before any checkpoint, where a NaN must not be saved: ``save``
 refuses non-finite parameters and validation losses, and the run then stops with exit status 1).
+
+Checkpoints and metrics stay consistent: at an evaluation point the checkpoint is written first and
+the metrics.jsonl line after it, so the file never records an evaluation whose checkpoint was not
+written; ``run`` drops the lines beyond the iteration it starts from (a resumed run would otherwise
+list those iterations twice). A failed write (disk full, read-only directory) stops the run with
+one line and exit status 1, the previous checkpoint intact. A second Ctrl-C stops at once with one
+line and exit status 130, without saving.
+
+Validation: every ``eval_every`` iterations the first ``eval_windows`` windows of the validation
+split (all of them when it holds fewer), so that an evaluation on a large text costs what one on the
+bundled novel costs; at the last iteration the whole split as well (``val_loss_full`` in metrics).
 """
 from __future__ import annotations
 
@@ -26,7 +37,7 @@ import time
 import numpy as np
 
 from . import backend, checkpoint, heap
-from .errors import UsageError
+from .errors import UsageError, describe_os_error
 from .model import RNNLM
 from .optim import clip_grad_norm
 
@@ -58,13 +69,14 @@ class Trainer:
 
     def __init__(self, model, optimizer, train, val, *, iters, eval_every, checkpoint_dir, meta,
                  clip=5.0, schedule=None, seed=0, print_every=10, sample_every=0, sample_fn=None,
-                 metrics_fn=None, extra_arrays=None, unit="chars", out=sys.stdout):
+                 metrics_fn=None, extra_arrays=None, unit="chars", out=sys.stdout, eval_windows=None):
         self.model, self.opt, self.train, self.val = model, optimizer, train, val
         self.iters, self.eval_every, self.dir, self.meta = int(iters), int(eval_every), checkpoint_dir, meta
         self.clip, self.schedule, self.seed = float(clip), schedule, int(seed)
         self.print_every, self.sample_every = max(1, int(print_every)), int(sample_every)
         self.sample_fn, self.metrics_fn, self.unit, self.out = sample_fn, metrics_fn, unit, out
         self.extra_arrays = dict(extra_arrays or {})
+        self.eval_windows = None if not eval_windows else int(eval_windows)   # None: the whole split
         # the loop's state: all of it goes into a checkpoint
         self.it = 0                      # iterations done
         self.state = None                # hidden state carried across windows
@@ -117,15 +129,22 @@ class Trainer:
         return True
 
     # ---- validation -----------------------------------------------------------------------------
-    def evaluate(self) -> float:
-        """Mean cross-entropy (nats per token) over the whole validation split, state carried
-        across its windows from zeros."""
-        total, state = 0.0, None
-        for k in range(len(self.val)):
+    def evaluate(self, windows=None) -> float:
+        """Mean cross-entropy (nats per token) over the first `windows` windows of the validation
+        split (default: all of them), state carried across its windows from zeros."""
+        n = len(self.val) if windows is None else max(1, min(int(windows), len(self.val)))
+        return self._val_pass(n, n)[0]
+
+    def _val_pass(self, n_prefix: int, n_total: int):
+        """Mean loss over the first n_prefix windows and over the first n_total, in one pass."""
+        total, state, prefix = 0.0, None, None
+        for k in range(n_total):
             x, y = (backend.to_device(a) for a in self.val.window(k))
             loss, state, _ = self.model.loss(x, y, state)
             total = total + loss                              # stays on the device
-        return float(total) / len(self.val)                   # one host sync per evaluation
+            if k + 1 == n_prefix:
+                prefix = total
+        return float(prefix) / n_prefix, float(total) / n_total   # host syncs once per evaluation
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def arrays(self) -> dict:
@@ -188,46 +207,100 @@ class Trainer:
 
     def _eval_point(self, cps):
         t0 = time.perf_counter()
-        val = self.evaluate()
-        if not math.isfinite(val):
-            raise NonFiniteError(f"the validation loss is {val} at iteration {self.it}")
+        W = len(self.val)
+        n = W if self.eval_windows is None else min(self.eval_windows, W)
+        full_too = n < W and self.it >= self.iters            # the whole split once, at the end
+        val, full = self._val_pass(n, W if full_too else n)
+        for v in (val, full):
+            if not math.isfinite(v):
+                raise NonFiniteError(f"the validation loss is {v} at iteration {self.it}")
         self.last_val = val
         record = {"iter": self.it, "epoch": round(self.it / len(self.train), 4),
                   "train_loss": self.smooth, "val_loss": self.last_val,
                   "val_ppl": math.exp(min(self.last_val, 700)), f"{self.unit}_per_s": cps,
                   "elapsed_s": round(self.elapsed, 3)}
+        if n < W:
+            record.update(val_windows=n, val_windows_total=W)
+        if full_too:
+            record.update(val_loss_full=full, val_ppl_full=math.exp(min(full, 700)))
         if self.metrics_fn is not None:
             record.update(self.metrics_fn(self.last_val))
-        with open(os.path.join(self.dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, allow_nan=False) + "\n")
         improved = self.last_val < self.best_val
         if improved:
             self.best_val = self.last_val
-        path = self.save("latest")
+        path = self.save("latest")                            # the checkpoint first, then its line
         if improved:
             self.save("best")
+        self._append_metrics(record)
+        if full_too:
+            print(f"  whole validation split ({W} windows): {full:.4f}", file=self.out, flush=True)
         print(f"  val loss {self.last_val:.4f} (best {self.best_val:.4f}), saved {path}"
               f" [{time.perf_counter() - t0:.1f}s]", file=self.out, flush=True)
+
+    @property
+    def metrics_path(self) -> str:
+        return os.path.join(self.dir, "metrics.jsonl")
+
+    def _append_metrics(self, record: dict) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=False) + "\n")
+            f.flush()
+
+    def trim_metrics(self) -> int:
+        """Drop the metrics.jsonl lines beyond iteration `self.it` (and any line a killed write left
+        half-written), so the file matches the checkpoint the run continues from. Returns the
+        number of lines dropped."""
+        if not os.path.exists(self.metrics_path):
+            return 0
+        with open(self.metrics_path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        kept = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                if isinstance(record, dict) and isinstance(record.get("iter"), int) and record["iter"] <= self.it:
+                    kept.append(line)
+            except ValueError:
+                pass
+        if len(kept) != len(lines):
+            text = "".join(line + "\n" for line in kept).encode("utf-8")
+            checkpoint.atomic_write(self.metrics_path, lambda f: f.write(text))
+        return len(lines) - len(kept)
 
     def _sample_point(self):
         text = self.sample_fn(self.model, np.random.default_rng(self.seed + self.it))
         print("  sample: " + text.replace("\n", "\n          "), file=self.out, flush=True)
 
     def run(self) -> int:
-        """Train until `iters`. Returns the exit status: 0 done or interrupted-and-saved, 1 on NaN."""
+        """Train until `iters`. Returns the exit status: 0 done or interrupted-and-saved, 1 on NaN
+        or a failed write, 130 on a second Ctrl-C."""
         os.makedirs(self.dir, exist_ok=True)
+        dropped = self.trim_metrics()
+        if dropped:
+            print(f"dropped {dropped} metrics.jsonl line(s) beyond iteration {self.it}, where this run "
+                  f"continues", file=self.out, flush=True)
         previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             return self._loop()
         except NonFiniteError as e:
-            latest = os.path.join(self.dir, "latest.npz")
-            kept = (f"the last good checkpoint stays: {latest}" if os.path.exists(latest)
-                    else "no checkpoint was written")
-            print(f"error: training diverged ({e}); stopping, {kept}. Try a lower --lr or a "
+            print(f"error: training diverged ({e}); stopping, {self._kept()}. Try a lower --lr or a "
                   f"smaller --clip", file=sys.stderr, flush=True)
             return 1
+        except OSError as e:
+            print(f"error: cannot write in {self.dir} ({describe_os_error(e)}); stopping at iteration "
+                  f"{self.it}, {self._kept()}", file=sys.stderr, flush=True)
+            return 1
+        except KeyboardInterrupt:
+            print(f"\ninterrupted again: stopped at once without saving; {self._kept()}",
+                  file=sys.stderr, flush=True)
+            return 130
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def _kept(self) -> str:
+        latest = os.path.join(self.dir, "latest.npz")
+        return (f"the last good checkpoint stays: {latest}" if os.path.exists(latest)
+                else "no checkpoint was written")
 
     def _loop(self) -> int:
         t_start, it_start, cps = time.perf_counter(), self.it, 0.0
@@ -258,13 +331,88 @@ class Trainer:
         return 0
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
+    """One check of a Trainer checkpoint's metadata, before anything reads it: the JSON types of
+    every field the loop, the scripts and ``RNNLM.from_params`` use, and their agreement with the
+    arrays (a vocabulary as long as the output layer, a config matching the weights' shapes).
+    A checkpoint that fails it is a UsageError naming the field, never an AttributeError later."""
+    def bad(field, want):
+        got = meta.get(field) if isinstance(meta, dict) else meta
+        raise UsageError(f"{path}: checkpoint metadata is malformed: {field} should be {want}, "
+                         f"got {json.dumps(got)[:60]}")
+    if meta.get("kind") != kind or meta.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {str(meta.get('kind'))[:40]!r})")
+    for field, test, want in (
+            ("iteration", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+            ("smooth_loss", lambda v: v is None or _is_number(v), "a number"),
+            ("elapsed_s", lambda v: _is_number(v), "a number"),
+            ("best_val", lambda v: v is None or _is_number(v), "a number or null"),
+            ("val_loss", lambda v: v is None or _is_number(v), "a number or null"),
+            ("optimizer", lambda v: isinstance(v, dict), "an object"),
+            ("flags", lambda v: isinstance(v, dict), "an object"),
+            ("model", lambda v: isinstance(v, dict), "an object")):
+        if field in meta or field in ("iteration", "model"):
+            if not test(meta.get(field)):
+                bad(field, want)
+    m = meta["model"]
+    for field, test, want in (
+            ("vocab_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+            ("hidden", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+            ("layers", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+            ("cell", lambda v: v in ("rnn", "lstm"), "'rnn' or 'lstm'"),
+            ("dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+            ("dtype", lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
+            ("frozen", lambda v: isinstance(v, list), "a list")):
+        if not test(m.get(field)):
+            raise UsageError(f"{path}: checkpoint metadata is malformed: model.{field} should be {want}, "
+                             f"got {json.dumps(m.get(field))[:60]}")
+    out_w = arrays.get("param/out.W")
+    if out_w is None or out_w.shape != (m["hidden"], m["vocab_size"]):
+        raise UsageError(f"{path}: the checkpoint's weights do not match its config (out.W "
+                         f"{None if out_w is None else out_w.shape}, config H={m['hidden']}, "
+                         f"V={m['vocab_size']})")
+    n_layers = len({k.split(".")[1] for k in arrays if k.startswith("param/rnn.")})
+    if n_layers != m["layers"]:
+        raise UsageError(f"{path}: the checkpoint holds {n_layers} recurrent layers, its config says {m['layers']}")
+    names = {"char": "vocab", "word": "words"}[kind] if kind in ("char", "word") else None
+    if names is not None:
+        table = meta.get(names)
+        if not (isinstance(table, list) and all(isinstance(c, str) and c for c in table)
+                and len(set(table)) == len(table)) or (kind == "char" and any(len(c) != 1 for c in table)):
+            bad(names, "a list of distinct " + ("characters" if kind == "char" else "words"))
+        # the char model predicts its characters; the word model's classes are clusters or words
+        if kind == "char" and len(table) != m["vocab_size"]:
+            raise UsageError(f"{path}: the checkpoint's vocabulary has {len(table)} characters, its weights "
+                             f"{m['vocab_size']}")
+        if kind == "word":
+            if not isinstance(meta.get("clustered"), bool):
+                bad("clustered", "true or false")
+            labels = arrays.get("extra/labels")
+            if labels is None or labels.shape != (len(table),):
+                raise UsageError(f"{path}: the checkpoint's word list ({len(table)} words) does not match its "
+                                 f"word maps ({None if labels is None else labels.shape})")
+            if labels.size and (labels.min() < 0 or labels.max() >= m["vocab_size"]):
+                raise UsageError(f"{path}: the checkpoint's word maps point outside its {m['vocab_size']} classes")
+            for key in ("extra/logp_in", "extra/vectors"):
+                a = arrays.get(key)
+                if a is None or a.ndim < 1 or a.shape[0] != len(table):
+                    raise UsageError(f"{path}: the checkpoint's {key} does not match its {len(table)} words")
+
+
 def load_model(path: str, kind: str):
     """(model, arrays, meta) from a checkpoint written by a Trainer for a `kind` ('char'/'word') model."""
     arrays, meta = checkpoint.load(path)
-    if meta.get("kind") != kind or meta.get("format") != FORMAT:
-        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {meta.get('kind')!r})")
+    check_meta(meta, arrays, path, kind)
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     try:
         return RNNLM.from_params(meta["model"], params), arrays, meta
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError) as e:
         raise UsageError(f"{path}: checkpoint does not match its own config ({e})") from None

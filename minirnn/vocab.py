@@ -19,6 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .errors import UsageError
+from .textio import check_input_file
 
 _FORMAT = "minirnn-vocab-1"
 
@@ -93,9 +94,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path) -> "Vocabulary":
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise UsageError(f"{path}: no such file")
+        path = check_input_file(os.fspath(path), "vocabulary file")
         try:
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)

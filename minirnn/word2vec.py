@@ -64,13 +64,15 @@ import numpy as np
 
 from . import _word2vec_kernels as kernels
 from . import checkpoint
-from .errors import UsageError, require
+from .errors import UsageError, require, require_memory
 from .keyedvectors import KeyedVectors
 from .textio import check_text_file
-from .tokenize import iter_sentences
+from .tokenize import MAX_SENTENCE_LEN, iter_sentences
 from .vocab import Vocabulary
 
 BLOCK_TOKENS = 1 << 18  # tokens read from the id cache per kernel call and per progress report
+MAX_ALPHA = 0.25  # largest learning rate accepted: 10x word2vec.c's skip-gram default; 0.5 diverges
+DIVERGED = 10.0   # a block whose mean loss per pair exceeds DIVERGED x the initial (K+1) ln 2 has diverged
 _FLUSH_TOKENS = 1 << 20  # tokens buffered before writing to the cache file
 _MODEL_FORMAT = "minirnn-word2vec-1"
 
@@ -215,13 +217,19 @@ class Word2Vec:
         max_threads = numba.config.NUMBA_NUM_THREADS
         workers = max_threads if workers is None else workers
         require(isinstance(dim, (int, np.integer)) and dim >= 1, f"dim must be an integer >= 1, got {dim}")
-        require(isinstance(window, (int, np.integer)) and window >= 1, f"window must be an integer >= 1, got {window}")
+        require(isinstance(window, (int, np.integer)) and 1 <= window <= MAX_SENTENCE_LEN,
+                f"window must be an integer in 1..{MAX_SENTENCE_LEN} (the longest sentence), got {window}")
         require(min_count >= 1, f"min_count must be >= 1, got {min_count}")
         require(max_vocab is None or max_vocab >= 1, f"max_vocab must be >= 1, got {max_vocab}")
         require(negative >= 1, f"negative must be >= 1, got {negative}")
         require(sample >= 0, f"sample must be >= 0, got {sample}")
-        require(alpha > 0 and 0 <= min_alpha <= alpha, f"need alpha > 0 and 0 <= min_alpha <= alpha, got {alpha}, {min_alpha}")
+        require(math.isfinite(alpha) and 0 < alpha <= MAX_ALPHA,
+                f"alpha (--alpha) must be in (0, {MAX_ALPHA}], got {alpha}: a larger learning rate makes "
+                f"skip-gram diverge (word2vec.c's default is 0.025)")
+        require(math.isfinite(min_alpha) and 0 <= min_alpha <= alpha,
+                f"min_alpha (--min-alpha) must be in [0, alpha = {alpha}], got {min_alpha}")
         require(epochs >= 1, f"epochs must be >= 1, got {epochs}")
+        require_memory(8.0 * dim, f"vectors of dim {dim}", "use a smaller dim (--dim)")
         require(1 <= workers <= max_threads,
                 f"workers must be between 1 and {max_threads} (Numba's thread limit, NUMBA_NUM_THREADS), got {workers}")
         self.dim, self.window, self.min_count, self.max_vocab = int(dim), int(window), int(min_count), max_vocab
@@ -329,6 +337,9 @@ class Word2Vec:
 
     def _train_epochs(self, ids, progress):
         V, D = len(self.vocab), self.dim
+        require_memory(2.0 * V * D * 4 + 4.0 * min(max(100 * V, 1 << 20), 100_000_000),
+                       f"word2vec with {V:,} words x dim {D:,} (two float32 tables)",
+                       "use a smaller dim (--dim), a larger --min-count or a --max-vocab")
         rng = np.random.default_rng(self.seed)
         # word2vec.c's initialisation: input vectors uniform in [-0.5/D, 0.5/D), output vectors zero
         self.syn0 = ((rng.random((V, D), dtype=np.float32) - 0.5) / D).astype(np.float32)  # (V, D)
@@ -363,8 +374,15 @@ class Word2Vec:
                     out = np.zeros((len(bounds) - 1, 2))  # (C, 2)
                     # step 2c, equations (1)-(5): the Numba kernel, one chunk per thread
                     kernels.sgns_block(block, win, bounds, seeds, self.syn0, self.syn1neg, table, self.negative, alpha, out)
+                    block_pairs = int(out[:, 1].sum())
+                    block_loss = out[:, 0].sum() / max(block_pairs, 1)
+                    if not math.isfinite(block_loss) or block_loss > DIVERGED * (self.negative + 1) * math.log(2):
+                        raise UsageError(
+                            f"word2vec diverged in epoch {epoch} (mean loss {block_loss:.3g} per pair; it starts "
+                            f"at {(self.negative + 1) * math.log(2):.2f}): use a lower alpha (--alpha, now "
+                            f"{self.alpha})")
                     loss_sum += out[:, 0].sum()
-                    pairs += int(out[:, 1].sum())
+                    pairs += block_pairs
                     words_done += n_words
                     if progress is not None:
                         elapsed = time.perf_counter() - start
@@ -405,10 +423,16 @@ class Word2Vec:
         if meta.get("format") != _MODEL_FORMAT or not {"syn0", "syn1neg"} <= set(arrays):
             raise UsageError(f"{path}: not a minirnn word2vec model")
         syn0, syn1neg = arrays["syn0"], arrays["syn1neg"]
-        params = meta["params"]
-        params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
-        model = cls(**params)
-        model.vocab = Vocabulary.from_dict(meta["vocab"])
+        try:
+            params = dict(meta["params"])
+            params["workers"] = min(params["workers"], numba.config.NUMBA_NUM_THREADS)
+            model = cls(**params)
+            model.vocab = Vocabulary.from_dict(meta["vocab"])
+            model.losses, model.timings = list(meta["losses"]), dict(meta["timings"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"{path}: the model's metadata is malformed ({e})") from None
+        if syn0.ndim != 2 or syn0.shape != syn1neg.shape or syn0.shape != (len(model.vocab), model.dim):
+            raise UsageError(f"{path}: weights of shape {syn0.shape} and {syn1neg.shape} do not match "
+                             f"{len(model.vocab)} words x dim {model.dim}")
         model.syn0, model.syn1neg = syn0, syn1neg
-        model.losses, model.timings = meta["losses"], meta["timings"]
         return model

@@ -28,6 +28,7 @@ import numba  # noqa: E402
 from minirnn.errors import UsageError, require, run_cli  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
+from minirnn.textio import check_output_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -75,6 +76,7 @@ def main(argv=None):
         require(1 <= args.threads <= numba.config.NUMBA_NUM_THREADS,
                 f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {args.threads}")
         numba.set_num_threads(args.threads)
+    check_output_dir(args.out, "--out")                 # before the clustering, not after it
     kv = KeyedVectors.load(args.vectors)
     V, D = kv.vectors.shape
     require(args.clusters <= V, f"--clusters {args.clusters} is more than the {V} words in {args.vectors}")

@@ -4,10 +4,13 @@
     python scripts/train_char.py                          # LSTM on Don Quijote, 1.5 (Zen 5) to 4 minutes (Zen 2) on 2 CPU cores
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
+    python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
 
-Every --eval-every iterations it measures the validation loss (nats per character over the whole
-validation split), appends it to <checkpoint-dir>/metrics.jsonl, writes latest.npz (and best.npz
-when validation improved) and prints a sample. Ctrl-C saves a checkpoint and exits 0.
+Every --eval-every iterations it measures the validation loss (nats per character over the first
+--eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
+best.npz when validation improved), then appends a line to <checkpoint-dir>/metrics.jsonl and prints
+a sample. Ctrl-C saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
+refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file).
 """
 import argparse
 import sys
@@ -15,7 +18,8 @@ import sys
 import numpy as np
 
 from minirnn import backend, chardata
-from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, flags_dict, make_optimizer,
+from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, check_fingerprints, check_model_size,
+                         claim_checkpoint_dir, file_fingerprints, flags_dict, make_optimizer,
                          resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, require, run_cli
 from minirnn.model import RNNLM
@@ -37,12 +41,19 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",))
+    arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",),
+                                     paths=("text",))
     check_flags(args)
     check_options(args.sample_temperature, 0, 1.0)
-    require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
+    require(0 <= args.sample_length <= 100_000,
+            f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     text_path = args.text or default_corpus()
+    claim_checkpoint_dir(args)
+    files = {"text": text_path}
+    if meta is not None:
+        check_fingerprints(meta, files)
     ids, vocab = chardata.encode_file(text_path)
+    check_model_size(args, len(vocab), args.embed or len(vocab))
     if meta is not None and meta["vocab"] != vocab.chars:
         raise UsageError(f"the checkpoint's vocabulary ({len(meta['vocab'])} characters) differs from "
                          f"{text_path}'s ({len(vocab)}): resume on the same text")
@@ -67,7 +78,7 @@ def main(argv=None):
 
     trainer = Trainer(model, opt, train, val, **trainer_kwargs(args, schedule), sample_fn=sample_fn,
                       unit="chars", meta={"kind": "char", "flags": flags_dict(args), "text": text_path,
-                                          "vocab": vocab.chars})
+                                          "files": file_fingerprints(files), "vocab": vocab.chars})
     status = resume_and_run(trainer, arrays, meta)
     if status == 0 and trainer.it >= args.iters:
         print(f"done: {trainer.it} iterations, best validation loss {trainer.best_val:.4f} nats/char; "

@@ -25,12 +25,13 @@ import sys
 import numpy as np
 
 from minirnn import backend
-from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_flags, flags_dict,
+from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_fingerprints, check_flags,
+                         check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, require, run_cli
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
-from minirnn.textio import default_corpus
+from minirnn.textio import check_input_file, check_text_file, default_corpus
 from minirnn.trainer import Trainer
 from minirnn.wordlm import WordTask, encode_corpus, generate, targets
 
@@ -72,21 +73,26 @@ def word_vectors(args):
                f"ETA {p.eta_s:.0f}s", force=p.words_done >= p.words_total)
     w2v.train(args.corpus, progress=progress)
     status.done()
-    path = os.path.join(args.checkpoint_dir, "vectors.txt")
+    path = os.path.join(os.path.abspath(args.checkpoint_dir), "vectors.txt")
     w2v.wv.save_word2vec_format(path)
     args.vectors = path
     print(f"  saved {len(w2v.wv):,} vectors to {path}")
     return w2v.wv
 
 
-def quantizer(args, kv):
-    """Stage 2: load --quantizer, or fit k-means on the vectors and save it."""
+def load_quantizer(path):
+    from minirnn.quantizer import EmbeddingQuantizer
+    try:
+        return EmbeddingQuantizer.load(path)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--quantizer: {e}") from None
+
+
+def quantizer(args, kv, q=None):
+    """Stage 2: the --quantizer loaded up front (q), or fit k-means on the vectors and save it."""
     from minirnn.quantizer import EmbeddingQuantizer
     if args.quantizer:
-        try:
-            q = EmbeddingQuantizer.load(args.quantizer)
-        except (ValueError, OSError) as e:
-            raise UsageError(f"--quantizer: {e}") from None
+        q = q or load_quantizer(args.quantizer)
         if q.words != list(kv.index_to_key):
             raise UsageError(f"{args.quantizer}: the quantizer was fitted on other word vectors than {args.vectors}")
         return q
@@ -102,7 +108,7 @@ def quantizer(args, kv):
                            callback=progress)
     q.fit(kv.index_to_key, kv.vectors, kv.counts)
     status.done()
-    path = os.path.join(args.checkpoint_dir, "quantizer")
+    path = os.path.join(os.path.abspath(args.checkpoint_dir), "quantizer")
     q.save(path)
     args.quantizer = path
     print(f"  saved to {path}: reconstruction error {q.reconstruction_error:.3f}, "
@@ -115,26 +121,45 @@ def main(argv=None):
     args = parser.parse_args(argv)
     arrays, meta = resume_checkpoint(build_parser, args, argv, kind="word", must_match=(
         "corpus", "vectors", "quantizer", "clusters", "dim", "min_count", "w2v_epochs", "metric",
-        "finetune_embedding"))
-    check_flags(args)
+        "finetune_embedding"), paths=("corpus", "vectors", "quantizer"))
+    # every check before the long work (word2vec, k-means): flags, inputs, outputs, sizes
     require(args.clusters >= 0, f"--clusters must be >= 0, got {args.clusters}")
     require(args.dim >= 1, f"--dim must be >= 1, got {args.dim}")
     require(args.min_count >= 1, f"--min-count must be >= 1, got {args.min_count}")
-    require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
-    args.corpus = args.corpus or default_corpus()
-    os.makedirs(args.checkpoint_dir, exist_ok=True)
+    require(args.w2v_epochs >= 1, f"--w2v-epochs must be >= 1, got {args.w2v_epochs}")
+    require(args.kmeans_iter >= 1, f"--kmeans-iter must be >= 1, got {args.kmeans_iter}")
+    require(0 <= args.sample_length <= 100_000,
+            f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
+    import numba
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    require(args.workers is None or 1 <= args.workers <= max_threads,
+            f"--workers must be between 1 and {max_threads}, got {args.workers}")
+    check_flags(args)
+    args.corpus = os.path.abspath(args.corpus or default_corpus())
+    check_text_file(args.corpus)
+    if args.vectors:
+        check_input_file(args.vectors, "word-vectors file")
+    q_loaded = load_quantizer(args.quantizer) if args.quantizer and args.clusters > 0 else None
+    outputs = ([] if args.vectors else ["vectors.txt", "vectors.txt.counts.json"]) + \
+        ([] if args.quantizer or args.clusters == 0 else ["quantizer"])
+    claim_checkpoint_dir(args, outputs)
+    files = {"corpus": args.corpus, "vectors": args.vectors}
+    if meta is not None:
+        check_fingerprints(meta, files)
     try:
         kv = word_vectors(args)
-        q = quantizer(args, kv) if args.clusters > 0 else None
+        q = quantizer(args, kv, q_loaded) if args.clusters > 0 else None
     except KeyboardInterrupt:
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
         return 1
+    files["vectors"] = args.vectors                     # trained in stage 1, or given
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     task = (WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids) if q is not None
             else WordTask.plain(kv.index_to_key, vectors))
     if meta is not None and meta["words"] != task.words:
         raise UsageError("the checkpoint's vocabulary differs from these word vectors: resume with the "
                          "same --corpus, --vectors and --quantizer")
+    check_model_size(args, task.C, task.embedding.shape[1])
     word_ids, n_unk = encode_corpus(args.corpus, kv.key_to_index)
     train, val, val_words = task.split(word_ids, args.val_frac, args.batch, args.seq)
     task.fit_within(word_ids[:len(word_ids) - int(len(word_ids) * args.val_frac)])
@@ -165,7 +190,7 @@ def main(argv=None):
     trainer = Trainer(model, opt, train, val, **trainer_kwargs(args, schedule), sample_fn=sample_fn,
                       metrics_fn=metrics_fn, extra_arrays=task.arrays(), unit="words",
                       meta={"kind": "word", "flags": flags_dict(args), "words": task.words,
-                            "clustered": task.clustered})
+                            "clustered": task.clustered, "files": file_fingerprints(files)})
     status = resume_and_run(trainer, arrays, meta)
     if status == 0 and trainer.it >= args.iters:
         print(f"done: best validation cross-entropy {trainer.best_val:.4f} nats per "

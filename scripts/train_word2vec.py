@@ -22,8 +22,8 @@ import time
 
 import numba
 
-from minirnn.errors import UsageError, require, run_cli
-from minirnn.textio import default_corpus
+from minirnn.errors import require, run_cli
+from minirnn.textio import check_output_file, check_text_file, default_corpus
 from minirnn.word2vec import Word2Vec
 
 
@@ -88,8 +88,13 @@ class ProgressBar:
 def main(argv=None):
     args = parse_args(argv)
     require(args.topn >= 1, f"--topn must be >= 1, got {args.topn}")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    require(os.path.isdir(out_dir), f"--out {args.out}: directory {out_dir} does not exist")
+    # every check before the vocabulary pass and the epochs: the corpus, then each output
+    check_text_file(args.corpus)
+    check_output_file(args.out, "--out")
+    if args.model:
+        model_path = args.model if args.model.endswith(".npz") else args.model + ".npz"
+        check_output_file(model_path, "--model")
+        require(os.path.abspath(model_path) != os.path.abspath(args.out), "--model and --out name the same file")
     model = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, max_vocab=args.max_vocab,
                      negative=args.negative, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                      epochs=args.epochs, workers=args.workers, seed=args.seed, keep_digits=args.keep_digits)
