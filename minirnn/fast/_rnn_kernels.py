@@ -1,10 +1,10 @@
 """Numba kernels for one time step of the LSTM's gate math: CPU code on raw NumPy arrays.
 
-Only the elementwise part of a step lives here; ``minirnn.layers.lstm`` owns everything else (the
-hoisted GEMMs, the per-step recurrent GEMM, the time loop, the cache) and keeps the readable NumPy
-version of the same equations beside its fast path. tests/test_fast_path.py checks that both give
-the same numbers (float64: 1e-12 relative; float32: close) and that each kernel matches its
-``.py_func``.
+Only the elementwise part of a step lives here; the engine's lstm.py owns everything else (the
+hoisted GEMMs, the per-step recurrent GEMM, the time loop, the cache), and the book,
+minirnn/layers/lstm.py, holds the readable NumPy version of the same equations.
+tests/test_fast_path.py checks that both give the same numbers (float64: 1e-12 relative; float32:
+close) and that each kernel matches its ``.py_func``.
 
 Dimension legend: N batch, H hidden size. Gate order along the 4H axis: i, f, g, o.
 Every array argument is a C-contiguous block of one time step (lstm.py keeps its work arrays
