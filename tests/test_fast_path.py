@@ -181,10 +181,12 @@ def test_kernels_match_their_python_source():
         xw, rows = r(5, 4 * H), np.array([3, 0, 3])         # (D, 4H) rows, (N,) ids
         z = lambda *s: np.zeros(s, dtype)  # noqa: E731
         cases = [
-            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), b, c_prev, z(N, H), z(N, H)]),
-            # x_t Wx as rows of a table looked up by id (ids repeat and skip rows), as for one-hot input
-            (kernels.lstm_forward_step_ids, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H),
-                                                     z(N, H)]),
+            # x_t Wx as rows of a table: the hoisted GEMM's block (rows in order), or Wx looked up
+            # by id (ids repeat and skip rows), as for one-hot input
+            (kernels.lstm_forward_step, lambda: [ah, a_t, np.arange(N), b, c_prev, z(N, 4 * H),
+                                                 z(N, H), z(N, H)]),
+            (kernels.lstm_forward_step, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H),
+                                                 z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
         ]

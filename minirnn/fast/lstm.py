@@ -7,9 +7,9 @@ What it does differently from the book, none of which changes the equations:
   - work arrays are time-major, (T, N, .), so that step t's block is one contiguous (N, .) matrix
     for the GEMM and the kernel; callers see (N, T, .) views of them, and a layer stacked on this
     one (or the output layer, fast/linear.py) gets its time-major rows back without a copy;
-  - x_t Wx + b in (1) is one GEMM over all N*T rows before the loop (dense x), whose output the
-    kernel activates in place into the cached gates; for one-hot ids the kernel reads x_t Wx as
-    row ids[n, t] of Wx (an L2-resident table) instead of a (T, N, 4H) copy made before the loop;
+  - the kernel reads x_t Wx as a row of a table: for dense x, of one GEMM over all N*T rows made
+    before the loop (into a scratch buffer kept between calls, 4*N*T*H numbers); for one-hot ids,
+    row ids[n, t] of Wx itself (an L2-resident table) instead of a (T, N, 4H) copy;
   - in backward, dx, dWx, dWh and db are single GEMMs (sums) over all T*N rows after the loop
     rather than per-step sums: the same sum over t, added in another order;
   - h lives in a (T+1, N, H) buffer whose slot 0 is h0, so backward's dWh = sum_t h_{t-1}^T da_t
@@ -77,16 +77,19 @@ def forward(x, h0, c0, Wx, Wh, b):
     dtype = Wx.dtype
     h0 = np.zeros((N, H), dtype=dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)  # (N, H)
     c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
-    # (1), the input part x_t Wx: for ids, row ids[n, t] of Wx, which the kernel reads itself (no
-    # (T, N, 4H) copy); for dense x, one GEMM over every step, time-major, which the kernel then
-    # activates in place into the cached gates. b is added in the kernel.
+    # (1), the input part x_t Wx, which the kernel reads as row rows[t, n] of a table: for ids, of
+    # Wx itself (no (T, N, 4H) copy made before the loop); for dense x, of the output of one GEMM
+    # over every step, time-major (a scratch buffer: the kernel writes the gates elsewhere, see
+    # _rnn_kernels.py on overlap). b is added in the kernel.
     b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
-    if x.ndim == 2:                                          # ids
-        ids = _array_kernels.row_indices(x.T, D)                    # (T, N) in [0, D), checked
-        Wx_c = np.ascontiguousarray(Wx, dtype=dtype)         # (D, 4H)
-        gates = np.empty((T, N, 4 * H), dtype=dtype)         # (T, N, 4H) activated i, f, g, o
-    else:
-        gates = (_time_major(x, dtype).reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)  # (T, N, 4H) x_t Wx
+    if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
+        table = np.ascontiguousarray(Wx, dtype=dtype)        # (D, 4H)
+        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
+    else:                                                    # dense: x_t Wx = row t*N + n of x Wx
+        table = _work("xa", (T * N, 4 * H), dtype)           # (T*N, 4H)
+        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
+        rows = np.arange(T * N).reshape(T, N)                # (T, N)
+    gates = np.empty((T, N, 4 * H), dtype=dtype)             # (T, N, 4H) activated i, f, g, o
     c = np.empty((T, N, H), dtype=dtype)                     # (T, N, H)
     # h_{t-1} for t = 0 .. T in one buffer: slot 0 holds h0, slot t + 1 holds h_t, so that backward's
     # dWh = sum_t h_{t-1}^T da_t is one GEMM over hbuf[:T] (see _h_prev)
@@ -105,10 +108,7 @@ def forward(x, h0, c0, Wx, Wh, b):
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
         _array_kernels.transpose_into(ahT, ah)               # (N, 4H), 2x faster than copyto
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
-        if x.ndim == 2:
-            kernels.lstm_forward_step_ids(ah, Wx_c, ids[t], b, c_prev, gates[t], c[t], h[t])
-        else:
-            kernels.lstm_forward_step(ah, gates[t], b, c_prev, c[t], h[t])
+        kernels.lstm_forward_step(ah, table, rows[t], b, c_prev, gates[t], c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
     # the cache holds the reference's arrays, as (N, T, .) views of the time-major blocks
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
