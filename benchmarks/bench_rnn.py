@@ -495,7 +495,7 @@ def write_markdown(payload, path):
                   + ("met" if all(a.get("cache_bytes_per_step", 0) <= a.get("torch_rnn_formula_bytes", 0)
                                   for L, H, a, t in rows) else "not met") + "."]
     if "rnn" in cfg["cells"]:
-        lines += ["", "Vanilla RNN (tanh; minirnn's readable path, no Numba kernel):", "",
+        lines += ["", "Vanilla RNN (tanh; minirnn's engine runs it with NumPy GEMMs, no Numba gate kernel):", "",
                   "| L | H | minirnn step ms | torch step ms | ratio | minirnn GF/s (% ceiling) |",
                   "|---|---|---|---|---|---|"]
         for L in cfg["layers"]:

@@ -112,8 +112,7 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 
 def global_norm(grads: dict):
     """sqrt of the sum of squares of every gradient entry (a 0-d array: no host sync).
-    Each sum of squares is a dot product g . g (BLAS; no g * g temporary): 0.06 ms instead of
-    0.25 ms for the char LSTM's 1.2M float32 gradients at H = 512 (2-core Zen 5)."""
+    Each sum of squares is a dot product g . g, with no g * g temporary."""
     xp = array_module(*grads.values())
     return xp.sqrt(sum(xp.vdot(g.ravel(), g.ravel()) for g in grads.values()))
 
