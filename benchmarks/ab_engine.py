@@ -87,10 +87,9 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="minirnn_ab_")
     sys.path.insert(0, extract(args.base, tmp))
+    threads = common.set_threads(args.threads)   # before Numba loads: it reads NUMBA_NUM_THREADS once
     import numpy as np
-    import minirnn.fast  # noqa: F401  (imports numba before the threads are set)
     from minirnn.fast import heap
-    threads = common.set_threads(args.threads)
     heap_kept = heap.keep_freed_heap()
     results = []
     for L in [int(v) for v in args.layers.split(",")]:
