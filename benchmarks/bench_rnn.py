@@ -13,11 +13,11 @@ Where OPENBLAS_CORETYPE is set (some machines pin OpenBLAS's kernels for older b
 JSON records which kernels ran.
 
 What is measured, per (backend, cell, L, H), each in a fresh subprocess with the same thread count
-and the same malloc settings (minirnn.heap.keep_freed_heap, as minirnn's Trainer makes them), the
+and the same malloc settings (minirnn.fast.heap.keep_freed_heap, as minirnn's engine makes them), the
 whole grid --rounds times; each figure is the median of the rounds' medians:
     step_ms     median of a full training step: forward, loss, backward, clip_grad_norm(5), Adam;
                 beside it (in "step") the page faults and system time per step while timing
-                (MINIRNN_KEEP_HEAP=0 in the environment measures without minirnn.heap's setting)
+                (MINIRNN_KEEP_HEAP=0 in the environment measures without minirnn.fast.heap's setting)
     forward_ms  median of forward + loss alone (PyTorch under no_grad; minirnn has no such mode and
                 still builds its cache, which favours PyTorch)
     gflops      achieved GFLOP/s. Forward flops = sum over layers of 2*N*T*(D_l + H)*G (G = 4H for
@@ -69,15 +69,12 @@ def torch_rnn_lstm_numbers(N, T, D, H):
 # ---- one measurement, in a worker process --------------------------------------------------------
 def _minirnn_setup(spec):
     import numpy as np
-    from minirnn import backend
-    from minirnn.layers import lstm, rnn
+    from minirnn import backend, fast
     from minirnn.model import RNNLM
     from minirnn.optim import Adam, clip_grad_norm
     backend.set_backend(spec["backend"])
     fused = spec["path"] == "fused"
-    for mod in (lstm, rnn):
-        if hasattr(mod, "USE_NUMBA"):
-            mod.USE_NUMBA = fused
+    fast.set_enabled(fused)                                   # the engine, or the book alone
     model = RNNLM(V, hidden=spec["H"], layers=spec["L"], cell=spec["cell"], embed=0, seed=0)
     opt = Adam(model.trainable(), lr=2e-3)
     rng = np.random.default_rng(0)
@@ -105,9 +102,7 @@ def _minirnn_setup(spec):
         return own
 
     sync = backend.synchronize
-    from minirnn import optim
-    info = {"numba_fused": bool(getattr(lstm, "USE_NUMBA", False)) if fused else False,
-            "numba_adam": bool(getattr(optim, "USE_NUMBA", False))}
+    info = {"numba_fused": fast.ENABLED, "numba_adam": fast.ENABLED}
     return step, forward, sync, cache_bytes, info
 
 
@@ -159,13 +154,13 @@ def worker(spec):
     if spec["backend"].startswith("torch"):                   # import only this backend's libraries,
         import torch  # noqa: F401                            # then pin their threads
     else:
-        import minirnn.layers.lstm  # noqa: F401  (imports numba)
+        import minirnn.fast  # noqa: F401  (imports numba)
     threads = common.set_threads(spec["threads"])
     heap_kept = None
     if spec["backend"] in ("numpy", "torch-cpu"):
-        # the malloc settings minirnn's Trainer makes (minirnn/heap.py: freed heap is kept between
-        # steps instead of page-faulted back in), for both CPU libraries alike
-        from minirnn import heap
+        # the malloc settings minirnn's engine makes (minirnn/fast/heap.py: freed heap is kept
+        # between steps instead of page-faulted back in), for both CPU libraries alike
+        from minirnn.fast import heap
         heap_kept = heap.keep_freed_heap()
     setup = _torch_setup if spec["backend"].startswith("torch") else _minirnn_setup
     step, forward, sync, cache_bytes, info = setup(spec)
@@ -271,7 +266,7 @@ def main(argv=None):
                     help="run the whole grid this many times (fresh processes each time) and report each "
                          "config's median over the rounds")
     ap.add_argument("--path", choices=("fused", "reference"), default="fused",
-                    help="minirnn CPU path: fused (Numba kernels) or the readable reference")
+                    help="minirnn CPU path: fused (the engine, minirnn/fast) or the book alone")
     ap.add_argument("--quick", action="store_true", help="LSTM, L=2, H in {128, 512}, 3 repeats, 1 round")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rnn_cpu.json)")
     ap.add_argument("--markdown", default=None,
@@ -455,7 +450,7 @@ def write_markdown(payload, path):
         "the Numba kernels are serial)",
         f"- sgemm ceiling: {peak:.1f} GFLOP/s (best numpy sgemm at 2500x1024 @ 1024x2048 in the same run); "
         "step GFLOP/s count 3x the forward flops (sum over layers of 2·N·T·(D+H)·G, plus the output layer)",
-        "- malloc: both CPU workers call minirnn.heap.keep_freed_heap() first, as minirnn's Trainer does "
+        "- malloc: both CPU workers call minirnn.fast.heap.keep_freed_heap() first, as minirnn's engine does "
         "(glibc M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 64 MiB: a step's freed arrays stay in the heap "
         "instead of being page-faulted back in next step)",
         f"- Load average at start / end: {_loads(m['load_average_at_start'])} / "
@@ -500,7 +495,7 @@ def write_markdown(payload, path):
                   + ("met" if all(a.get("cache_bytes_per_step", 0) <= a.get("torch_rnn_formula_bytes", 0)
                                   for L, H, a, t in rows) else "not met") + "."]
     if "rnn" in cfg["cells"]:
-        lines += ["", "Vanilla RNN (tanh; minirnn's readable path, no Numba kernel):", "",
+        lines += ["", "Vanilla RNN (tanh; minirnn's engine runs it with NumPy GEMMs, no Numba gate kernel):", "",
                   "| L | H | minirnn step ms | torch step ms | ratio | minirnn GF/s (% ceiling) |",
                   "|---|---|---|---|---|---|"]
         for L in cfg["layers"]:

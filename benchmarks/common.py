@@ -201,7 +201,7 @@ def release_freed_memory() -> bool:
     glibc is not available."""
     try:
         import ctypes
-        from minirnn.heap import M_MMAP_THRESHOLD          # glibc's mallopt parameter number
+        from minirnn.fast.heap import M_MMAP_THRESHOLD          # glibc's mallopt parameter number
         libc = ctypes.CDLL("libc.so.6")
         ok = libc.mallopt(M_MMAP_THRESHOLD, 65536) == 1
         libc.malloc_trim(0)

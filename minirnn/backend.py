@@ -133,34 +133,14 @@ def synchronize() -> None:
         _cupy.cuda.Device().synchronize()
 
 
-def row_indices(indices, n: int):
-    """NumPy integer indices into n rows -> the same rows as int64 in [0, n), negative ones counted
-    from the end as a[indices] does; IndexError for any outside [-n, n). For the Numba kernels,
-    which read rows without bounds checks. NumPy arrays only; the result is C-contiguous."""
-    indices = np.ascontiguousarray(indices, dtype=np.int64)
-    if indices.size and (indices.min() < -n or indices.max() >= n):
-        raise IndexError(f"index out of range for {n} rows: got {indices.min()} .. {indices.max()}")
-    return np.where(indices < 0, indices + n, indices)
-
-
 def scatter_add(a, indices, values) -> None:
-    """In place ``a[indices[k]] += values[k]`` with repeated indices summed.
-
-    CuPy: cupyx.scatter_add. NumPy: np.add.at, or for whole rows (a (V, D), indices (K,), values
-    (K, D)) a Numba loop that is ~40x faster (minirnn/_array_kernels.py)."""
+    """In place ``a[indices[k]] += values[k]`` with repeated indices summed: np.add.at on NumPy,
+    cupyx.scatter_add on CuPy. (The CPU engine has a faster loop for whole rows: minirnn/fast.)"""
     if is_device_array(a):
         import cupyx  # part of CuPy; only reached when a CuPy array was handed in
         cupyx.scatter_add(a, indices, values)
         return
-    indices = np.asarray(indices)
-    if (a.ndim == 2 and a.flags.c_contiguous and indices.ndim == 1 and indices.dtype.kind in "iu"
-            and np.shape(values) == (indices.size, a.shape[1])):
-        from . import _array_kernels  # Numba; imported on first use
-        idx = row_indices(indices, a.shape[0])
-        values = np.ascontiguousarray(values, dtype=a.dtype)
-        _array_kernels.scatter_add_rows(a, idx, values)
-    else:
-        np.add.at(a, indices, values)
+    np.add.at(a, indices, values)
 
 
 def default_rng(seed=None):

@@ -21,12 +21,14 @@ Equations
 Parameters live in one flat dict ``params`` of name -> array ('embed.W', 'rnn.0.Wx', 'rnn.0.Wh',
 'rnn.0.b', ..., 'out.W', 'out.b'); ``grads`` from ``backward`` has the same names, minus frozen ones.
 The model holds no hidden counters: the recurrent state is passed in and handed back explicitly.
+Each layer runs as ``fast.pick`` hands it out: the book's (minirnn/layers), or on the CPU its engine
+twin, which computes the same equations faster (minirnn/fast).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import backend, fast
 from .layers import embedding as embed_layer
 from .layers import linear, lstm, rnn, softmax_ce, stack
 
@@ -110,39 +112,35 @@ class RNNLM:
     # ---- forward / backward -------------------------------------------------------------------
     def forward(self, ids, state=None, train=False, rng=None):
         """Returns (logits, new_state, cache). Dropout only when train=True (rng draws the masks)."""
+        W_embed, W_out, b_out = self.params["embed.W"], self.params["out.W"], self.params["out.b"]
         if self.one_hot:
             x, emb_cache = backend.to_device(ids), None                           # (N, T) (1) as ids
         else:
-            x, emb_cache = embed_layer.forward(ids, self.params["embed.W"])        # (N, T, E) (1)
+            x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
         h, new_state, stack_cache = stack.forward(x, state, self._layer_params(),
                                                   self.cell, p_drop, rng)        # (N, T, H) (2)
-        # (3) and (4) take the tokens in time-major order (t, n): the fast LSTM path stores h that
-        # way, so its rows reach the output GEMM without a copy (the mean loss is the same)
-        h_tm = h.transpose(1, 0, 2)                                               # (T, N, H)
-        logits_tm, out_cache = linear.forward(h_tm, self.params["out.W"], self.params["out.b"])  # (T, N, V) (3)
-        return logits_tm.transpose(1, 0, 2), new_state, (emb_cache, stack_cache, out_cache)  # (N, T, V)
+        logits, out_cache = fast.pick(linear, h).forward(h, W_out, b_out)       # (N, T, V) (3)
+        return logits, new_state, (emb_cache, stack_cache, out_cache)
 
     def loss(self, ids, targets, state=None, train=False, rng=None):
         """Returns (loss, new_state, cache): mean cross-entropy in nats per token (a 0-d array)."""
         logits, new_state, cache = self.forward(ids, state, train, rng)
-        targets = backend.to_device(targets)
-        loss, ce_cache = softmax_ce.forward(logits.transpose(1, 0, 2), targets.T)  # () (4) time-major
+        loss, ce_cache = softmax_ce.forward(logits, backend.to_device(targets))  # () (4)
         return loss, new_state, cache + (ce_cache,)
 
     def backward(self, cache, dloss=1.0):
-        """Gradients of the loss for every trainable parameter, by name; plus 'state0', the
-        gradient for the initial state (a list like the state), for gradient checks."""
+        """Returns (grads, dstate): the gradient of the loss for every trainable parameter, by
+        name, and dstate, the gradient for the initial state (a list over layers like the state,
+        of (dh0,) or (dh0, dc0)), for gradient checks."""
         emb_cache, stack_cache, out_cache, ce_cache = cache
-        dlogits_tm = softmax_ce.backward(ce_cache, dloss)                        # (T, N, V) (4)
-        dh_tm, dWout, dbout = linear.backward(dlogits_tm, out_cache)             # (T, N, H) (3)
-        dh = dh_tm.transpose(1, 0, 2)                                            # (N, T, H)
+        dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
+        dh, dWout, dbout = fast.pick(linear, dlogits).backward(dlogits, out_cache)  # (N, T, H) (3)
         train_embed = "embed.W" not in self.frozen
         dx, dstate, dlayers = stack.backward(dh, stack_cache, need_dx=train_embed)  # (2)
         grads = {"out.W": dWout, "out.b": dbout}
         for l, (dWx, dWh, db) in enumerate(dlayers):
             grads[f"rnn.{l}.Wx"], grads[f"rnn.{l}.Wh"], grads[f"rnn.{l}.b"] = dWx, dWh, db
         if train_embed:
-            grads["embed.W"] = embed_layer.backward(dx, emb_cache)                 # (1)
+            grads["embed.W"] = fast.pick(embed_layer, dx).backward(dx, emb_cache)  # (1)
         return grads, dstate
-

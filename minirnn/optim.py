@@ -12,10 +12,9 @@ Formulas follow PyTorch's (so the parity tests can compare step for step); g is 
 Clipping is a separate step between backward and the update, never inside the loss.
 Nothing here reads a value back to the host, so a GPU step never synchronises.
 
-Fast path (NumPy arrays only, ``USE_NUMBA = True``): Adam's update above, written with in-place
-NumPy ops, makes ~13 passes over memory with temporaries; ``adam_update`` (a Numba kernel) runs the
-same formula, the same operations in the same order and dtype, in one pass. The NumPy lines stay as
-the reference and for CuPy; tests/test_optim.py checks that both give the same numbers.
+Adam on NumPy arrays runs the same formula in one pass over memory in the engine
+(minirnn/fast/adam.py) when ``fast.runs`` says the engine is on; the lines below are the reference,
+and what runs on CuPy. tests/test_optim.py checks that both give the same numbers.
 """
 from __future__ import annotations
 
@@ -23,34 +22,8 @@ import math
 
 import numpy as np
 
+from . import fast
 from .backend import array_module, to_device, to_numpy
-
-try:  # Numba is a dependency, but keep the reference path usable without it
-    from numba import njit
-    USE_NUMBA = True
-except ImportError:  # pragma: no cover
-    njit = None
-    USE_NUMBA = False
-
-
-def _adam_update(p, g, m, v, beta1, one_m_beta1, beta2, one_m_beta2, step_size, sqrt_bias2, eps):
-    """Adam's update of one parameter, in one pass: the operations of ``Adam._update`` in its order.
-
-    p, g, m, v  1-D arrays of one dtype (raveled views); the scalars are of that dtype too, so
-    float32 arithmetic stays float32 as NumPy's does. step_size = lr / (1-β1^t),
-    sqrt_bias2 = sqrt(1-β2^t).
-    """
-    for k in range(p.shape[0]):
-        gk = g[k]
-        mk = m[k] * beta1 + one_m_beta1 * gk               # m = β1 m + (1-β1) g
-        vk = v[k] * beta2 + one_m_beta2 * gk * gk          # v = β2 v + (1-β2) g²
-        m[k] = mk
-        v[k] = vk
-        p[k] -= step_size * mk / (math.sqrt(vk) / sqrt_bias2 + eps)
-
-
-adam_update = njit(cache=True, error_model="numpy")(_adam_update) if USE_NUMBA else None
-
 
 class Optimizer:
     slots: tuple = ()  # names of the per-parameter state arrays
@@ -123,8 +96,8 @@ class Adam(Optimizer):
     def _update(self, name, p, g):
         xp = array_module(p)
         m, v = self.state["m"][name], self.state["v"][name]
-        if USE_NUMBA and xp is np and _fusable(p, g, m, v):
-            return self._update_fused(p, g, m, v)
+        if fast.runs(p) and fast.adam.update(p, g, m, v, self.t, self.lr, self.beta1, self.beta2, self.eps):
+            return                               # the lines below, in one pass (minirnn/fast/adam.py)
         m *= self.beta1
         m += (1 - self.beta1) * g                # m = β1 m + (1-β1) g
         v *= self.beta2
@@ -133,29 +106,13 @@ class Adam(Optimizer):
         bias2 = 1 - self.beta2 ** self.t
         p -= (self.lr / bias1) * m / (xp.sqrt(v) / math.sqrt(bias2) + self.eps)
 
-    def _update_fused(self, p, g, m, v):
-        """The lines above in one Numba pass (NumPy arrays, see the module docstring)."""
-        c = p.dtype.type                         # scalars in the arrays' dtype, as NumPy casts them
-        bias1 = 1 - self.beta1 ** self.t
-        bias2 = 1 - self.beta2 ** self.t
-        adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                    c(self.beta1), c(1 - self.beta1), c(self.beta2), c(1 - self.beta2),
-                    c(self.lr / bias1), c(math.sqrt(bias2)), c(self.eps))
-
-
-def _fusable(p, *others):
-    """Same dtype (float32 or float64), same shape, all C-contiguous: ravel gives views."""
-    return (p.dtype in (np.float32, np.float64) and p.flags.c_contiguous
-            and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in others))
-
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 
 
 def global_norm(grads: dict):
     """sqrt of the sum of squares of every gradient entry (a 0-d array: no host sync).
-    Each sum of squares is a dot product g . g (BLAS; no g * g temporary): 0.06 ms instead of
-    0.25 ms for the char LSTM's 1.2M float32 gradients at H = 512 (2-core Zen 5)."""
+    Each sum of squares is a dot product g . g, with no g * g temporary."""
     xp = array_module(*grads.values())
     return xp.sqrt(sum(xp.vdot(g.ravel(), g.ravel()) for g in grads.values()))
 

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint, heap
+from . import backend, checkpoint
 from .errors import UsageError, describe_os_error
 from .model import RNNLM
 from .optim import clip_grad_norm
@@ -87,8 +87,6 @@ class Trainer:
         self._pending = []               # device losses not yet read back
         self.last_loss = None            # loss of the latest step (a 0-d device array)
         self._stop = False
-        if backend.array_module(model.params["out.W"]) is np:
-            heap.keep_freed_heap()       # each step's arrays reuse freed heap: no page faults (heap.py)
 
     # ---- one iteration --------------------------------------------------------------------------
     def rng(self, it: int):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minirnn import backend
+from minirnn import backend, fast
 
 BACKEND_PARAMS = [
     pytest.param("numpy", id="numpy"),
@@ -16,6 +16,15 @@ def xp(request):
     """The array module of each available backend, selected for the duration of the test."""
     with backend.use_backend(request.param) as mod:
         yield mod
+
+
+@pytest.fixture(scope="module")
+def book():
+    """Run a module's tests on the book alone (minirnn/layers): the engine off, restored after.
+    Module-scoped so that hypothesis tests can use it (``pytestmark = usefixtures("book")``)."""
+    previous = fast.set_enabled(False)
+    yield
+    fast.set_enabled(previous)
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""The two Numba array kernels (minirnn/_array_kernels.py) against their NumPy references, and
-backend.scatter_add's choice between them and np.add.at."""
+"""The engine's two Numba array kernels (minirnn/fast/_array_kernels.py) against their NumPy
+references, its scatter_add's choice between the row kernel and np.add.at, and row_indices."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minirnn import _array_kernels, backend
+from minirnn.fast import _array_kernels
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -31,23 +31,34 @@ def test_transpose_into_matches_T(R, C, dtype):
     assert np.array_equal(dst, src.T)
 
 
-def test_backend_scatter_add_rows_and_fallback():
+def test_engine_scatter_add_rows_and_fallback():
     rng = np.random.default_rng(0)
     idx = np.array([2, 0, 2, -1])                            # a repeat and a negative index
     vals = rng.standard_normal((4, 3))
     a, ref = np.zeros((4, 3)), np.zeros((4, 3))
-    backend.scatter_add(a, idx, vals)                        # rows: the Numba kernel
+    _array_kernels.scatter_add(a, idx, vals)                 # rows: the Numba kernel
     np.add.at(ref, idx, vals)
     assert np.allclose(a, ref)
     b, ref1 = np.zeros(5), np.zeros(5)
-    backend.scatter_add(b, np.array([1, 1, 4]), np.array([1.0, 2.0, 3.0]))  # 1-D: np.add.at
+    _array_kernels.scatter_add(b, np.array([1, 1, 4]), np.array([1.0, 2.0, 3.0]))  # 1-D: np.add.at
     np.add.at(ref1, [1, 1, 4], [1.0, 2.0, 3.0])
     assert np.array_equal(b, ref1)
 
 
 @pytest.mark.parametrize("bad", [4, -5])
-def test_backend_scatter_add_rejects_out_of_range(bad):
+def test_engine_scatter_add_rejects_out_of_range(bad):
     a = np.zeros((4, 2))
     with pytest.raises(IndexError):
-        backend.scatter_add(a, np.array([0, bad]), np.ones((2, 2)))
+        _array_kernels.scatter_add(a, np.array([0, bad]), np.ones((2, 2)))
     assert not a.any()                                       # nothing written
+
+
+def test_row_indices_follow_numpy_and_come_back_contiguous():
+    """Ids into 4 rows, given transposed: the same rows as a[ids] picks, in [0, 4), C order."""
+    ids = np.array([[0, -1, 3], [-4, 2, 1]]).T               # (3, 2), not C-contiguous
+    rows = _array_kernels.row_indices(ids, 4)
+    a = np.arange(4) * 10
+    assert np.array_equal(a[rows], a[ids]) and rows.min() >= 0 and rows.flags.c_contiguous
+    for bad in (4, -5):
+        with pytest.raises(IndexError):
+            _array_kernels.row_indices(np.array([0, bad]), 4)

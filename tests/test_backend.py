@@ -159,15 +159,3 @@ def test_default_rng_is_on_selected_backend(xp):
     r1 = backend.to_numpy(backend.default_rng(3).random(4))
     r2 = backend.to_numpy(backend.default_rng(3).random(4))
     assert np.array_equal(r1, r2) and r1.shape == (4,)
-
-
-
-def test_row_indices_follow_numpy_and_come_back_contiguous():
-    """Ids into 4 rows, given transposed: the same rows as a[ids] picks, in [0, 4), C order."""
-    ids = np.array([[0, -1, 3], [-4, 2, 1]]).T               # (3, 2), not C-contiguous
-    rows = backend.row_indices(ids, 4)
-    a = np.arange(4) * 10
-    assert np.array_equal(a[rows], a[ids]) and rows.min() >= 0 and rows.flags.c_contiguous
-    for bad in (4, -5):
-        with pytest.raises(IndexError):
-            backend.row_indices(np.array([0, bad]), 4)

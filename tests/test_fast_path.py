@@ -1,127 +1,170 @@
-"""The LSTM's fast CPU path (Numba kernels, feature-major recurrent GEMM) against its readable
-reference path: same numbers, forward and backward, float64 to 1e-12 and float32 closely.
+"""The engine (minirnn/fast) held equal to the book (minirnn/layers, optim's Adam lines): same
+numbers, forward and backward, float64 to 1e-12 relative and float32 closely, for every input
+the engine accepts (dense x and ids, initial state given or None, dcT given or None, need_dx).
 
-``lstm.USE_NUMBA`` selects the path; every test sets it explicitly and restores it.
-tests/test_layers.py runs its naive-loop and gradient checks on the default (fast) path; here the
-gradient check also runs with the fast path forced on, so both paths are covered wherever the
-default changes. No timings here: speed is measured by benchmarks/bench_rnn.py.
+The gradient checks of tests/test_layers.py, test_model.py and test_onehot_input.py run on the
+book with the engine off; here one gradient check runs through the engine too. Also: the switch
+(``MINIRNN_FAST=0``, ``fast.set_enabled``), and the library without Numba (a subprocess that
+hides it trains a step and passes a gradient check on the book). No timings here: speed is
+measured by benchmarks/bench_rnn.py and benchmarks/ab_engine.py.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from minirnn import _rnn_kernels as kernels
+from minirnn import fast
+from minirnn.fast import _rnn_kernels as kernels
+from minirnn.fast import lstm as fast_lstm
 from minirnn.gradcheck import numeric_gradient, rel_error
-from minirnn.layers import lstm
+from minirnn.layers import embedding, linear, lstm, rnn, softmax_ce
 from minirnn.model import RNNLM
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
 SHAPES = [(1, 1, 3, 2), (2, 3, 4, 5), (1, 4, 2, 3), (3, 1, 4, 4), (4, 6, 5, 7)]  # N, T, D, H
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
 
-@pytest.fixture
-def use_path(monkeypatch):
-    """use_path(True) runs the fast path, use_path(False) the reference; restored afterwards."""
-    def set_path(fused):
-        monkeypatch.setattr(lstm, "USE_NUMBA", bool(fused))
-    return set_path
-
-
-def rand_problem(N, T, D, H, dtype, seed, with_state=True, with_dcT=True):
-    """Every input and parameter random, biases included, at a scale where the gates vary."""
+def rand_problem(N, T, D, H, dtype, seed, with_state=True, with_dcT=True, ids=False, G=None):
+    """Every input and parameter random, biases included, at a scale where the gates vary.
+    G: gate width (4H for the LSTM, H for the RNN)."""
+    G = 4 * H if G is None else G
     rng = np.random.default_rng(seed)
     r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    x, dh = r(N, T, D), r(N, T, H)
+    x = rng.integers(-D, D, (N, T)) if ids else r(N, T, D)   # ids: negative ones count from the end
+    dh = r(N, T, H)
     h0 = r(N, H) if with_state else None
     c0 = r(N, H) if with_state else None
-    Wx, Wh, b = 0.5 * r(D, 4 * H), 0.5 * r(H, 4 * H), r(4 * H)
+    Wx, Wh, b = 0.5 * r(D, G), 0.5 * r(H, G), r(G)
     dcT = r(N, H) if with_dcT else None
     return x, h0, c0, Wx, Wh, b, dh, dcT
 
 
-def run(x, h0, c0, Wx, Wh, b, dh, dcT):
-    """forward then backward; returns every output, cache array and gradient, by name."""
-    h, cT, cache = lstm.forward(x, h0, c0, Wx, Wh, b)
-    grads = lstm.backward(dh, cache, dcT)
+def run_lstm(impl, x, h0, c0, Wx, Wh, b, dh, dcT, need_dx=True):
+    """forward then backward with module ``impl``; every output, cache array and gradient, by name."""
+    h, cT, cache = impl.forward(x, h0, c0, Wx, Wh, b)
+    grads = impl.backward(dh, cache, None if dcT is None else dcT.copy(), need_dx=need_dx)
     out = {"h": h, "cT": cT, "gates": cache[5], "c": cache[6]}
     out.update(zip(("dx", "dh0", "dc0", "dWx", "dWh", "db"), grads))
     return out
 
 
+def assert_same(fast_out, ref, tol):
+    for name, value in ref.items():
+        if value is None:
+            assert fast_out[name] is None, name
+            continue
+        assert fast_out[name].dtype == value.dtype, name
+        assert fast_out[name].shape == value.shape, name
+        assert rel_error(fast_out[name], value) < tol, name
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("N,T,D,H", SHAPES)
-@pytest.mark.parametrize("with_state,with_dcT", [(True, True), (False, False), (True, False)])
-def test_fused_matches_reference(use_path, dtype, N, T, D, H, with_state, with_dcT):
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+@pytest.mark.parametrize("with_state,with_dcT,need_dx", [(True, True, True), (False, False, True),
+                                                         (True, False, False), (False, True, False)])
+def test_lstm_engine_equals_book(dtype, N, T, D, H, ids, with_state, with_dcT, need_dx):
     args = rand_problem(N, T, D, H, dtype, seed=N * 100 + T * 10 + H, with_state=with_state,
-                        with_dcT=with_dcT)
-    use_path(False)
-    ref = run(*args)
-    use_path(True)
-    fast = run(*args)
-    for name, value in ref.items():
-        assert fast[name].dtype == value.dtype, name
-        assert fast[name].shape == value.shape, name
-        assert rel_error(fast[name], value) < TOL[dtype], name
+                        with_dcT=with_dcT, ids=ids)
+    ref = run_lstm(lstm, *args, need_dx=need_dx)
+    assert_same(run_lstm(fast_lstm, *args, need_dx=need_dx), ref, TOL[dtype])
 
 
-def test_fused_leaves_inputs_alone(use_path):
-    """N = 1 makes h0.T contiguous: the fast path must copy it, not write through it."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("N,T,D,H", SHAPES)
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+@pytest.mark.parametrize("with_state,need_dx", [(True, True), (False, True), (True, False)])
+def test_rnn_engine_equals_book(dtype, N, T, D, H, ids, with_state, need_dx):
+    x, h0, _, Wx, Wh, b, dh, _ = rand_problem(N, T, D, H, dtype, seed=N + T + H, with_state=with_state,
+                                              ids=ids, G=H)
+    results = []
+    for impl in (rnn, fast.rnn):
+        h, cache = impl.forward(x, h0, Wx, Wh, b)
+        results.append(dict(zip(("h", "dx", "dh0", "dWx", "dWh", "db"),
+                                (h,) + impl.backward(dh, cache, need_dx=need_dx))))
+    assert_same(results[1], results[0], TOL[dtype])
+
+
+def test_engine_leaves_inputs_alone():
+    """N = 1 makes h0.T contiguous: the engine must copy it, not write through it."""
     args = rand_problem(1, 3, 2, 4, np.float64, seed=7)
     before = [None if a is None else a.copy() for a in args]
-    use_path(True)
-    run(*args)
+    run_lstm(fast_lstm, *args)
     for a, a0 in zip(args, before):
         if a is not None:
             assert np.array_equal(a, a0)
 
 
-def test_caches_are_interchangeable(use_path):
-    """The fast path caches exactly what the reference caches: either backward takes either cache."""
+def test_caches_are_interchangeable():
+    """The engine caches exactly what the book caches: either backward takes either cache."""
     x, h0, c0, Wx, Wh, b, dh, dcT = rand_problem(3, 4, 3, 5, np.float64, seed=3)
-    use_path(False)
     _, _, cache_ref = lstm.forward(x, h0, c0, Wx, Wh, b)
     g_ref = lstm.backward(dh, cache_ref, dcT)
-    use_path(True)
-    _, _, cache_fast = lstm.forward(x, h0, c0, Wx, Wh, b)
+    _, _, cache_fast = fast_lstm.forward(x, h0, c0, Wx, Wh, b)
     assert len(cache_fast) == len(cache_ref)
     for a, r in zip(cache_fast, cache_ref):
         assert a.shape == r.shape and rel_error(a, r) < 1e-12
-    g_fast = lstm.backward(dh, cache_ref, dcT)
-    for a, r in zip(g_fast, g_ref):
-        assert rel_error(a, r) < 1e-12
-    use_path(False)                                          # and the reference takes the fast cache
-    for a, r in zip(lstm.backward(dh, cache_fast, dcT), g_ref):
-        assert rel_error(a, r) < 1e-12
+    for g in (fast_lstm.backward(dh, cache_ref, dcT), lstm.backward(dh, cache_fast, dcT)):
+        for a, r in zip(g, g_ref):
+            assert rel_error(a, r) < 1e-12
 
 
 @pytest.mark.parametrize("T", [1, 4])
-def test_h_prev_is_the_forward_buffer(use_path, T):
-    """dWh's GEMM reads h_{t-1} for every t from the fast forward's (T+1, N, H) buffer, h0 in slot
-    0, without a copy; a reference cache gets the same numbers from a concatenated copy."""
+def test_h_prev_is_the_forward_buffer(T):
+    """dWh's GEMM reads h_{t-1} for every t from the engine forward's (T+1, N, H) buffer, h0 in
+    slot 0, without a copy; a book cache gets the same numbers from a concatenated copy."""
     x, h0, c0, Wx, Wh, b, dh, dcT = rand_problem(3, T, 2, 4, np.float64, seed=5)
-    for fused in (True, False):
-        use_path(fused)
-        h, _, cache = lstm.forward(x, h0, c0, Wx, Wh, b)
-        h_tm = lstm._time_major(cache[7], np.float64)        # (T, N, H)
-        h_prev = lstm._h_prev(h_tm, cache[1])                # (T, N, H)
+    for impl in (fast_lstm, lstm):
+        h, _, cache = impl.forward(x, h0, c0, Wx, Wh, b)
+        h_tm = fast_lstm._time_major(cache[7], np.float64)  # (T, N, H)
+        h_prev = fast_lstm._h_prev(h_tm, cache[1])           # (T, N, H)
         assert np.array_equal(h_prev, np.concatenate([h0[None], h.transpose(1, 0, 2)[:-1]]))
-        assert (h_prev.base is not None and h_prev.base is h_tm.base) == fused
+        assert (h_prev.base is not None and h_prev.base is h_tm.base) == (impl is fast_lstm)
 
 
 @pytest.mark.parametrize("N,T,D,H", [(2, 3, 4, 5), (1, 1, 2, 3), (2, 2, 3, 2)])
-def test_fused_gradcheck(use_path, N, T, D, H):
-    """Central differences of L = sum(h * dh) + sum(cT * dcT), every input and parameter."""
-    use_path(True)
+def test_engine_gradcheck(N, T, D, H):
+    """Central differences of L = sum(h * dh) + sum(cT * dcT) through the engine, every input and
+    parameter (the book's own checks are in test_layers.py)."""
     x, h0, c0, Wx, Wh, b, dh, dcT = rand_problem(N, T, D, H, np.float64, seed=11)
-    _, _, cache = lstm.forward(x, h0, c0, Wx, Wh, b)
-    dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, cache, dcT)
+    _, _, cache = fast_lstm.forward(x, h0, c0, Wx, Wh, b)
+    dx, dh0, dc0, dWx, dWh, db = fast_lstm.backward(dh, cache, dcT)
 
     def f():
-        h, cT, _ = lstm.forward(x, h0, c0, Wx, Wh, b)
+        h, cT, _ = fast_lstm.forward(x, h0, c0, Wx, Wh, b)
         return (h * dh).sum() + (cT * dcT).sum()
 
     for name, (a, da) in {"x": (x, dx), "h0": (h0, dh0), "c0": (c0, dc0), "Wx": (Wx, dWx),
                           "Wh": (Wh, dWh), "b": (b, db)}.items():
         assert rel_error(numeric_gradient(f, a), da) < 1e-7, name
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_linear_and_embedding_engine_equal_book(dtype):
+    """The output layer on an (N, T, H) view of time-major memory (as the engine's LSTM returns h),
+    and on an ordinary array; the embedding's backward on both layouts, with repeated ids."""
+    rng = np.random.default_rng(2)
+    N, T, H, V = 3, 4, 5, 6
+    h_tm = rng.standard_normal((T, N, H)).astype(dtype)
+    W, b = rng.standard_normal((H, V)).astype(dtype), rng.standard_normal(V).astype(dtype)
+    dy = rng.standard_normal((N, T, V)).astype(dtype)
+    for h in (h_tm.transpose(1, 0, 2), np.ascontiguousarray(h_tm.transpose(1, 0, 2))):
+        y_ref, cache_ref = linear.forward(h, W, b)
+        y, cache = fast.linear.forward(h, W, b)
+        assert y.flags.c_contiguous and rel_error(y, y_ref) < TOL[dtype]
+        for a, r in zip(fast.linear.backward(dy, cache), linear.backward(dy, cache_ref)):
+            assert a.shape == r.shape and a.dtype == r.dtype and rel_error(a, r) < TOL[dtype]
+    ids = rng.integers(0, 3, (N, T))
+    table = rng.standard_normal((V, H)).astype(dtype)
+    _, cache = embedding.forward(ids, table)
+    for dout in (h_tm.transpose(1, 0, 2), np.ascontiguousarray(h_tm.transpose(1, 0, 2))):
+        a, r = fast.embedding.backward(dout, cache), embedding.backward(dout, cache)
+        assert a.dtype == r.dtype and rel_error(a, r) < TOL[dtype]
 
 
 def test_kernels_match_their_python_source():
@@ -138,10 +181,12 @@ def test_kernels_match_their_python_source():
         xw, rows = r(5, 4 * H), np.array([3, 0, 3])         # (D, 4H) rows, (N,) ids
         z = lambda *s: np.zeros(s, dtype)  # noqa: E731
         cases = [
-            (kernels.lstm_forward_step, lambda: [ah, a_t.copy(), b, c_prev, z(N, H), z(N, H)]),
-            # x_t Wx as rows of a table looked up by id (ids repeat and skip rows), as for one-hot input
-            (kernels.lstm_forward_step_ids, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H),
-                                                     z(N, H)]),
+            # x_t Wx as rows of a table: the hoisted GEMM's block (rows in order), or Wx looked up
+            # by id (ids repeat and skip rows), as for one-hot input
+            (kernels.lstm_forward_step, lambda: [ah, a_t, np.arange(N), b, c_prev, z(N, 4 * H),
+                                                 z(N, H), z(N, H)]),
+            (kernels.lstm_forward_step, lambda: [ah, xw, rows, b, c_prev, z(N, 4 * H), z(N, H),
+                                                 z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
         ]
@@ -163,18 +208,71 @@ def test_float32_tanh_approximation():
     assert kernels.tanh_f32(np.float32(-0.3)) == -kernels.tanh_f32(np.float32(0.3))
 
 
-def test_model_step_same_on_both_paths(use_path):
-    """A whole RNNLM loss and gradients (2 layers, float64) agree between the paths."""
+@pytest.mark.parametrize("cell,embed", [("lstm", 0), ("lstm", 4), ("rnn", 0), ("rnn", 4)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_model_step_same_with_engine_on_and_off(monkeypatch, cell, embed, dtype):
+    """A whole RNNLM loss and gradients (2 layers, one-hot ids or a trained embedding) agree
+    between the engine and the book."""
     rng = np.random.default_rng(1)
     ids, targets = rng.integers(0, 11, (3, 5)), rng.integers(0, 11, (3, 5))
     results = []
-    for fused in (False, True):
-        use_path(fused)
-        model = RNNLM(11, hidden=6, layers=2, cell="lstm", embed=4, seed=2, dtype=np.float64)
+    for on in (False, True):
+        monkeypatch.setattr(fast, "ENABLED", on)
+        model = RNNLM(11, hidden=6, layers=2, cell=cell, embed=embed, seed=2, dtype=dtype)
         loss, _, cache = model.loss(ids, targets)
         grads, _ = model.backward(cache)
         results.append((float(loss), grads))
     (l0, g0), (l1, g1) = results
-    assert abs(l0 - l1) <= 1e-12 * abs(l0)
+    assert abs(l0 - l1) <= TOL[dtype] * abs(l0)
+    assert sorted(g0) == sorted(g1)
     for k in g0:
-        assert rel_error(g1[k], g0[k]) < 1e-12, k
+        assert g1[k].dtype == g0[k].dtype and rel_error(g1[k], g0[k]) < TOL[dtype], k
+
+
+def test_pick_and_the_switch(monkeypatch):
+    """pick hands out a twin only while the engine is on, and the book for modules without one."""
+    x = np.zeros((2, 3, 4))
+    monkeypatch.setattr(fast, "ENABLED", True)
+    assert fast.pick(lstm, x) is fast.lstm and fast.pick(softmax_ce, x) is softmax_ce
+    assert fast.runs(x)
+    monkeypatch.setattr(fast, "ENABLED", False)
+    assert fast.pick(lstm, x) is lstm and fast.pick(rnn, x) is rnn and not fast.runs(x)
+
+
+def test_environment_switch_turns_the_engine_off():
+    code = "from minirnn import fast, model; print(fast.ENABLED, fast.AVAILABLE)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(ENV, MINIRNN_FAST="0")).stdout.split()
+    assert out == ["False", "True"]
+
+
+NO_NUMBA = """
+import sys
+sys.modules["numba"] = None                      # `import numba` now raises ImportError
+import numpy as np
+from minirnn import fast
+from minirnn.gradcheck import numeric_gradient, rel_error
+from minirnn.model import RNNLM
+from minirnn.optim import Adam, clip_grad_norm
+assert not fast.AVAILABLE and not fast.ENABLED
+rng = np.random.default_rng(0)
+ids, targets = rng.integers(0, 7, (2, 4)), rng.integers(0, 7, (2, 4))
+for cell in ("lstm", "rnn"):
+    model = RNNLM(7, hidden=5, layers=2, cell=cell, embed=0, seed=1, dtype=np.float64)
+    loss, _, cache = model.loss(ids, targets, train=True)
+    grads, _ = model.backward(cache)
+    W = model.params["rnn.0.Wx"]                 # one-hot ids: the scatter-add path
+    num = numeric_gradient(lambda: model.loss(ids, targets)[0], W)
+    assert rel_error(num, grads["rnn.0.Wx"]) < 1e-6, cell
+    clip_grad_norm(grads, 5.0)
+    Adam(model.trainable()).step(grads)
+    assert float(model.loss(ids, targets)[0]) < float(loss), cell
+assert "numba" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
+print("ok")
+"""
+
+
+def test_library_works_without_numba():
+    out = subprocess.run([sys.executable, "-c", NO_NUMBA], capture_output=True, text=True, env=ENV)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]

@@ -1,4 +1,4 @@
-"""heap.keep_freed_heap: after it, a loop that allocates and frees a few MB stops page-faulting.
+"""minirnn.fast.heap.keep_freed_heap: after it, a loop that allocates and frees a few MB stops page-faulting.
 
 Run in a fresh interpreter each time (the setting is process-wide and cannot be undone)."""
 import os
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 LOOP = """
 import resource, sys
 import numpy as np
-from minirnn import heap
+from minirnn.fast import heap
 ok = heap.keep_freed_heap() if sys.argv[1] == "keep" else None
 def churn():
     arrays = [np.ones(3 << 18, dtype=np.float32) for _ in range(3)]   # 3 x 3 MiB, touched
@@ -47,17 +47,21 @@ def test_opt_out_by_environment():
     assert ok == "False"
 
 
-def test_trainer_makes_the_setting_on_the_cpu(tmp_path):
-    code = f"""
-from minirnn import heap
+ENGINE_STEP = """
+import numpy as np
+from minirnn.fast import heap
 from minirnn.model import RNNLM
-from minirnn.optim import Adam
-from minirnn.trainer import Trainer
 model = RNNLM(5, hidden=3, layers=1, cell="lstm", embed=0, seed=0)
 assert not heap._applied
-Trainer(model, Adam(model.trainable()), None, None, iters=1, eval_every=1,
-        checkpoint_dir={str(tmp_path)!r}, meta={{}})
+model.loss(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int))
 print(heap._applied)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True"]
+
+
+@pytest.mark.parametrize("fast,expect", [("1", "True"), ("0", "False")])
+def test_engine_makes_the_setting_when_it_first_runs(fast, expect):
+    """The engine (not the Trainer) sets the heap the first time it runs a step on the CPU; with
+    the engine off (MINIRNN_FAST=0) nothing changes the process's malloc."""
+    out = subprocess.run([sys.executable, "-c", ENGINE_STEP], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, MINIRNN_FAST=fast))
+    assert out.stdout.split() == [expect]

@@ -19,6 +19,8 @@ from minirnn import backend
 from minirnn.gradcheck import numeric_gradient, rel_error
 from minirnn.layers import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
 
+pytestmark = pytest.mark.usefixtures("book")  # gradient checks run on the book, engine off
+
 TOL = 1e-6        # gradient check, relative (rel_error)
 FWD_TOL = 1e-12   # forward against the naive loop, float64
 

@@ -15,6 +15,8 @@ from minirnn import backend
 from minirnn.gradcheck import numeric_gradient, rel_error
 from minirnn.model import RNNLM
 
+pytestmark = pytest.mark.usefixtures("book")  # gradient checks run on the book, engine off
+
 TOL = 1e-6
 FWD_TOL = 1e-12
 GRAD_SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)

@@ -2,8 +2,8 @@
 
 ``rnn.forward`` / ``lstm.forward`` accept (N, T) integer ids in place of (N, T, D) one-hot rows:
 x_t Wx is then the row lookup Wx[ids_t] and dWx a scatter-add. These tests hold that path to the
-dense one-hot input it stands for (same outputs, same gradients, on both LSTM paths), check its
-dWx by central differences, and check that ``need_dx=False`` changes nothing but dx. RNNLM with a
+dense one-hot input it stands for (same outputs, same gradients, on the book and on the engine's
+twins), check its dWx by central differences on the book, and check that ``need_dx=False`` changes nothing but dx. RNNLM with a
 one-hot table (embed=0) takes this path; its loss and gradients must equal the dense model's.
 """
 import numpy as np
@@ -11,10 +11,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from minirnn import backend
+from minirnn import backend, fast
 from minirnn.gradcheck import numeric_gradient, rel_error
 from minirnn.layers import lstm, rnn
 from minirnn.model import RNNLM
+
+pytestmark = pytest.mark.usefixtures("book")  # the book, unless a test turns the engine on
 
 dim = st.integers(1, 4)
 
@@ -30,17 +32,17 @@ def problem(cell, N, T, D, H, seed):
 
 
 def run(cell, x, params, state, dh, need_dx=True):
-    """(h, every gradient) for input x (ids or dense)."""
+    """(h, every gradient) for input x (ids or dense), on the module ``fast.pick`` hands out."""
     if cell == "lstm":
-        h, _, cache = lstm.forward(x, *state, *params)
-        return h, lstm.backward(dh, cache, need_dx=need_dx)
-    h, cache = rnn.forward(x, *state, *params)
-    return h, rnn.backward(dh, cache, need_dx=need_dx)
+        h, _, cache = fast.pick(lstm, x).forward(x, *state, *params)
+        return h, fast.pick(lstm, dh).backward(dh, cache, need_dx=need_dx)
+    h, cache = fast.pick(rnn, x).forward(x, *state, *params)
+    return h, fast.pick(rnn, dh).backward(dh, cache, need_dx=need_dx)
 
 
-@pytest.fixture(params=[True, False], ids=["fast", "reference"])
+@pytest.fixture(params=[True, False], ids=["engine", "book"])
 def lstm_path(request, monkeypatch):
-    monkeypatch.setattr(lstm, "USE_NUMBA", request.param)
+    monkeypatch.setattr(fast, "ENABLED", request.param)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
@@ -108,7 +110,7 @@ def test_need_dx_false_only_drops_dx(lstm_path, cell):
         assert np.array_equal(a, b)
 
 
-def test_model_one_hot_path_equals_dense(monkeypatch):
+def test_model_one_hot_path_equals_dense(lstm_path, monkeypatch):
     """RNNLM(embed=0) hands layer 0 the ids; forcing the dense one-hot rows gives the same loss
     and gradients (float64, 2 layers, both cells)."""
     rng = np.random.default_rng(3)

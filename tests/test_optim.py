@@ -273,11 +273,9 @@ def test_clip_grad_norm_matches_torch(max_norm):
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["f64", "f32"])
 def test_adam_fused_matches_numpy_formula(monkeypatch, dtype, tol):
-    """The one-pass Numba Adam (NumPy arrays) against the readable in-place NumPy lines, over
-    several steps, in float64 and float32: parameters and both moment buffers."""
-    from minirnn import optim
-    if optim.adam_update is None:
-        pytest.skip("numba not installed")
+    """The engine's one-pass Numba Adam (minirnn/fast/adam.py) against the book's in-place NumPy
+    lines, over several steps, in float64 and float32: parameters and both moment buffers."""
+    from minirnn import fast
     rng = np.random.default_rng(5)
     shapes = {"W": (7, 9), "b": (9,), "big": (300, 17)}
     params0 = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
@@ -285,7 +283,7 @@ def test_adam_fused_matches_numpy_formula(monkeypatch, dtype, tol):
               for k, s in shapes.items()} for _ in range(5)]
     runs = []
     for fused in (False, True):
-        monkeypatch.setattr(optim, "USE_NUMBA", fused)
+        monkeypatch.setattr(fast, "ENABLED", fused)
         params = {k: v.copy() for k, v in params0.items()}
         opt = Adam(params, lr=1e-2)
         for g in grads:

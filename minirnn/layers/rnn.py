@@ -11,17 +11,27 @@ Shapes (the dimension letters are the same in every layer)
     b   (H,)        bias
     h   (N, T, H)   every hidden state; the final state, carried to the next window, is h[:, -1]
 
-Equations, for t = 0 .. T-1 with h_{-1} = h0
+Forward, for t = 0 .. T-1 with h_{-1} = h0
     (1) a_t = x_t Wx + h_{t-1} Wh + b
     (2) h_t = tanh(a_t)
+x_t Wx + b does not depend on the recurrence, so it is computed for every step before the loop.
 
-Speed without hiding the math: the x_t Wx part of (1) does not depend on the recurrence, so it is
-one GEMM over all N*T rows before the time loop; only h_{t-1} Wh stays inside it. In backward the
-same trick gives dx, dWx and dWh as single GEMMs after the loop; only dh_{t-1} = da_t Wh^T is per step.
+Backward, for t = T-1 .. 0, with dX meaning dL/dX. h_t is used by the layer above (dh[:, t]) and
+by step t+1 through (1), so it receives two gradients; dh_next carries the second one back
+(zero at t = T-1):
+    (3) dh_t = dh[:, t] + dh_next                            both uses of h_t
+    (4) da_t = dh_t * (1 - h_t^2)                            from (2), tanh' = 1 - tanh^2
+    (5) dh_next = da_t Wh^T                                  from (1): dL/dh_{t-1}, for step t-1
+    (6) dWx += x_t^T da_t   dWh += h_{t-1}^T da_t   db += sum over n of da_t     from (1)
+    (7) dx_t = da_t Wx^T                                     from (1)
+and after the loop dh0 = dh_next. Wx, Wh and b are the same at every step, so their gradient (6)
+is a sum over t of each step's share. With ids, (6) reads dWx[ids_t] += da_t.
+Unrolled, (4)-(5) multiply the gradient by diag(1 - h_t^2) Wh^T once per step: over many steps it
+shrinks (vanishes) when those factors are small and grows when they are large.
 
 Memory cached for backward: h (N*T*H numbers) plus references to x, h0 and the weights.
 """
-from ..backend import array_module
+from ..backend import array_module, scatter_add
 from . import embedding
 
 
@@ -57,30 +67,33 @@ def forward(x, h0, Wx, Wh, b):
 
 
 def backward(dh, cache, need_dx=True):
-    """Backprop through time. dh (N, T, H) is dL/dh for every step (the final state's gradient
-    included in dh[:, -1]). Returns (dx, dh0, dWx, dWh, db) in the order of forward's inputs;
-    dx is None when need_dx is False (a frozen input: its GEMM would be wasted)."""
+    """Backprop through time, equations (3)-(7). dh (N, T, H) is dL/dh for every step (the final
+    state's gradient included in dh[:, -1]). Returns (dx, dh0, dWx, dWh, db) in the order of
+    forward's inputs; dx is None for ids, and when need_dx is False (a frozen input)."""
     x, h0, Wx, Wh, h = cache
     xp = array_module(dh)
     N, T = x.shape[:2]
     D, H = Wx.shape[0], Wh.shape[0]
-    da = xp.empty_like(h)                                      # (N, T, H)
+    ids = x.ndim == 2
+    dWx = xp.zeros((D, H), dtype=h.dtype)                      # (D, H) sums over t, (6)
+    dWh = xp.zeros((H, H), dtype=h.dtype)                      # (H, H)
+    db = xp.zeros(H, dtype=h.dtype)                            # (H,)
+    dx = xp.empty((N, T, D), dtype=h.dtype) if need_dx and not ids else None  # (N, T, D)
     dh_next = xp.zeros((N, H), dtype=h.dtype)                  # (N, H) dL/dh_t arriving from step t+1
     for t in reversed(range(T)):
-        # h_t feeds the output at t and step t+1: add both gradients
-        dh_t = dh[:, t] + dh_next                              # (N, H)
-        # backprop through (2) h_t = tanh(a_t): tanh' = 1 - h_t^2
-        da[:, t] = dh_t * (1 - h[:, t] * h[:, t])              # (N, H)
-        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh
-        dh_next = da[:, t] @ Wh.T                              # (N, H)
+        h_prev = h[:, t - 1] if t > 0 else h0                  # (N, H)
+        dh_t = dh[:, t] + dh_next                              # (3) both uses of h_t    (N, H)
+        # backprop through (2) h_t = tanh(a_t)
+        da_t = dh_t * (1 - h[:, t] * h[:, t])                  # (4)                     (N, H)
+        # backprop through (1) a_t = x_t Wx + h_{t-1} Wh + b
+        dh_next = da_t @ Wh.T                                  # (5) dL/dh_{t-1}         (N, H)
+        dWh += h_prev.T @ da_t                                 # (6) step t's share      (H, H)
+        db += da_t.sum(axis=0)                                 # (6)                     (H,)
+        if ids:                                                # (6) dWx[ids_t] += da_t  (D, H)
+            scatter_add(dWx, x[:, t], da_t)
+        else:
+            dWx += x[:, t].T @ da_t                            # (6)                     (D, H)
+            if dx is not None:
+                dx[:, t] = da_t @ Wx.T                         # (7)                     (N, D)
     dh0 = dh_next                                              # (N, H)
-    # backprop through (1) into the parameters and x, all steps at once
-    da2 = da.reshape(N * T, H)                                 # (N*T, H)
-    h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for each t
-    dWh = h_prev.reshape(N * T, H).T @ da2                     # (H, H)
-    db = da2.sum(axis=0)                                       # (H,)
-    if x.ndim == 2:                                            # ids: scatter da onto rows of Wx
-        return None, dh0, embedding.backward(da, (x, Wx.shape)), dWh, db
-    dWx = x.reshape(N * T, D).T @ da2                          # (D, H)
-    dx = (da2 @ Wx.T).reshape(N, T, D) if need_dx else None    # (N, T, D)
     return dx, dh0, dWx, dWh, db

@@ -12,12 +12,16 @@ Shapes
 Equations
     (1) x^0 = x
     (2) h^l = cell(x^l, state^l; params^l)           (rnn.py or lstm.py)
-    (3) x^{l+1} = dropout(h^l)                        (between layers only, p = ``dropout``)
+    (3) x^{l+1} = dropout(h^l)                        (between layers only, p = ``p_drop``)
     output: h^{L-1};  final state of layer l: h^l[:, -1] (and c^l_T for the LSTM)
 
 Backward runs the layers top-down, handing each layer's dx to the dropout and layer below it.
 The final states get no gradient: truncated BPTT stops at the window's end.
+
+Each cell runs as ``fast.pick(cell, array)`` hands it out: this book's rnn.py / lstm.py, or on
+the CPU their engine twins, which compute the same equations faster (minirnn/fast).
 """
+from .. import fast
 from . import dropout as dropout_layer
 from . import lstm, rnn
 
@@ -37,10 +41,10 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
             mask = None
         s = state[l] or (None, None)
         if cell == "lstm":
-            h, cT, cache = lstm.forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
+            h, cT, cache = fast.pick(lstm, inp).forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
             new_state.append((h[:, -1], cT))
         else:
-            h, cache = rnn.forward(inp, s[0], *params[l])    # (N, T, H) (2)
+            h, cache = fast.pick(rnn, inp).forward(inp, s[0], *params[l])  # (N, T, H) (2)
             new_state.append((h[:, -1],))
         caches.append((mask, cache))
         inp = h
@@ -58,10 +62,11 @@ def backward(dh, cache, need_dx=True):
         mask, layer_cache = caches[l]
         # backprop through (2), this layer's recurrence
         if cell == "lstm":
-            dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, layer_cache, need_dx=need_dx or l > 0)
+            dx, dh0, dc0, dWx, dWh, db = fast.pick(lstm, dh).backward(
+                dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0, dc0)
         else:
-            dx, dh0, dWx, dWh, db = rnn.backward(dh, layer_cache, need_dx=need_dx or l > 0)
+            dx, dh0, dWx, dWh, db = fast.pick(rnn, dh).backward(dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0,)
         dparams[l] = (dWx, dWh, db)
         # backprop through (3), the dropout below this layer

@@ -14,8 +14,10 @@ L = 1, H = 128: 10 -> 7 ms; H = 512: a few percent.
 blocks up to 32 MiB come from the heap (``M_MMAP_THRESHOLD``, glibc's largest dynamic value) and up
 to 64 MiB free at its top stays there (``M_TRIM_THRESHOLD``, twice that). The cost is up to 64 MiB
 of resident memory the process no longer uses. It is a process-wide malloc setting, so minirnn only
-makes it where it runs the training loop (``Trainer``); set ``MINIRNN_KEEP_HEAP=0`` to skip it.
-benchmarks/bench_rnn.py makes the same setting in its minirnn and PyTorch CPU workers alike.
+makes it where the CPU engine runs (the first time ``minirnn.fast.runs`` hands it work: a process
+that trains or benchmarks on the CPU); set ``MINIRNN_KEEP_HEAP=0`` to skip it, or ``MINIRNN_FAST=0``
+(the book alone never calls it). benchmarks/bench_rnn.py makes the same setting in its minirnn and
+PyTorch CPU workers alike.
 """
 from __future__ import annotations
 

@@ -1,21 +1,22 @@
 """Numba kernels for one time step of the LSTM's gate math: CPU code on raw NumPy arrays.
 
-Only the elementwise part of a step lives here; ``minirnn.layers.lstm`` owns everything else (the
-hoisted GEMMs, the per-step recurrent GEMM, the time loop, the cache) and keeps the readable NumPy
-version of the same equations beside its fast path. tests/test_fast_path.py checks that both give
-the same numbers (float64: 1e-12 relative; float32: close) and that each kernel matches its
-``.py_func``.
+Only the elementwise part of a step lives here; the engine's lstm.py owns everything else (the
+hoisted GEMMs, the per-step recurrent GEMM, the time loop, the cache), and the book,
+minirnn/layers/lstm.py, holds the readable NumPy version of the same equations.
+tests/test_fast_path.py checks that both give the same numbers (float64: 1e-12 relative; float32:
+close) and that each kernel matches its ``.py_func``.
 
 Dimension legend: N batch, H hidden size. Gate order along the 4H axis: i, f, g, o.
 Every array argument is a C-contiguous block of one time step (lstm.py keeps its work arrays
-time-major, (T, N, .), so that block t is contiguous), or a small table whose rows the forward
-kernel looks up (Wx, for one-hot input): with unit inner strides, each output either a distinct
-array or the very view it was read from (the dense kernel updates a_t in place), and
+time-major, (T, N, .), so that block t is contiguous), or a table whose rows the forward kernel
+looks up (Wx for one-hot input, the hoisted x Wx for dense input): with unit inner strides, each
+output an array distinct from every input (the backward kernel's dc_next: the very view it was
+read from), and
 ``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops (AVX2, or AVX-512
 where the CPU has it). Two different views of overlapping memory fail LLVM's runtime overlap check
 and run its scalar loop instead: 0.49 ms against 0.034 ms for one step at N = 50, H = 512.
 
-Equations of step t (lstm.py's numbering), σ the logistic sigmoid:
+Equations of step t (minirnn/layers/lstm.py's numbering), σ the logistic sigmoid:
     (1) a = (x_t Wx + b) + h_{t-1} Wh               (x_t Wx a row of the caller's table or GEMM,
                                                      h_{t-1} Wh the caller's GEMM; lstm.py's order)
     (2) i = σ(a_i)  f = σ(a_f)  o = σ(a_o),  with σ(a) = (tanh(a/2) + 1) / 2 as in lstm.py
@@ -88,7 +89,7 @@ def act_sigmoid(a):
 @njit(cache=True, inline="always", error_model="numpy")
 def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     """Equations (2)-(5) for one unit, from its four pre-activations (1) and c_{t-1}:
-    returns (i, f, g, o, c_t, h_t). Both forward kernels inline it into their vectorized loop."""
+    returns (i, f, g, o, c_t, h_t). The forward kernel inlines it into its vectorized loop."""
     i = act_sigmoid(a_i)                                             # (2) input gate
     f = act_sigmoid(a_f)                                             # (2) forget gate
     g = act_tanh(a_g)                                                # (3) candidate
@@ -98,42 +99,24 @@ def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward_step(ah, a_t, b, c_prev, c_t, h_t):
-    """Equations (1)-(5) for one step, dense input.
+def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
+    """Equations (1)-(5) for one step; x_t Wx for stream n is row rows[n] of the table xw.
 
-    ah      (N, 4H)  h_{t-1} Wh, the recurrent GEMM's output
-    a_t     (N, 4H)  in: x_t Wx (step t's block of the hoisted input GEMM);  out: the activated
-                     gates i, f, g, o (cached), written over it
-    b       (4H,)    the gate bias (added here rather than in a separate pass over all T steps)
-    c_prev  (N, H)   c_{t-1};  writes c_t, h_t (N, H)
+    ah       (N, 4H)  h_{t-1} Wh, the recurrent GEMM's output
+    xw       (R, 4H)  the table: for dense input, the hoisted GEMM x Wx over every step
+                      (time-major rows, R = T*N, rows[n] = t*N + n); for one-hot ids, Wx itself
+                      (R = D, rows = ids_t), read in place instead of from a (T, N, 4H) copy
+    rows     (N,)     in [0, R) (checked by the caller: no bounds checks here)
+    b        (4H,)    the gate bias (added here rather than in a separate pass over all T steps)
+    c_prev   (N, H)   c_{t-1}
+    writes   gates_t (N, 4H) the activated gates i, f, g, o (cached), c_t, h_t (N, H). gates_t
+             must not overlap xw (see the module docstring on overlap)
     """
     N, H = c_t.shape
     for n in range(N):
         # one row's gate blocks as views, indexed from 0: offsets like H + j would add a
         # negative-index check to every access and stop LLVM from vectorizing the loop
-        a_i, a_f, a_g, a_o = a_t[n, :H], a_t[n, H:2 * H], a_t[n, 2 * H:3 * H], a_t[n, 3 * H:]
-        r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
-        b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
-        c_p, c_out, h_out = c_prev[n], c_t[n], h_t[n]                  # (H,) each
-        for j in range(H):
-            a_i[j], a_f[j], a_g[j], a_o[j], c_out[j], h_out[j] = lstm_cell(   # (1)-(5)
-                a_i[j] + b_i[j] + r_i[j], a_f[j] + b_f[j] + r_f[j],
-                a_g[j] + b_g[j] + r_g[j], a_o[j] + b_o[j] + r_o[j], c_p[j])
-
-
-@njit(cache=True, error_model="numpy")
-def lstm_forward_step_ids(ah, Wx, ids_t, b, c_prev, gates_t, c_t, h_t):
-    """Equations (1)-(5) for one step, one-hot input given as ids: x_t Wx is row ids_t[n] of Wx,
-    read here from the (D, 4H) table (small enough to stay in cache) instead of from a (T, N, 4H)
-    copy made before the loop.
-
-    ah (N, 4H), b (4H,), c_prev (N, H) as in ``lstm_forward_step``; Wx (D, 4H); ids_t (N,) in
-    [0, D) (checked by the caller: no bounds checks here); writes gates_t (N, 4H) the activated
-    gates, c_t, h_t (N, H). The gates go to their own array (see the module docstring on overlap).
-    """
-    N, H = c_t.shape
-    for n in range(N):
-        x_n = Wx[ids_t[n]]                                           # (4H,) x_t Wx for stream n
+        x_n = xw[rows[n]]                                            # (4H,) x_t Wx for stream n
         x_i, x_f, x_g, x_o = x_n[:H], x_n[H:2 * H], x_n[2 * H:3 * H], x_n[3 * H:]
         r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
         b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
