@@ -37,10 +37,6 @@ from . import _rnn_kernels as kernels
 _WORK = threading.local()
 
 
-
-_WORK = threading.local()
-
-
 def _work(name, shape, dtype):
     """A scratch array kept between calls, one per name and thread (contents undefined). Only for
     arrays that never leave the function: a fresh 20 MB array per step costs its page faults
