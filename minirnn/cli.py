@@ -33,7 +33,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, lr, iters, eval_every,
                     checkpoint_dir, embed=None):
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=["rnn", "lstm"], default="lstm", help="recurrent cell")
+    m.add_argument("--model", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell")
     m.add_argument("--hidden", type=int, default=hidden, help="hidden size H of every layer")
     m.add_argument("--layers", type=int, default=layers, help="number of stacked recurrent layers L")
     if embed is not None:

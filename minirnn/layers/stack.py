@@ -1,17 +1,17 @@
-"""A stack of L recurrent layers (all RNN or all LSTM), with optional dropout between layers.
+"""A stack of L recurrent layers (all RNN, all LSTM or all GRU), with optional dropout between layers.
 
 Shapes
     N batch, T time steps, D input size, H hidden size, L layers
     x        (N, T, D)                 input to layer 0; or (N, T) ids standing for one-hot rows
                                        (rnn.py / lstm.py then look up rows of layer 0's Wx)
     params   list of L tuples (Wx, Wh, b); layer 0 has Wx (D, G), the others Wx (H, G),
-             with G = H for 'rnn' and G = 4H for 'lstm'
-    state    list of L tuples: (h,) for 'rnn', (h, c) for 'lstm', each (N, H); None means zeros
+             with G = H for 'rnn', G = 4H for 'lstm' and G = 3H for 'gru' (whose b is (4H,))
+    state    list of L tuples: (h,) for 'rnn' and 'gru', (h, c) for 'lstm', each (N, H); None means zeros
     h        (N, T, H)                 output of the top layer
 
 Equations
     (1) x^0 = x
-    (2) h^l = cell(x^l, state^l; params^l)           (rnn.py or lstm.py)
+    (2) h^l = cell(x^l, state^l; params^l)           (rnn.py, lstm.py or gru.py)
     (3) x^{l+1} = dropout(h^l)                        (between layers only, p = ``dropout``)
     output: h^{L-1};  final state of layer l: h^l[:, -1] (and c^l_T for the LSTM)
 
@@ -19,9 +19,9 @@ Backward runs the layers top-down, handing each layer's dx to the dropout and la
 The final states get no gradient: truncated BPTT stops at the window's end.
 """
 from . import dropout as dropout_layer
-from . import lstm, rnn
+from . import gru, lstm, rnn
 
-CELLS = {"rnn": rnn, "lstm": lstm}
+CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
 def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
@@ -40,7 +40,7 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
             h, cT, cache = lstm.forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
             new_state.append((h[:, -1], cT))
         else:
-            h, cache = rnn.forward(inp, s[0], *params[l])    # (N, T, H) (2)
+            h, cache = CELLS[cell].forward(inp, s[0], *params[l])  # (N, T, H) (2) rnn or gru
             new_state.append((h[:, -1],))
         caches.append((mask, cache))
         inp = h
@@ -61,7 +61,7 @@ def backward(dh, cache, need_dx=True):
             dx, dh0, dc0, dWx, dWh, db = lstm.backward(dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0, dc0)
         else:
-            dx, dh0, dWx, dWh, db = rnn.backward(dh, layer_cache, need_dx=need_dx or l > 0)
+            dx, dh0, dWx, dWh, db = CELLS[cell].backward(dh, layer_cache, need_dx=need_dx or l > 0)
             dstate[l] = (dh0,)
         dparams[l] = (dWx, dWh, db)
         # backprop through (3), the dropout below this layer
