@@ -191,7 +191,7 @@ def test_frozen_given_embedding():
 
 def test_bad_cell_raises():
     with pytest.raises(ValueError, match="cell"):
-        RNNLM(5, cell="gru")
+        RNNLM(5, cell="transformer")
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
