@@ -80,6 +80,17 @@ def _minirnn_setup(spec):
         if hasattr(mod, "USE_NUMBA"):
             mod.USE_NUMBA = fused
     model = RNNLM(V, hidden=spec["H"], layers=spec["L"], cell=spec["cell"], embed=0, seed=0)
+    gru_engine = False
+    if spec["cell"] == "gru" and fused and spec["backend"] == "numpy":
+        # the GRU's engine path (minirnn/fast/gru.py, the book's signatures and cache), selected here
+        # until minirnn.fast dispatches it; --path reference measures the book (layers/gru.py)
+        try:
+            from minirnn.fast import gru as engine_gru
+            from minirnn.layers import stack
+            stack.CELLS["gru"] = engine_gru
+            gru_engine = True
+        except ImportError:
+            pass
     opt = Adam(model.trainable(), lr=2e-3)
     rng = np.random.default_rng(0)
     x = backend.to_device(rng.integers(0, V, (N, T)))       # (N, T)
@@ -109,7 +120,7 @@ def _minirnn_setup(spec):
     sync = backend.synchronize
     from minirnn import optim
     info = {"numba_fused": bool(getattr(lstm, "USE_NUMBA", False)) if fused else False,
-            "numba_adam": bool(getattr(optim, "USE_NUMBA", False))}
+            "numba_adam": bool(getattr(optim, "USE_NUMBA", False)), "gru_engine": gru_engine}
     return step, forward, sync, cache_bytes, info
 
 
