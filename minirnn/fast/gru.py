@@ -13,6 +13,10 @@ the equations (gru.py's numbering):
     onto dWx's rows as it is made.
 Only h_{t-1} Wh (forward) and dah_t Wh^T (backward) stay per-step GEMMs.
 
+Dispatch (for minirnn/fast/__init__.py, which owns it): NumPy arrays on the CPU go to this
+``forward`` / ``backward`` in place of layers/gru.py's, CuPy arrays to the book; since both write and
+read the same cache, a cache made by either forward can go to either backward.
+
 float64 uses libm's tanh (results equal the book to rounding); float32 the rational tanh of
 minirnn/_rnn_kernels.py (within a few ulp), as the LSTM's fused path does. Kernels are serial:
 see _rnn_kernels.py on prange against OpenBLAS's threads.
