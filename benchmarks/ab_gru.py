@@ -34,7 +34,7 @@ def main(argv=None):
     heap.keep_freed_heap()
     for cfg in args.configs.split(","):
         L, H = (int(v) for v in cfg.split("x"))
-        spec = {"backend": "numpy", "cell": "gru", "L": L, "H": H, "path": "fused"}
+        spec = {"backend": "numpy", "cell": "gru", "L": L, "H": H, "path": "reference"}  # no engine patch
         book_step = bench_rnn._minirnn_setup(dict(spec))[0]
         fast_step0 = bench_rnn._minirnn_setup(dict(spec))[0]
         torch_step = bench_rnn._torch_setup(dict(spec, backend="torch-cpu"))[0]

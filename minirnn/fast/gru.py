@@ -27,8 +27,9 @@ import numpy as np
 from numba import njit
 
 from .. import backend
-from .._array_kernels import scatter_add_rows
+from .._array_kernels import scatter_add_rows, transpose_into
 from .._rnn_kernels import ONE, act_sigmoid, act_tanh
+from ..layers.gru import gate_slices, init_params  # noqa: F401  (a drop-in module for stack.CELLS)
 
 
 # ---- kernels: one step's gate math ------------------------------------------------------------------
@@ -106,6 +107,11 @@ def gru_backward_step(dh_up, dh_carry, gates_t, h_prev, dax_t, dah_t):
 
 
 # ---- the wrappers: layers/gru.py's forward and backward ----------------------------------------------
+# run the per-step recurrent GEMMs transposed, (3H x H) @ (H x N), as the LSTM's fused path does
+# (OpenBLAS is faster that way round at N = 50), the (3H, N) result transposed back by a strip copy
+TRANSPOSED_GEMM = True
+
+
 def _time_major(a, dtype):
     """(N, T, K) -> contiguous (T, N, K): free for a transposed view of a time-major array."""
     return np.ascontiguousarray(a.transpose(1, 0, 2), dtype=dtype)
@@ -123,6 +129,9 @@ def forward(x, h0, Wx, Wh, b):
     hbuf[0] = 0 if h0 is None else h0
     gates = np.empty((T, N, 4 * H), dtype=dtype)                     # (T, N, 4H) r, z, n, hn
     ah = np.empty((N, 3 * H), dtype=dtype)                           # (N, 3H) work: h_{t-1} Wh
+    if TRANSPOSED_GEMM:
+        WhT = np.ascontiguousarray(Wh.T)                             # (3H, H)
+        ahT = np.empty((3 * H, N), dtype=dtype)                      # (3H, N) work: (h_{t-1} Wh)^T
     if x.ndim == 2:
         ids = backend.row_indices(x.T, D)                            # (T, N) in [0, D), checked
     else:
@@ -130,7 +139,11 @@ def forward(x, h0, Wx, Wh, b):
         ax += bx
         ax = ax.reshape(T, N, 3 * H)                                 # (T, N, 3H)
     for t in range(T):
-        np.matmul(hbuf[t], Wh, out=ah)                               # (2) (N, 3H)
+        if TRANSPOSED_GEMM:                                          # (2) as Wh^T h_{t-1}^T
+            np.matmul(WhT, hbuf[t].T, out=ahT)                       # (3H, N)
+            transpose_into(ahT, ah)                                  # (N, 3H)
+        else:
+            np.matmul(hbuf[t], Wh, out=ah)                           # (2) (N, 3H)
         if x.ndim == 2:
             gru_forward_step_ids(Wx, ids[t], bx, ah, b_hn, hbuf[t], gates[t], hbuf[t + 1])  # (1), (3)-(7)
         else:
@@ -163,7 +176,11 @@ def backward(dh, cache, need_dx=True):
     dah = np.empty((T, N, 3 * H), dtype=dtype)                       # (T, N, 3H)
     carry = np.zeros((N, H), dtype=dtype)                            # (N, H) dL/dh_t from step t+1
     rec = np.empty((N, H), dtype=dtype)                              # (N, H) work: dah_t Wh^T
-    WhT = np.ascontiguousarray(Wh.T)                                 # (3H, H)
+    if TRANSPOSED_GEMM:
+        recT = np.empty((H, N), dtype=dtype)                         # (H, N) work: (dah_t Wh^T)^T
+        Wh_c = np.ascontiguousarray(Wh)                              # (H, 3H)
+    else:
+        WhT = np.ascontiguousarray(Wh.T)                             # (3H, H)
     if x.ndim == 2:
         rows = backend.row_indices(np.asarray(x).T, D)               # (T, N)
         dWx = np.zeros((D, 3 * H), dtype=dtype)                      # (D, 3H)
@@ -171,7 +188,11 @@ def backward(dh, cache, need_dx=True):
         gru_backward_step(dh_tm[t], carry, g_tm[t], hp[t], dax[t], dah[t])  # (7)-(3)
         if x.ndim == 2:                                              # (1) with ids: dWx[ids_t] += dax_t
             scatter_add_rows(dWx, rows[t], dax[t])
-        np.matmul(dah[t], WhT, out=rec)                              # (2) into h_{t-1}
+        if TRANSPOSED_GEMM:                                          # (2) into h_{t-1}, as Wh dah_t^T
+            np.matmul(Wh_c, dah[t].T, out=recT)                      # (H, N)
+            transpose_into(recT, rec)                                # (N, H)
+        else:
+            np.matmul(dah[t], WhT, out=rec)                          # (2) into h_{t-1}
         carry += rec                                                 # (N, H) dL/dh_{t-1}
     dax2, dah2 = dax.reshape(T * N, 3 * H), dah.reshape(T * N, 3 * H)
     dWh = hp.reshape(T * N, H).T @ dah2                              # (H, 3H) sum_t h_{t-1}^T dah_t
