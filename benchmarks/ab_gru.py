@@ -8,6 +8,9 @@ float32, forward + loss + backward + clip 5 + Adam, state carried), alternating 
 
 Until minirnn/fast/ dispatches the GRU itself, the engine variant is selected here by pointing
 stack.CELLS["gru"] at minirnn.fast.gru for its steps. Prints the median ms per step of each variant.
+The book-against-engine figures are the fair ones here; PyTorch in the same process competes with
+OpenBLAS's spinning threads for the 2 cores, so compare minirnn with PyTorch with bench_rnn.py
+(a fresh process per backend), ``--cells gru --path fused`` (engine) or ``--path reference`` (book).
 """
 import argparse
 import statistics
