@@ -1,7 +1,8 @@
 """Character-LM training-step benchmark: minirnn (NumPy, CuPy) against PyTorch (CPU, CUDA).
 
 The configuration torch-rnn published: vocabulary V = 65, batch N = 50, sequence T = 50, float32,
-RNN and LSTM with L in {1, 2, 3} layers and H in {128, 256, 512} hidden units.
+RNN and LSTM with L in {1, 2, 3} layers and H in {128, 256, 512} hidden units; the GRU on request
+(``--cells gru``: minirnn's layers/gru.py against torch.nn.GRU).
 
     python benchmarks/bench_rnn.py                      # the whole grid, 3 rounds, every backend present
     python benchmarks/bench_rnn.py --quick              # LSTM, L=2, H in {128, 512}, 1 round: under a minute
@@ -21,7 +22,7 @@ whole grid --rounds times; each figure is the median of the rounds' medians:
     forward_ms  median of forward + loss alone (PyTorch under no_grad; minirnn has no such mode and
                 still builds its cache, which favours PyTorch)
     gflops      achieved GFLOP/s. Forward flops = sum over layers of 2*N*T*(D_l + H)*G (G = 4H for
-                the LSTM, H for the RNN: torch-rnn's 2*N*T*L*(D+H)*4H with the exact D of layer 0)
+                the LSTM, 3H for the GRU, H for the RNN: torch-rnn's 2*N*T*L*(D+H)*4H with the exact D of layer 0)
                 plus 2*N*T*H*V for the output projection; a step counts 3x the forward.
     ceiling     numpy sgemm GFLOP/s measured in the same run at (N*T) x 1024 @ 1024 x 2048
     peak_bytes  resident-memory high-water mark of one step above the resident size before it,
@@ -56,7 +57,7 @@ ALL_BACKENDS = ("numpy", "cupy", "torch-cpu", "torch-cuda")
 
 # ---- flops and memory formulas --------------------------------------------------------------------
 def forward_flops(cell, L, H, D=V, N=N, T=T, V=V):
-    G = 4 * H if cell == "lstm" else H
+    G = {"lstm": 4 * H, "gru": 3 * H}.get(cell, H)
     rec = sum(2 * N * T * ((D if l == 0 else H) + H) * G for l in range(L))   # (1) a_t, every layer
     return rec + 2 * N * T * H * V                                             # output projection
 
@@ -97,7 +98,8 @@ def _minirnn_setup(spec):
         _, _, cache = model.loss(x, y, None, train=True)
         _, (cell, layer_caches), _, _ = cache
         own = 0
-        for _, c in layer_caches:   # lstm: (x, h0, c0, Wx, Wh, gates, c, h); rnn: (x, h0, Wx, Wh, h)
+        for _, c in layer_caches:   # lstm: (x, h0, c0, Wx, Wh, gates, c, h); rnn: (x, h0, Wx, Wh, h);
+            # gru: (x, h0, Wx, Wh, gates, h)
             own += sum(a.nbytes for a in (c[5:] if cell == "lstm" else c[4:]))
         return own
 
@@ -116,7 +118,7 @@ def _torch_setup(spec):
     with torch.no_grad():
         emb.weight.copy_(torch.eye(V))                       # one-hot input, as minirnn's embed=0
     emb.weight.requires_grad_(False)
-    Rnn = torch.nn.LSTM if spec["cell"] == "lstm" else torch.nn.RNN
+    Rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(spec["cell"], torch.nn.RNN)
     rnn = Rnn(V, H, num_layers=L, batch_first=True).to(dev)
     lin = torch.nn.Linear(H, V).to(dev)
     params = list(rnn.parameters()) + list(lin.parameters())
@@ -253,7 +255,7 @@ def chart(results, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cells", default="rnn,lstm", help="comma list of rnn, lstm")
+    ap.add_argument("--cells", default="rnn,lstm", help="comma list of rnn, lstm, gru")
     ap.add_argument("--layers", default="1,2,3", help="comma list of L")
     ap.add_argument("--hidden", default="128,256,512", help="comma list of H")
     ap.add_argument("--backends", default="auto",

@@ -9,7 +9,9 @@ seed, seed+1, ... for the repeats. Reported, as medians over the repeats:
 
 * words/s: epochs x (corpus tokens whose word is in the vocabulary) / seconds of the training phase
   (after the vocabulary is built, for both libraries; the vocabulary pass is reported apart);
-* spearman / pearson: correlation of cosine similarities with the human scores of ``--pairs``.
+* spearman / pearson: correlation of cosine similarities with the human scores of ``--pairs``;
+* analogy / analogy_cosmul: accuracy on the questions of ``--analogies`` (``evaluate_word_analogies``,
+  3CosAdd and 3CosMul), the same minirnn code scoring both libraries' vectors.
 
 gensim is run both ways it can read a corpus: from a Python iterable of sentences, and from a file
 (``corpus_file``, its faster multi-threaded reader); the target compares minirnn with the faster of
@@ -46,6 +48,8 @@ def parse_args(argv):
     p.add_argument("--corpus", default=default_corpus(), help="UTF-8 text corpus (default: the bundled novel)")
     p.add_argument("--pairs", default=os.path.join(HERE, "data", "es_word_pairs_quijote.tsv"),
                    help="tab-separated word pairs with human scores, for Spearman")
+    p.add_argument("--analogies", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"),
+                   help="analogy questions in word2vec's questions-words.txt format (made by make_es_analogies.py)")
     p.add_argument("--dim", type=int, default=100, help="vector size")
     p.add_argument("--window", type=int, default=5, help="largest context window")
     p.add_argument("--min-count", type=int, default=5, help="vocabulary cut")
@@ -87,7 +91,20 @@ def summarize(runs, words_per_epoch, epochs) -> dict:
     med = lambda k: statistics.median(r[k] for r in runs)
     return {"words_per_s": epochs * words_per_epoch / med("train_s"), "train_s": med("train_s"),
             "vocab_s": med("vocab_s"), "spearman": med("spearman"), "pearson": med("pearson"),
+            "analogy": med("analogy"), "analogy_cosmul": med("analogy_cosmul"),
+            "analogy_answered": runs[0]["analogy_answered"],
             "oov_rate": runs[0]["oov_rate"], "n_pairs": runs[0]["n_pairs"], "runs": runs}
+
+
+def analogies(kv, path) -> dict:
+    """Accuracy on the analogy file, 3CosAdd and 3CosMul (questions with an unknown word skipped)."""
+    add, sections = kv.evaluate_word_analogies(path)
+    mul, _ = kv.evaluate_word_analogies(path, similarity_function="most_similar_cosmul")
+    total = sections[-1]
+    return {"analogy": add, "analogy_cosmul": mul,
+            "analogy_answered": len(total["correct"]) + len(total["incorrect"]),
+            "analogy_sections": {s["section"]: len(s["correct"]) / max(1, len(s["correct"]) + len(s["incorrect"]))
+                                 for s in sections[:-1]}}
 
 
 def run_minirnn(args, seed) -> tuple[dict, Word2Vec]:
@@ -95,6 +112,7 @@ def run_minirnn(args, seed) -> tuple[dict, Word2Vec]:
                  sample=args.sample, epochs=args.epochs, workers=args.workers, seed=seed)
     m.train(args.corpus)
     ev = m.wv.evaluate_word_pairs(args.pairs)
+    ev.update(analogies(m.wv, args.analogies))
     return {"seed": seed, "train_s": m.timings["train_s"], "vocab_s": m.timings["vocab_s"],
             "words_per_s": m.timings["words_per_s"], "loss_per_epoch": m.losses, **ev}, m
 
@@ -112,6 +130,7 @@ def run_gensim(args, seed, mode, sentences, sentence_file) -> tuple[dict, KeyedV
     words = list(g.wv.index_to_key)
     kv = KeyedVectors(words, g.wv.vectors, [g.wv.get_vecattr(w, "count") for w in words])
     ev = kv.evaluate_word_pairs(args.pairs)
+    ev.update(analogies(kv, args.analogies))
     return {"seed": seed, "train_s": t2 - t1, "vocab_s": t1 - t0, **ev}, kv
 
 
@@ -134,12 +153,14 @@ def main(argv=None):
     results = {"benchmark": "word2vec skip-gram negative sampling", "machine": machine_info(args.workers),
                "params": {k: getattr(args, k) for k in ("dim", "window", "min_count", "negative", "sample",
                                                          "epochs", "workers", "seed", "repeats")},
-               "corpus": os.path.basename(args.corpus), "pairs": os.path.basename(args.pairs)}
+               "corpus": os.path.basename(args.corpus), "pairs": os.path.basename(args.pairs),
+               "analogies": os.path.basename(args.analogies)}
     runs, model = [], None
     for r in range(args.repeats):
         run, model = run_minirnn(args, args.seed + r)
         runs.append(run)
-        print(f"minirnn  seed {run['seed']}: train {run['train_s']:.2f}s  spearman {run['spearman']:.3f}", file=sys.stderr)
+        print(f"minirnn  seed {run['seed']}: train {run['train_s']:.2f}s  spearman {run['spearman']:.3f}  "
+              f"analogy {run['analogy']:.3f}", file=sys.stderr)
     words_per_epoch = model.vocab.total
     results["corpus_tokens"] = model.vocab.n_tokens
     results["vocab_tokens"] = words_per_epoch
@@ -160,7 +181,7 @@ def main(argv=None):
                     run, kv = run_gensim(args, args.seed + r, mode, sentences, sentence_file)
                     runs.append(run)
                     print(f"gensim {mode} seed {run['seed']}: train {run['train_s']:.2f}s  "
-                          f"spearman {run['spearman']:.3f}", file=sys.stderr)
+                          f"spearman {run['spearman']:.3f}  analogy {run['analogy']:.3f}", file=sys.stderr)
                 require(len(kv) == len(model.vocab), f"gensim's vocabulary has {len(kv)} words, minirnn's "
                                                      f"{len(model.vocab)}: the comparison would not be fair")
                 results["gensim"][mode] = summarize(runs, words_per_epoch, args.epochs)
@@ -181,11 +202,12 @@ def main(argv=None):
     m = results["machine"]
     print(f"\n{m['cpu']}, {m['cores']} cores, {args.workers} threads; {results['vocab_tokens']} tokens x "
           f"{args.epochs} epochs, V={results['vocab_size']}, D={args.dim}")
-    print(f"{'':22s} {'words/s':>10s} {'train s':>8s} {'spearman':>9s} {'pearson':>8s}")
+    print(f"{'':22s} {'words/s':>10s} {'train s':>8s} {'spearman':>9s} {'pearson':>8s} {'analogy':>8s} {'cosmul':>7s}")
     rows = [("minirnn", results["minirnn"])]
     rows += [(f"gensim ({mode})", g) for mode, g in results.get("gensim", {}).items()]
     for name, r in rows:
-        print(f"{name:22s} {r['words_per_s']:10.0f} {r['train_s']:8.2f} {r['spearman']:9.3f} {r['pearson']:8.3f}")
+        print(f"{name:22s} {r['words_per_s']:10.0f} {r['train_s']:8.2f} {r['spearman']:9.3f} {r['pearson']:8.3f} "
+              f"{r['analogy']:8.3f} {r['analogy_cosmul']:7.3f}")
     if "targets" in results:
         t = results["targets"]
         print(f"throughput vs fastest gensim: x{t['throughput_ratio_vs_fastest_gensim']:.2f} "

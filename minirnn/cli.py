@@ -30,6 +30,7 @@ import numpy as np
 
 from . import backend, checkpoint
 from .errors import UsageError, require, require_memory
+from .layers import stack
 from .optim import OPTIMIZERS, StepDecay
 from .textio import check_output_dir
 from .trainer import check_meta
@@ -56,7 +57,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, lr, iters, eval_every,
                     checkpoint_dir, embed=None):
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=["rnn", "lstm"], default="lstm", help="recurrent cell")
+    m.add_argument("--model", choices=list(stack.CELLS), default="lstm", help="recurrent cell")
     m.add_argument("--hidden", type=int, default=hidden, help="hidden size H of every layer")
     m.add_argument("--layers", type=int, default=layers, help="number of stacked recurrent layers L")
     if embed is not None:
@@ -125,7 +126,7 @@ def model_bytes(vocab_size, embed, hidden, layers, cell, batch, seq, itemsize, t
     """Estimated bytes to train an RNNLM: parameters x 4 (weights, gradients, two Adam moments),
     the input table, and one window's activations (N T per layer: gates, cell, h; logits x 3)."""
     V, E, H, L, N, T = (int(x) for x in (vocab_size, embed, hidden, layers, batch, seq))
-    G = 4 if cell == "lstm" else 1
+    G = {"lstm": 4, "gru": 3}.get(cell, 1)                  # gate blocks per layer
     recurrent = sum((E if l == 0 else H) * G * H + H * G * H + G * H for l in range(L))
     params = recurrent + H * V + V
     table = V * E * (4 if trained_embedding else 1)

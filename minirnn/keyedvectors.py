@@ -5,6 +5,9 @@ Dimension legend: V vocabulary size, D vector size.
     kv = KeyedVectors(words, vectors, counts)   # words (V,), vectors (V, D) float32, counts (V,) or None
     kv["sancho"]                                # (D,)
     kv.most_similar("sancho", topn=5)           # [(word, cosine), ...], best first
+    kv.most_similar(["rey", "mujer"], ["hombre"])  # analogies (3CosAdd); most_similar_cosmul: 3CosMul
+    kv.doesnt_match(["rey", "reina", "queso"])  # the word farthest from the mean of the others
+    kv.evaluate_word_analogies("questions.txt") # (accuracy, sections), as gensim
     kv.similarity("sancho", "panza")            # cosine in [-1, 1]
     kv.evaluate_word_pairs("pairs.tsv")         # {spearman, pearson, oov_rate, n_pairs, n_oov}
     kv.save_word2vec_format("v.txt")            # or binary=True; counts go to v.txt.counts.json
@@ -79,6 +82,7 @@ class KeyedVectors:
             if counts.shape != (len(words),):
                 raise UsageError(f"counts must have shape ({len(words)},), got {counts.shape}")
         self.counts = counts
+        self._normed = None
 
     # ---- lookup -------------------------------------------------------------------------------
     @property
@@ -108,6 +112,8 @@ class KeyedVectors:
     # ---- cosine similarity --------------------------------------------------------------------
     def get_normed_vectors(self) -> np.ndarray:
         """Every vector scaled to unit length (all-zero rows stay zero), shape (V, D)."""
+        if self._normed is not None:
+            return self._normed  # held only while evaluate_word_analogies runs
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)  # (V, 1)
         return self.vectors / np.where(norms > 0, norms, 1.0).astype(np.float32)  # (V, D)
 
@@ -119,25 +125,202 @@ class KeyedVectors:
             return 0.0
         return float(np.dot(a, b)) / (na * nb)
 
-    def similar_by_vector(self, vector, topn=10, exclude=()) -> list[tuple[str, float]]:
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None, exclude=()) -> list[tuple[str, float]]:
         """The ``topn`` words whose vectors have the highest cosine with ``vector`` (D,)."""
         v = np.asarray(vector, dtype=np.float32).reshape(-1)  # (D,)
         if v.shape[0] != self.vector_size:
             raise UsageError(f"vector has {v.shape[0]} dimensions, the model has {self.vector_size}")
         nv = float(np.linalg.norm(v))
-        cos = self.get_normed_vectors() @ (v / nv if nv > 0 else v)  # (V,)
+        R = self._restrict(restrict_vocab)
+        cos = self.get_normed_vectors()[:R] @ (v / nv if nv > 0 else v)  # (R,)
         skip = [self.key_to_index[w] for w in exclude if w in self.key_to_index]
-        cos[skip] = -np.inf
-        k = max(0, min(int(topn), len(self) - len(skip)))
+        return self._best(cos, topn, skip)
+
+    # ---- analogies (gensim's KeyedVectors semantics) -------------------------------------------
+    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Words nearest by cosine to the weighted mean of unit vectors (3CosAdd for analogies).
+
+        ``positive`` and ``negative`` are a word, a vector (D,), or a list of them; an item may be a
+        pair ``(item, weight)`` (default weight +1 for positive, -1 for negative items). Then
+
+            (1) u_i = v_i / |v_i|                      (a given vector is used as it is)
+            (2) m = sum_i w_i u_i / sum_i |w_i|,   m <- m / |m|
+            (3) score(x) = cos(x, m) = u_x . m         for the first ``restrict_vocab`` words
+
+        and the ``topn`` best words, the input words left out, are returned best first as
+        ``[(word, score), ...]``; ``topn=None`` returns the (R,) array of every score instead.
+        ``most_similar(["rey", "mujer"], ["hombre"])`` answers hombre : rey :: mujer : ? .
+        ``most_similar("sancho", topn=5)`` is the plain nearest-neighbour query.
+        """
+        if topn is not None and topn < 1:
+            return []
+        keys, weights = [], []
+        for raw, default in [(k, 1.0) for k in _ensure_list(positive)] + [(k, -1.0) for k in _ensure_list(negative)]:
+            if isinstance(raw, tuple):
+                keys.append(raw[0])
+                weights.append(float(raw[1]))
+            else:
+                keys.append(raw)
+                weights.append(default)
+        if not keys:
+            raise ValueError("cannot compute similarity with no input")
+        normed = self.get_normed_vectors()  # (V, D)
+        mean = np.zeros(self.vector_size, dtype=np.float64)  # (D,)
+        for key, w in zip(keys, weights):
+            mean += w * (self._as_vector(key) if isinstance(key, np.ndarray) else normed[self._key_index(key)])  # (1)
+        mean /= sum(abs(w) for w in weights)  # (2)
+        nm = float(np.linalg.norm(mean))
+        mean = (mean / nm if nm > 0 else mean).astype(np.float32)  # (D,)
+        R = self._restrict(restrict_vocab)
+        cos = normed[:R] @ mean  # (R,) (3)
+        if topn is None:
+            return cos
+        skip = [self._key_index(k) for k in keys if not isinstance(k, np.ndarray)]
+        return self._best(cos, topn, skip)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Words that maximise the multiplicative objective 3CosMul (Levy and Goldberg, 2014).
+
+        With cosines shifted into [0, 1] so that every factor is positive,
+
+            (4) s(x, y) = (1 + cos(x, y)) / 2
+            (5) score(x) = prod_{p in positive} s(x, p) / (prod_{n in negative} s(x, n) + 1e-6)
+
+        for the first ``restrict_vocab`` words; the input words are left out of the ``topn`` returned,
+        best first (``topn=None``: the (R,) array of every score). For a : b :: c : ? call it with
+        positive=[b, c], negative=[a]. Items are words or vectors (a vector is used as it is, as gensim
+        does, so pass a unit vector to get a cosine).
+        """
+        if topn is not None and topn < 1:
+            return []
+        positive, negative = _ensure_list(positive), _ensure_list(negative)
+        if not positive:
+            raise ValueError("cannot compute similarity with no input")
+        normed = self.get_normed_vectors()  # (V, D)
+        R = self._restrict(restrict_vocab)
+
+        def shifted(key):
+            term = self._as_vector(key) if isinstance(key, np.ndarray) else normed[self._key_index(key)]  # (D,)
+            return (1 + normed[:R] @ term) / 2  # (R,) (4)
+
+        score = np.prod([shifted(k) for k in positive], axis=0)  # (R,)
+        score = score / (np.prod([shifted(k) for k in negative], axis=0) + 1e-6)  # (R,) (5)
+        if topn is None:
+            return score
+        skip = [self._key_index(k) for k in positive + negative if not isinstance(k, np.ndarray)]
+        return self._best(score, topn, skip)
+
+    def doesnt_match(self, words) -> str:
+        """The word farthest from the others: the lowest cosine with the normalised mean of the unit
+        vectors of ``words`` (words outside the vocabulary are left out, with a warning)."""
+        used = [w for w in words if w in self.key_to_index]
+        if len(used) != len(words):
+            warnings.warn(f"words not in the vocabulary, left out: {sorted(set(words) - set(used))}", stacklevel=2)
+        if not used:
+            raise ValueError("cannot select a word from an empty list")
+        u = self.get_normed_vectors()[[self.key_to_index[w] for w in used]]  # (n, D)
+        mean = u.mean(axis=0)  # (D,)
+        nm = float(np.linalg.norm(mean))
+        cos = u @ (mean / nm if nm > 0 else mean)  # (n,)
+        return min(zip(cos.tolist(), used))[1]  # ties: the alphabetically first, as gensim
+
+    def evaluate_word_analogies(self, path, restrict_vocab=300000, case_insensitive=True,
+                                dummy4unknown=False, similarity_function="most_similar"):
+        """Accuracy on analogy questions a : b :: c : d, in the format of word2vec's questions-words.txt.
+
+        The file holds sections, each opened by a line ``: name``, of lines ``a b c d`` (four words; any
+        other line is skipped). A question is answered by the best word of
+        ``most_similar(positive=[b, c], negative=[a])`` (3CosAdd; or of ``most_similar_cosmul`` when
+        ``similarity_function="most_similar_cosmul"``) over the first ``restrict_vocab`` words that is
+        none of a, b, c, looked for among the first 5 candidates; it is correct when it is d. With
+        ``case_insensitive`` words are compared in upper case, a word standing for its most frequent
+        case variant. Questions with a word outside the first ``restrict_vocab`` words are skipped, or
+        counted wrong with ``dummy4unknown=True``.
+
+        Returns ``(score, sections)`` as gensim does: ``score`` is correct / (correct + incorrect) over
+        the whole file (0.0 if nothing was answered) and ``sections`` a list of dicts ``{'section': name,
+        'correct': [(a, b, c, d), ...], 'incorrect': [...]}``, one per section, then one named
+        ``'Total accuracy'`` holding every question (the words as compared, so upper case by default).
+        """
+        if similarity_function not in ("most_similar", "most_similar_cosmul"):
+            raise UsageError(f"similarity_function must be 'most_similar' or 'most_similar_cosmul', "
+                             f"got {similarity_function!r}")
+        fold = str.upper if case_insensitive else (lambda w: w)
+        R = self._restrict(restrict_vocab)
+        ok_vocab = {fold(w): i for i, w in reversed(list(enumerate(self.index_to_key[:R])))}  # first variant wins
+        search = getattr(self, similarity_function)
+        self._normed = self.get_normed_vectors()  # (V, D) once, not once per question
+        try:
+            sections, n_questions = self._answer_analogies(path, fold, ok_vocab, search, R, dummy4unknown)
+        finally:
+            self._normed = None
+        if n_questions == 0:
+            raise UsageError(f"{path}: no analogy questions found (lines 'a b c d' after a ': section' line)")
+        total = {"section": "Total accuracy",
+                 "correct": [q for s in sections for q in s["correct"]],
+                 "incorrect": [q for s in sections for q in s["incorrect"]]}
+        n = len(total["correct"]) + len(total["incorrect"])
+        sections.append(total)
+        return (len(total["correct"]) / n if n else 0.0), sections
+
+    def _answer_analogies(self, path, fold, ok_vocab, search, R, dummy4unknown):
+        sections, section, n_questions = [], None, 0
+        for lineno, line in enumerate(iter_lines(path), 1):
+            if line.startswith(": "):
+                section = {"section": line.lstrip(": ").strip(), "correct": [], "incorrect": []}
+                sections.append(section)
+                continue
+            if section is None:
+                raise UsageError(f"{path}:{lineno}: a section header ': name' must come before the first question")
+            words = line.split()
+            if len(words) != 4:
+                continue  # not a question (gensim skips such lines too)
+            a, b, c, expected = quad = tuple(fold(w) for w in words)
+            n_questions += 1
+            if not all(w in ok_vocab for w in quad):
+                if dummy4unknown:
+                    section["incorrect"].append(quad)
+                continue
+            ia, ib, ic = ok_vocab[a], ok_vocab[b], ok_vocab[c]
+            best = search(positive=[self.index_to_key[ib], self.index_to_key[ic]],
+                          negative=[self.index_to_key[ia]], topn=5, restrict_vocab=R)
+            predicted = None
+            for word, _ in best:
+                predicted = fold(word)
+                if predicted not in (a, b, c):
+                    break
+            section["correct" if predicted == expected else "incorrect"].append(quad)
+        return sections, n_questions
+
+    # ---- helpers for the look-ups -------------------------------------------------------------
+    def _key_index(self, key) -> int:
+        """Index of a word (or, as gensim allows, of an int index)."""
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and key not in self.key_to_index:
+            if 0 <= key < len(self):
+                return int(key)
+        return self._index(key)
+
+    def _as_vector(self, v) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float32).reshape(-1)  # (D,)
+        if v.shape[0] != self.vector_size:
+            raise UsageError(f"vector has {v.shape[0]} dimensions, the model has {self.vector_size}")
+        return v
+
+    def _restrict(self, restrict_vocab) -> int:
+        """R: how many of the most frequent words a search looks at (all when None)."""
+        return len(self) if restrict_vocab is None else max(0, min(int(restrict_vocab), len(self)))
+
+    def _best(self, scores, topn, skip) -> list[tuple[str, float]]:
+        """The ``topn`` highest of ``scores`` (R,), indices in ``skip`` left out, best first."""
+        scores = np.array(scores, dtype=np.float64)  # (R,) a copy
+        skip = [i for i in set(skip) if i < scores.shape[0]]
+        scores[skip] = -np.inf
+        k = max(0, min(int(topn), scores.shape[0] - len(skip)))
         if k == 0:
             return []
-        best = np.argpartition(-cos, k - 1)[:k]  # (k,) the k largest, unordered
-        best = best[np.argsort(-cos[best], kind="stable")]  # (k,) best first
-        return [(self.index_to_key[i], float(cos[i])) for i in best]
-
-    def most_similar(self, word, topn=10) -> list[tuple[str, float]]:
-        """The ``topn`` nearest words to ``word`` by cosine (the word itself left out), best first."""
-        return self.similar_by_vector(self[word], topn=topn, exclude=(word,))
+        best = np.argpartition(-scores, k - 1)[:k]  # (k,) the k largest, unordered
+        best = best[np.argsort(-scores[best], kind="stable")]  # (k,) best first
+        return [(self.index_to_key[i], float(scores[i])) for i in best]
 
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate_word_pairs(self, path, case_insensitive=True) -> dict:
@@ -259,6 +442,17 @@ class KeyedVectors:
     def load(cls, path) -> "KeyedVectors":
         """Load a word2vec text or binary file, detecting which."""
         return cls.load_word2vec_format(path, binary=None)
+
+
+def _ensure_list(value) -> list:
+    """A word, a vector (D,), a (V, D) array or a list of them, as a list (gensim's convention)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, int, np.integer)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return [value]
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        return list(value)
+    return list(value)
 
 
 # ---- correlations (no SciPy in minirnn) ---------------------------------------------------------

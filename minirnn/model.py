@@ -14,7 +14,7 @@ Equations
                                        frozen given matrix in the quantized word model)
                                        A frozen one-hot table is never multiplied out: layer 0
                                        gets the ids, and x_t Wx = Wx[ids_t] (lstm.py, rnn.py)
-    (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py, dropout between layers)
+    (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py / gru.py, dropout between layers)
     (3) logits = h Wout + bout         linear.py
     (4) loss = CE(logits, targets)     softmax_ce.py, mean over the N*T tokens
 
@@ -30,11 +30,11 @@ import numpy as np
 
 from . import backend, fast
 from .layers import embedding as embed_layer
-from .layers import linear, lstm, rnn, softmax_ce, stack
+from .layers import linear, softmax_ce, stack
 
 
 class RNNLM:
-    """Stacked RNN/LSTM language model.
+    """Stacked RNN/LSTM/GRU language model.
 
     vocab_size  V, the output classes
     embed       E; 0 means one-hot input (a frozen identity table)
@@ -66,7 +66,7 @@ class RNNLM:
         # a frozen identity table: hand layer 0 the ids instead of one-hot rows (same numbers)
         self.one_hot = freeze and table.shape == (self.V, self.V) and np.array_equal(
             table, np.eye(self.V, dtype=self.dtype))
-        init = lstm.init_params if cell == "lstm" else rnn.init_params
+        init = stack.CELLS[cell].init_params
         p = {"embed.W": table}
         for l in range(self.L):
             p[f"rnn.{l}.Wx"], p[f"rnn.{l}.Wh"], p[f"rnn.{l}.b"] = init(
@@ -118,8 +118,8 @@ class RNNLM:
         else:
             x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
-        h, new_state, stack_cache = stack.forward(x, state, self._layer_params(),
-                                                  self.cell, p_drop, rng)        # (N, T, H) (2)
+        h, new_state, stack_cache = stack.forward(x, state, self._layer_params(), self.cell,
+                                                  p_drop, rng, pick=fast.pick)    # (N, T, H) (2)
         logits, out_cache = fast.pick(linear, h).forward(h, W_out, b_out)       # (N, T, V) (3)
         return logits, new_state, (emb_cache, stack_cache, out_cache)
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import backend, checkpoint
 from .errors import UsageError, describe_os_error
+from .layers import stack
 from .model import RNNLM
 from .optim import clip_grad_norm
 
@@ -365,7 +366,7 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
             ("vocab_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
             ("hidden", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
             ("layers", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-            ("cell", lambda v: v in ("rnn", "lstm"), "'rnn' or 'lstm'"),
+            ("cell", lambda v: v in stack.CELLS, "one of " + ", ".join(map(repr, stack.CELLS))),
             ("dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
             ("dtype", lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
             ("frozen", lambda v: isinstance(v, list), "a list")):

@@ -13,6 +13,11 @@ The start words are fed through the model; then each step samples the next clust
                       embedding sum_c p(c) centroid_c; deterministic given the distribution, so it
                       repeats the same few words of a cluster.
 Start words outside the vocabulary are dropped with a warning naming them.
+
+--beam K prints instead the K most likely continuations of --length words (beam search over words,
+log p(w) = log p(c(w) | history) + log p(w | c(w)), never <unk>), with their log-probabilities, best
+first; --length-norm ranks by the log-probability per word (it matters only with --beam-end words,
+which end a continuation). Temperature, top-k, choice and seed play no part in it.
 """
 import argparse
 import sys
@@ -22,10 +27,10 @@ import numpy as np
 from minirnn import backend
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, require, run_cli
-from minirnn.sampling import check_options
+from minirnn.sampling import beam_search, check_options
 from minirnn.tokenize import tokenize
 from minirnn.trainer import load_model
-from minirnn.wordlm import WORD_CHOICES, WordTask, generate
+from minirnn.wordlm import UNK, WORD_CHOICES, WordTask, generate
 
 
 def build_parser():
@@ -37,6 +42,10 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely clusters only (0 = all)")
     p.add_argument("--choice", choices=WORD_CHOICES, default="frequency", help="how a word is picked inside a cluster")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one each run)")
+    p.add_argument("--beam", type=int, default=0, help="print the K most likely continuations (beam search) "
+                   "instead of sampling one (0 = sample)")
+    p.add_argument("--beam-end", default="", help="with --beam: words that end a continuation")
+    p.add_argument("--length-norm", action="store_true", help="with --beam: rank by log-probability per word")
     p.add_argument("--backend", choices=list(backend.BACKENDS), default=None, help="array backend")
     return p
 
@@ -46,6 +55,7 @@ def main(argv=None):
     require(args.length >= 0, f"--length must be >= 0, got {args.length}")
     check_options(args.temperature, args.top_k, 1.0)
     require(args.seed is None or args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    require(args.beam >= 0, f"--beam must be >= 0, got {args.beam}")
     if args.backend:
         backend.set_backend(args.backend)
     model, arrays, meta = load_model(args.checkpoint, "word")
@@ -59,8 +69,19 @@ def main(argv=None):
         print(f"warning: dropped start words not in the vocabulary: {' '.join(unknown)}", file=sys.stderr)
     if not start_ids:
         raise UsageError(f"none of the start words {args.start!r} is in the model's vocabulary")
-    rng = np.random.default_rng(args.seed)
     out = sys.stdout
+    if args.beam:
+        end_ids, unknown_end = task.word_ids(tokenize(args.beam_end))
+        require(not unknown_end, f"--beam-end words not in the vocabulary: {' '.join(unknown_end)}")
+        beams = beam_search(model, task.labels[np.asarray(start_ids)], args.length, args.beam,
+                            length_norm=args.length_norm, end_ids=end_ids, token_class=task.labels,
+                            token_logp=task.logp_in, banned=[i for i, w in enumerate(task.words) if w == UNK])
+        start = " ".join(task.words[i] for i in start_ids)
+        for k, (ids, score, logp) in enumerate(beams, 1):
+            out.write(f"--- beam {k}: log p = {logp:.4f} nats ({logp / max(1, len(ids)):.4f} per word)\n")
+            out.write(" ".join([start] + [task.words[i] for i in ids]) + "\n")
+        return 0
+    rng = np.random.default_rng(args.seed)
     out.write(" ".join(task.words[i] for i in start_ids))
     for w in generate(model, task, start_ids, args.length, rng, args.temperature, args.top_k, args.choice):
         out.write(" " + task.words[w])

@@ -38,7 +38,7 @@ def metrics(d):
         return [json.loads(line) for line in f]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
 def test_memorises_a_tiny_text(cell):
     text = "en un lugar de la mancha, de cuyo nombre no quiero acordarme"
     vocab = CharVocab(sorted(set(text)))
@@ -214,3 +214,19 @@ def test_bad_prime_and_checkpoint_from_the_command_line(tiny_text, tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     r = subprocess.run([sys.executable, script, "--checkpoint", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_gru_model_and_sample_script_beam_prints_k_continuations_best_first(tiny_text, tmp_path, capsys):
+    d = str(tmp_path / "b")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--model", "gru",
+                                     "--checkpoint-dir", d]) == 0
+    capsys.readouterr()
+    assert run_cli(sample_char.main, ["--checkpoint", os.path.join(d, "latest.npz"), "--prime", "don ",
+                                      "--length", "12", "--beam", "3", "--beam-end", ".", "--length-norm"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    heads, texts = lines[0::2], lines[1::2]
+    assert len(heads) == 3 and all(h.startswith("--- beam ") for h in heads)
+    per_char = [float(h.split("(")[1].split()[0]) for h in heads]
+    assert per_char == sorted(per_char, reverse=True)          # --length-norm ranks by log p per char
+    assert len(set(texts)) == 3 and all(t.startswith("don ") and 4 < len(t) <= 4 + 12 for t in texts)
+    assert run_cli(sample_char.main, ["--checkpoint", os.path.join(d, "latest.npz"), "--beam", "-1"]) == 2

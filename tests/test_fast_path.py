@@ -19,7 +19,7 @@ from minirnn import fast
 from minirnn.fast import _rnn_kernels as kernels
 from minirnn.fast import lstm as fast_lstm
 from minirnn.gradcheck import numeric_gradient, rel_error
-from minirnn.layers import embedding, linear, lstm, rnn, softmax_ce
+from minirnn.layers import embedding, gru, linear, lstm, rnn, softmax_ce
 from minirnn.model import RNNLM
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
@@ -208,7 +208,7 @@ def test_float32_tanh_approximation():
     assert kernels.tanh_f32(np.float32(-0.3)) == -kernels.tanh_f32(np.float32(0.3))
 
 
-@pytest.mark.parametrize("cell,embed", [("lstm", 0), ("lstm", 4), ("rnn", 0), ("rnn", 4)])
+@pytest.mark.parametrize("cell,embed", [("lstm", 0), ("lstm", 4), ("rnn", 0), ("rnn", 4), ("gru", 0), ("gru", 4)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_model_step_same_with_engine_on_and_off(monkeypatch, cell, embed, dtype):
     """A whole RNNLM loss and gradients (2 layers, one-hot ids or a trained embedding) agree
@@ -229,11 +229,31 @@ def test_model_step_same_with_engine_on_and_off(monkeypatch, cell, embed, dtype)
         assert g1[k].dtype == g0[k].dtype and rel_error(g1[k], g0[k]) < TOL[dtype], k
 
 
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
+def test_model_hands_its_cells_to_the_engine(monkeypatch, cell):
+    """With the engine on, the model's stack runs the engine's twin of the cell, forward and backward
+    (the book's stack.py receives fast.pick from the model); with it off, the book's cell."""
+    calls = []
+    twin = getattr(fast, cell)
+    for name in ("forward", "backward"):
+        original = getattr(twin, name)
+        monkeypatch.setattr(twin, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 5, (2, 3))
+    for on, expected in ((True, ["forward"] * 2 + ["backward"] * 2), (False, [])):
+        monkeypatch.setattr(fast, "ENABLED", on)
+        calls.clear()
+        model = RNNLM(5, hidden=4, layers=2, cell=cell, seed=0)
+        model.backward(model.loss(ids, ids)[2])
+        assert calls == expected, on
+
+
 def test_pick_and_the_switch(monkeypatch):
     """pick hands out a twin only while the engine is on, and the book for modules without one."""
     x = np.zeros((2, 3, 4))
     monkeypatch.setattr(fast, "ENABLED", True)
     assert fast.pick(lstm, x) is fast.lstm and fast.pick(softmax_ce, x) is softmax_ce
+    assert fast.pick(gru, x) is fast.gru and fast.pick(rnn, x) is fast.rnn
     assert fast.runs(x)
     monkeypatch.setattr(fast, "ENABLED", False)
     assert fast.pick(lstm, x) is lstm and fast.pick(rnn, x) is rnn and not fast.runs(x)
@@ -257,7 +277,7 @@ from minirnn.optim import Adam, clip_grad_norm
 assert not fast.AVAILABLE and not fast.ENABLED
 rng = np.random.default_rng(0)
 ids, targets = rng.integers(0, 7, (2, 4)), rng.integers(0, 7, (2, 4))
-for cell in ("lstm", "rnn"):
+for cell in ("lstm", "rnn", "gru"):
     model = RNNLM(7, hidden=5, layers=2, cell=cell, embed=0, seed=1, dtype=np.float64)
     loss, _, cache = model.loss(ids, targets, train=True)
     grads, _ = model.backward(cache)

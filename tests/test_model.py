@@ -150,7 +150,7 @@ def test_model_gradcheck(cell, L, N, T, V, H, embed_kind, with_state, s):
                 assert err < TOL, f"state[{l}][{j}]: rel error {err:.2e}"
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_model_gradcheck_with_dropout(cell):
     """train=True: dropout between the layers, with the masks fixed by re-seeding the generator."""
     rng = np.random.default_rng(4)
@@ -193,10 +193,10 @@ def test_frozen_given_embedding():
 
 def test_bad_cell_raises():
     with pytest.raises(ValueError, match="cell"):
-        RNNLM(5, cell="gru")
+        RNNLM(5, cell="transformer")
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("split", [1, 3])
 def test_truncated_bptt_windows_equal_whole_sequence(xp, cell, split):
     """Two windows carrying the state give the same outputs as one pass over the whole sequence."""

@@ -173,3 +173,18 @@ def test_encode_corpus_marks_unknown_words(tmp_path):
     p.write_text("Sancho come pan.\nSancho duerme", encoding="utf-8")
     ids, n_unk = encode_corpus(str(p), {"sancho": 0, "pan": 1})
     assert ids.tolist() == [0, 2, 1, 0, 2] and n_unk == 2
+
+
+def test_generate_words_beam(trained, capsys):
+    corpus, ck = trained
+    capsys.readouterr()
+    assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--start", "sancho panza",
+                                         "--length", "4", "--beam", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    logp = [float(h.split("=")[1].split()[0]) for h in lines[0::2]]
+    assert len(logp) == 3 and logp == sorted(logp, reverse=True)
+    for text in lines[1::2]:
+        words = text.split()
+        assert words[:2] == ["sancho", "panza"] and len(words) == 6 and UNK not in words
+    assert run_cli(generate_words.main, ["--checkpoint", str(ck / "best.npz"), "--beam", "2",
+                                         "--beam-end", "zapatilla"]) == 2

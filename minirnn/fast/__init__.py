@@ -9,6 +9,7 @@ the same arrays and caches, and tests/test_fast_path.py holds it equal to the bo
     lstm.py            the LSTM, fused: one Numba kernel for a step's gate math, time-major work
                        arrays, transposed recurrent GEMMs, no per-step allocation (layers/lstm.py)
     rnn.py             the tanh RNN, parameter gradients as single GEMMs after the loop (layers/rnn.py)
+    gru.py             the GRU, fused like the LSTM: Numba step kernels, time-major buffers (layers/gru.py)
     linear.py          the output layer on time-major rows, without a copy (layers/linear.py)
     embedding.py       the embedding's backward by the row scatter-add kernel (layers/embedding.py)
     adam.py            Adam's update in one pass over memory (optim.Adam)
@@ -20,8 +21,9 @@ Selection happens here and nowhere else. ``pick(book, *arrays)`` returns the eng
 book module when the engine is on and every array is a NumPy array, and the book module itself
 otherwise: CuPy arrays always run the book (a GPU engine would go beside this CPU one), and so does
 everything when the environment sets ``MINIRNN_FAST=0``, after ``set_enabled(False)``, or when
-Numba is not installed (the book needs only NumPy). ``layers/stack.py`` asks it for each cell,
-``model.py`` for the embedding and the output layer, ``optim.py`` asks ``runs`` before Adam's update.
+Numba is not installed (the book needs only NumPy). ``model.py`` asks it for the embedding and
+the output layer, and hands ``pick`` to ``layers/stack.py`` for each recurrent cell (the book itself
+imports nothing from here); ``optim.py`` asks ``runs`` before Adam's update.
 A twin's cache is the book's cache, so a forward from one and a backward from the other agree.
 
 What the engine switches on for itself:
@@ -40,12 +42,13 @@ import os
 
 from .. import backend
 from ..layers import embedding as _book_embedding
+from ..layers import gru as _book_gru
 from ..layers import linear as _book_linear
 from ..layers import lstm as _book_lstm
 from ..layers import rnn as _book_rnn
 
 try:  # the engine needs Numba; without it the book runs everywhere
-    from . import adam, embedding, heap, linear, lstm, rnn
+    from . import adam, embedding, gru, heap, linear, lstm, rnn
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised by tests/test_fast_path.py in a subprocess
     AVAILABLE = False
@@ -53,7 +56,7 @@ except ImportError:  # pragma: no cover - exercised by tests/test_fast_path.py i
 ENABLED = AVAILABLE and os.environ.get("MINIRNN_FAST", "1") != "0"
 
 # book module -> its engine twin
-TWINS = {_book_lstm: lstm, _book_rnn: rnn, _book_linear: linear,
+TWINS = {_book_lstm: lstm, _book_rnn: rnn, _book_gru: gru, _book_linear: linear,
          _book_embedding: embedding} if AVAILABLE else {}
 
 _heap_set = False
