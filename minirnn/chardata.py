@@ -22,16 +22,17 @@ from .textio import check_text_file
 _CHUNK = 1 << 22  # characters decoded at a time
 
 
-def _chunks(path):
-    """Yield the text of `path` in chunks of characters (UTF-8, BOM stripped, universal newlines)."""
+def read_chunks(path, chunk_chars=_CHUNK):
+    """Yield the text of `path` in chunks of characters (UTF-8, BOM stripped, universal newlines);
+    a non-UTF-8 byte is a UsageError naming where it is."""
     with io.TextIOWrapper(open(path, "rb"), encoding="utf-8-sig", newline=None) as f:
         done = 0
         while True:
             try:
-                s = f.read(_CHUNK)
+                s = f.read(chunk_chars)
             except UnicodeDecodeError as e:
                 raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} within "
-                                 f"characters {done:,} to {done + _CHUNK:,})") from None
+                                 f"characters {done:,} to {done + chunk_chars:,})") from None
             if not s:
                 return
             done += len(s)
@@ -72,7 +73,7 @@ def encode_file(path):
     """Read a text file into (ids, vocab). ids is uint16 when the vocabulary allows, else int32."""
     path = check_text_file(path)
     seen, n = set(), 0
-    for s in _chunks(path):                                  # pass 1: which characters, how many
+    for s in read_chunks(path):                                  # pass 1: which characters, how many
         seen.update(np.unique(_code_points(s)).tolist())
         n += len(s)
     if n == 0 or not any(not chr(c).isspace() for c in seen):
@@ -82,7 +83,7 @@ def encode_file(path):
     lut[chars] = np.arange(len(chars))
     ids = np.empty(n, dtype=np.uint16 if len(chars) <= 65535 else np.int32)  # (n,)
     pos = 0
-    for s in _chunks(path):                                  # pass 2: write the ids
+    for s in read_chunks(path):                                  # pass 2: write the ids
         ids[pos:pos + len(s)] = lut[_code_points(s)]
         pos += len(s)
     return ids, CharVocab(chr(c) for c in chars)

@@ -23,7 +23,6 @@ The quantities
 """
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
 
@@ -31,7 +30,8 @@ import numpy as np
 
 from . import backend
 from .errors import UsageError
-from .layers import lstm, rnn, softmax_ce
+from .layers import lstm, softmax_ce, stack
+from .chardata import read_chunks
 from .textio import check_text_file
 
 GATES = ("i", "f", "o")                   # the gates a saturation plot shows (g is a tanh, not a gate)
@@ -44,15 +44,6 @@ MEMORY_FEATURES = ("inside quotes", "inside parentheses", "inside dialogue", "po
 
 # ---- running the model one layer at a time, keeping what every layer computed -----------------
 
-def _layer_input(params, ids):
-    """What layer 0 takes for ids (N, T): the ids themselves when the input table is the frozen
-    identity (one-hot input; the layers read row ids_t of Wx), else the embedded rows (N, T, E)."""
-    W = params["embed.W"]
-    if W.shape[0] == W.shape[1] and bool((W == backend.array_module(W).eye(W.shape[0], dtype=W.dtype)).all()):
-        return ids
-    return W[ids]                                                  # (N, T, E)
-
-
 def _cell(model):
     cfg = model.config()
     return cfg["cell"], cfg["layers"], cfg["hidden"]
@@ -60,54 +51,35 @@ def _cell(model):
 
 def run_layers(model, ids, state=None, keep_caches=False):
     """Run the model over ids (N, T) from ``state`` (a list over layers of (h,) or (h, c), each
-    (N, H); None means zeros), layer by layer with rnn.forward / lstm.forward.
+    (N, H); None means zeros) with the book's own layers (layers/stack.py, no engine, no dropout:
+    the model at evaluation time), keeping what every layer computed.
 
-    Returns (logits (N, T, V), layers, new_state[, caches]): ``layers`` is a list over layers of
+    Returns (logits (N, T, V), layers, new_state[, cache]): ``layers`` is a list over layers of
     dicts with 'h' (N, T, H) and, for an LSTM, 'c' (N, T, H) and 'gates' (N, T, 4H) (the activated
-    i, f, g, o); caches (per layer, for ``backward_layers``) only when keep_caches is True.
-    No dropout: this is the model at evaluation time."""
-    cell, L, H = _cell(model)
-    p = model.params
+    i, f, g, o), read from the layers' backward caches; the stack's cache (for ``backward_layers``)
+    only when keep_caches is True."""
     ids = backend.to_device(np.asarray(ids, dtype=np.int64))       # (N, T)
-    state = state if state is not None else [None] * L
-    inp = _layer_input(p, ids)                                     # (N, T) ids or (N, T, E)
-    layers, new_state, caches = [], [], []
-    for l in range(L):
-        Wx, Wh, b = p[f"rnn.{l}.Wx"], p[f"rnn.{l}.Wh"], p[f"rnn.{l}.b"]
-        s = state[l] or (None, None)
-        if cell == "lstm":
-            h, cT, cache = lstm.forward(inp, s[0], s[1], Wx, Wh, b)  # (N, T, H)
-            gates, c = cache[5], cache[6]                          # (N, T, 4H), (N, T, H)
-            layers.append({"h": h, "c": c, "gates": gates})
-            new_state.append((h[:, -1].copy(), cT.copy()))
-        else:
-            h, cache = rnn.forward(inp, s[0], Wx, Wh, b)           # (N, T, H)
-            layers.append({"h": h})
-            new_state.append((h[:, -1].copy(),))
-        caches.append(cache)
-        inp = h
-    logits = inp @ p["out.W"] + p["out.b"]                         # (N, T, V)
+    # (1) of model.py: the ids themselves for a one-hot input (the layers read row ids_t of Wx)
+    inp = ids if model.one_hot else model.params["embed.W"][ids]   # (N, T) or (N, T, E)
+    h, new_state, cache = stack.forward(inp, state, model.layer_params(), model.cell)  # (N, T, H)
+    layers = []
+    for _, layer_cache in cache[-1]:                               # (mask, cache) per layer
+        if model.cell == "lstm":                                   # (x, h0, c0, Wx, Wh, gates, c, h)
+            layers.append({"h": layer_cache[7], "c": layer_cache[6], "gates": layer_cache[5]})
+        else:                                                      # rnn/gru: h is the last entry
+            layers.append({"h": layer_cache[-1]})
+    new_state = [tuple(s.copy() for s in layer) for layer in new_state]  # not views of h
+    logits = h @ model.params["out.W"] + model.params["out.b"]     # (N, T, V)
     if keep_caches:
-        return logits, layers, new_state, caches
+        return logits, layers, new_state, cache
     return logits, layers, new_state
 
 
-def backward_layers(model, dh_top, caches):
-    """Backprop dh_top (N, T, H), dL/d(top layer's h), down through the layers' caches from
+def backward_layers(model, dh_top, cache):
+    """Backprop dh_top (N, T, H), dL/d(top layer's h), down through the stack's cache from
     ``run_layers``. Returns the initial-state gradients: a list over layers of (dh0,) or
     (dh0, dc0), each (N, H)."""
-    cell, L, _ = _cell(model)
-    dstate = [None] * L
-    dh = dh_top
-    for l in reversed(range(L)):
-        if cell == "lstm":
-            dx, dh0, dc0, _, _, _ = lstm.backward(dh, caches[l], need_dx=l > 0)
-            dstate[l] = (dh0, dc0)
-        else:
-            dx, dh0, _, _, _ = rnn.backward(dh, caches[l], need_dx=l > 0)
-            dstate[l] = (dh0,)
-        dh = dx                                                    # (N, T, H) to the layer below
-    return dstate
+    return stack.backward(dh_top, cache, need_dx=False)[1]
 
 
 def activations(model, layers, stream=0):
@@ -297,12 +269,11 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100):
         _, sub_layers, _, caches = run_layers(model, ids[sub], state, keep_caches=True)
         h_top = sub_layers[-1]["h"][:, -1]                          # (n, H)
         z = h_top @ W_out + b_out                                   # (n, V) logits at t
-        z = z - z.max(axis=1, keepdims=True)
-        p = xp.exp(z)
-        p /= p.sum(axis=1, keepdims=True)                           # (n, V) softmax
-        p[xp.arange(len(t)), y] -= 1                                # dL_t/dz_t = p - onehot(y_t)
-        dh_top = xp.zeros(sub_layers[-1]["h"].shape, dtype=p.dtype)  # (n, k, H) no gradient ...
-        dh_top[:, -1] = p @ W_out.T                                 # ... but at the last step
+        # dL_t/dz_t = p - onehot(y_t) for each stream: the loss's backward, times its mean's 1/n
+        _, ce_cache = softmax_ce.forward(z[:, None], y[:, None])
+        dz = softmax_ce.backward(ce_cache, dloss=len(t))[:, 0]      # (n, V)
+        dh_top = xp.zeros(sub_layers[-1]["h"].shape, dtype=dz.dtype)  # (n, k, H) no gradient ...
+        dh_top[:, -1] = dz @ W_out.T                                # ... but at the last step
         dstate = backward_layers(model, dh_top, caches)
         for l in range(L):                                          # norms in float64: squaring a
             G[l, j] = _mean_norm(dstate[l][0])                      # float32 1e-25 would underflow
@@ -321,9 +292,8 @@ def loss_at(model, ids_window, y, state):
     """L_t = -log p(y | ids_window) for each of n streams, from ``state``: ids_window (n, k),
     y (n,). For checking ``gradient_flow`` by finite differences."""
     logits, _, _ = run_layers(model, ids_window, state)
-    z = backend.to_numpy(logits[:, -1]).astype(np.float64)         # (n, V)
-    z = z - z.max(axis=1, keepdims=True)
-    return -(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1)))  # (n,)
+    y = backend.to_device(np.asarray(y, dtype=np.int64))
+    return backend.to_numpy(softmax_ce.per_token(logits[:, -1:], y[:, None]))[:, 0]  # (n,)
 
 
 # ---- (1) bits per character over a text, streamed -----------------------------------------------
@@ -332,23 +302,12 @@ def stream_ids(path, vocab_index: dict, chunk_chars=1 << 16, unknown=None):
     """Yield the ids (int64 arrays) of a UTF-8 text file, a chunk at a time (bounded memory),
     BOM stripped, universal newlines. Characters not in ``vocab_index`` are left out and counted
     in ``unknown`` (a Counter) when given."""
-    path = check_text_file(path)
-    with io.TextIOWrapper(open(path, "rb"), encoding="utf-8-sig", newline=None) as f:
-        done = 0
-        while True:
-            try:
-                s = f.read(chunk_chars)
-            except UnicodeDecodeError as e:
-                raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} within "
-                                 f"characters {done:,} to {done + chunk_chars:,})") from None
-            if not s:
-                return
-            done += len(s)
-            ids = [vocab_index.get(ch, -1) for ch in s]
-            arr = np.array(ids, dtype=np.int64)                     # (len(s),)
-            if unknown is not None and (arr < 0).any():
-                unknown.update(ch for ch, i in zip(s, ids) if i < 0)
-            yield arr[arr >= 0]
+    for s in read_chunks(check_text_file(path), chunk_chars):
+        ids = [vocab_index.get(ch, -1) for ch in s]
+        arr = np.array(ids, dtype=np.int64)                         # (len(s),)
+        if unknown is not None and (arr < 0).any():
+            unknown.update(ch for ch, i in zip(s, ids) if i < 0)
+        yield arr[arr >= 0]
 
 
 def evaluate_ids(model, chunks, window=256):

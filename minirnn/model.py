@@ -99,7 +99,8 @@ class RNNLM:
         """The parameters an optimizer updates (frozen ones left out)."""
         return {k: v for k, v in self.params.items() if k not in self.frozen}
 
-    def _layer_params(self):
+    def layer_params(self):
+        """The recurrent layers' parameters as the stack takes them: a list of (Wx, Wh, b)."""
         return [(self.params[f"rnn.{l}.Wx"], self.params[f"rnn.{l}.Wh"], self.params[f"rnn.{l}.b"])
                 for l in range(self.L)]
 
@@ -118,7 +119,7 @@ class RNNLM:
         else:
             x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
-        h, new_state, stack_cache = stack.forward(x, state, self._layer_params(), self.cell,
+        h, new_state, stack_cache = stack.forward(x, state, self.layer_params(), self.cell,
                                                   p_drop, rng, pick=fast.pick)    # (N, T, H) (2)
         logits, out_cache = fast.pick(linear, h).forward(h, W_out, b_out)       # (N, T, V) (3)
         return logits, new_state, (emb_cache, stack_cache, out_cache)
