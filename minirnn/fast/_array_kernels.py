@@ -6,9 +6,10 @@
 Each has a one-line NumPy reference (named above) that tests/test_array_kernels.py compares it
 against. The engine's lstm.py and embedding.py call them; ``row_indices`` checks ids for them
 (the kernels read rows without bounds checks) and ``scatter_add`` picks the kernel or np.add.at.
-Measured on the 2-core AMD EPYC: np.add.at of 2500 rows of 2048 float32 into 65 rows takes
-~68 ms, ``scatter_add_rows`` ~1.5 ms; NumPy's transposed copy of a (512, 2048) float32 matrix
-~9 ms, ``transpose_into`` ~1.2 ms (Zen 2; 0.23 ms on the Zen 5).
+Both exist because NumPy's versions are slow here: np.add.at runs an unbuffered loop element by element
+instead of adding whole rows, and a plain transposed copy writes one number per
+destination row per source row, striding across memory. How much faster each kernel is:
+benchmarks/README.md, Engine.
 """
 import numpy as np
 from numba import njit
@@ -25,7 +26,7 @@ def row_indices(indices, n: int):
 
 def scatter_add(a, indices, values) -> None:
     """np.add.at(a, indices, values) on NumPy arrays: by ``scatter_add_rows`` for whole rows
-    (a (V, D) C-contiguous, indices (K,) integers, values (K, D)), ~40x faster; np.add.at otherwise."""
+    (a (V, D) C-contiguous, indices (K,) integers, values (K, D)); np.add.at otherwise."""
     indices = np.asarray(indices)
     if (a.ndim == 2 and a.flags.c_contiguous and indices.ndim == 1 and indices.dtype.kind in "iu"
             and np.shape(values) == (indices.size, a.shape[1])):
@@ -66,8 +67,8 @@ def transpose_into(src, dst):
     """dst[...] = src.T, for 2-D C-contiguous src (R, C) and dst (C, R).
 
     Strips of 16 source rows for tall or square matrices (the LSTM's per-step (4H, N) results), of 8
-    for wide ones (Wh, (H, 4H)). Measured on the 2-core Zen 5: (2048, 50) 23 us with 16 rows against
-    87 us with 8; (512, 2048) 0.23 ms with 8 against 0.34 ms with 16; (65, 2048) 26 against 46 us.
+    for wide ones (Wh, (H, 4H)): each strip width measured faster on those shapes than the other
+    (benchmarks/README.md, Engine).
     """
     R, C = src.shape
     if C > R:

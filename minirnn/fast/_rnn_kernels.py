@@ -12,9 +12,9 @@ time-major, (T, N, .), so that block t is contiguous), or a table whose rows the
 looks up (Wx for one-hot input, the hoisted x Wx for dense input): with unit inner strides, each
 output an array distinct from every input (the backward kernel's dc_next: the very view it was
 read from), and
-``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops (AVX2, or AVX-512
-where the CPU has it). Two different views of overlapping memory fail LLVM's runtime overlap check
-and run its scalar loop instead: 0.49 ms against 0.034 ms for one step at N = 50, H = 512.
+``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops to the CPU's SIMD
+width. Two different views of overlapping memory fail LLVM's runtime overlap check and run its
+scalar loop instead, many times slower (benchmarks/README.md, Engine).
 
 Equations of step t (minirnn/layers/lstm.py's numbering), σ the logistic sigmoid:
     (1) a = (x_t Wx + b) + h_{t-1} Wh               (x_t Wx a row of the caller's table or GEMM,
@@ -29,15 +29,14 @@ float64 results match the NumPy reference to rounding. float32 uses a rational a
 vectorizes: Eigen's
 float tanh (the one TensorFlow and XLA use), x P(x^2) / Q(x^2) on x clamped to [-9, 9], within
 3.5e-7 of the true tanh (a few float32 ulp; measured on a 2e6-point grid over [-12, 12]).
-Measured on the 2-core AMD EPYC (znver2): libm tanhf ~21 ns per number, NumPy's SIMD tanh ~3 ns,
-this ~0.5 ns; one step's kernel took 0.03 ms (H = 128) to 0.12 ms (H = 512), against 0.05 to
-0.7 ms for the step's (transposed) GEMM. On the 2-core Zen 5 (AVX-512) the forward kernel takes
-0.035 ms at N = 50, H = 512 with warm caches, against 0.30 ms for the GEMM.
+It is there for speed: per number it costs a fraction of libm's tanhf and of NumPy's SIMD tanh,
+and with it a step's kernel takes a small part of the time of the step's recurrent GEMM (timings:
+benchmarks/README.md, Engine).
 
-The kernels are serial on purpose: ``parallel=True`` (prange over N) made a training step 4-40x
-slower here, its worker threads fighting OpenBLAS's, which spin between the per-step GEMMs. On
-the Zen 5 machine a forward time loop with a prange(2) kernel took 44-55 ms against 18.5 ms
-serial (workqueue, or OpenMP with OMP_WAIT_POLICY=passive; 417 ms with OpenMP's default spinning).
+The kernels are serial on purpose: ``parallel=True`` (prange over N) made a training step several
+times slower, its worker threads fighting OpenBLAS's, which spin between the per-step GEMMs; it
+stayed slower with Numba's workqueue layer and with OpenMP told not to spin
+(OMP_WAIT_POLICY=passive). Measurements: benchmarks/README.md, Engine.
 """
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ def gru_backward_step(dh_up, dh_carry, gates_t, h_prev, dax_t, dah_t):
 
 # ---- the wrappers: layers/gru.py's forward and backward ----------------------------------------------
 # run the per-step recurrent GEMMs transposed, (3H x H) @ (H x N), as the LSTM's fused path does
-# (OpenBLAS is faster that way round at N = 50), the (3H, N) result transposed back by a strip copy
+# (OpenBLAS is faster that way round for small N), the (3H, N) result transposed back by a strip copy
 TRANSPOSED_GEMM = True
 
 

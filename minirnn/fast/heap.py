@@ -4,11 +4,9 @@ A training step allocates its activations, caches and gradients and frees nearly
 the end. glibc's malloc gives the top of the heap back to the kernel (``brk`` down) whenever more
 than its trim threshold is free there, so with arrays of a few MB the next step faults every page
 in again, each one zeroed by the kernel. That threshold is twice the largest mmap-ed block freed
-so far, so how often it happens depends on the sizes; small models suffer most. Measured by
-benchmarks/bench_rnn.py on the 2-core AMD EPYC (Zen 5), char model N = T = 50, with and without
-``keep_freed_heap()`` (benchmarks/results/rnn_cpu_heap_{kept,not_kept}.json): L = 2, H = 128 took
-25 ms a step with 3,400 page faults and 7 ms of system time, and 16 ms with 45 faults after it;
-L = 1, H = 128: 10 -> 7 ms; H = 512: a few percent.
+so far, so how often it happens depends on the sizes; small models suffer most, since the page
+faults are a larger share of a short step. The step times and page-fault counts with and without
+``keep_freed_heap()`` are in benchmarks/README.md, Engine.
 
 ``keep_freed_heap`` puts malloc where its own heuristic ends once it has freed a 32 MiB block:
 blocks up to 32 MiB come from the heap (``M_MMAP_THRESHOLD``, glibc's largest dynamic value) and up

@@ -17,15 +17,14 @@ What it does differently from the book, none of which changes the equations:
   - one-hot ids: backward adds da_t to dWx's rows ids_t right after the kernel writes it (while it
     is in cache), and db = sum over dWx's D rows, since every row of da was added to exactly one;
   - the recurrent GEMMs run transposed, (h_{t-1} Wh)^T = Wh^T h_{t-1}^T and
-    (da_t Wh^T)^T = Wh da_t^T, because OpenBLAS is 1.15x (Zen 5) to 1.4x (Zen 2) faster at
-    (4H x H) @ (H x N) than at (N x H) @ (H x 4H) for N = 50; their (4H, N) / (H, N) results are
-    transposed back to (N, .) rows by a Numba strip copy (_array_kernels.py, 2x faster than
-    NumPy's strided copy), and Wh^T is made once per call;
+    (da_t Wh^T)^T = Wh da_t^T, because OpenBLAS runs (4H x H) @ (H x N) faster than
+    (N x H) @ (H x 4H) for small N; their (4H, N) / (H, N) results are transposed back to (N, .)
+    rows by a Numba strip copy (_array_kernels.py, faster than NumPy's strided copy), and Wh^T is
+    made once per call;
   - float32 tanh is a rational approximation within a few ulp of libm's (_rnn_kernels.py);
     float64 agrees with the book to rounding.
-Measured against the version without the ids, h-buffer and in-loop scatter items, alternating in
-one process (bench_rnn's step, 2-core Zen 5): 57.2 -> 54.6 ms at L = 1, H = 512 and
-147.9 -> 143.6 ms at L = 2, H = 512. tests/test_fast_path.py holds it equal to the book.
+What each of these gains, and on which machine: benchmarks/README.md, Engine.
+tests/test_fast_path.py holds it equal to the book.
 """
 import threading
 
@@ -39,8 +38,8 @@ _WORK = threading.local()
 
 def _work(name, shape, dtype):
     """A scratch array kept between calls, one per name and thread (contents undefined). Only for
-    arrays that never leave the function: a fresh 20 MB array per step costs its page faults
-    again every time (a few percent of a step at H = 512)."""
+    arrays that never leave the function: a fresh (T, N, 4H) array per step (20 MB at
+    N = T = 50, H = 512, float32) costs its page faults again every time (benchmarks/README.md, Engine)."""
     a = getattr(_WORK, name, None)
     if a is None or a.shape != shape or a.dtype != dtype:
         a = np.empty(shape, dtype=dtype)
@@ -98,11 +97,11 @@ def forward(x, h0, c0, Wx, Wh, b):
     ah = _work("ah", (N, 4 * H), dtype)                      # (N, 4H) work: h_{t-1} Wh
     h_prev, c_prev = h0, c0
     for t in range(T):
-        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) 1.15-1.4x
-        # faster than (N x H) @ (H x 4H) for N = 50 (both shapes are in bench_rnn.py's GEMM
-        # line); transposing the result back to (N, 4H) costs a fraction of what that saves
+        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) faster
+        # than (N x H) @ (H x 4H) for small N (both shapes are in bench_rnn.py's GEMM line);
+        # transposing the result back to (N, 4H) costs a fraction of what that saves
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
-        _array_kernels.transpose_into(ahT, ah)               # (N, 4H), 2x faster than copyto
+        _array_kernels.transpose_into(ahT, ah)               # (N, 4H), faster than np.copyto
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
         kernels.lstm_forward_step(ah, table, rows[t], b, c_prev, gates[t], c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
@@ -137,7 +136,7 @@ def backward(dh, cache, dcT=None, need_dx=True):
         if x.ndim == 2:                                      # (1) with ids: dWx[ids_t] += da_t
             _array_kernels.scatter_add_rows(dWx, rows[t], da[t])
         # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh. As in forward, computed
-        # transposed, Wh da_t^T, which OpenBLAS runs faster for N = 50
+        # transposed, Wh da_t^T, which OpenBLAS runs faster for small N
         np.matmul(Wh, da[t].T, out=dhT_next)                 # (H, N)
         _array_kernels.transpose_into(dhT_next, dh_next)     # (N, H) da_t Wh^T
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
