@@ -161,12 +161,16 @@ def load(path):
 
 
 def append(path, record):
-    runs = load(path)
-    runs.append(record)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(runs, f, indent=1)
-    os.replace(tmp, path)
+    """Add one run to the JSON list at `path` (atomic; runs finishing at once take turns)."""
+    import fcntl
+    with open(path + ".lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        runs = load(path)
+        runs.append(record)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(runs, f, indent=1)
+        os.replace(tmp, path)
 
 
 def plot(path, png, only=None):
@@ -197,6 +201,21 @@ def plot(path, png, only=None):
     print(f"wrote {png}")
 
 
+def record_script_run(args, text):
+    with open(os.path.join(args.from_metrics, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    with open(os.path.join(args.from_metrics, "latest.json")) as f:
+        meta = json.load(f)
+    flags = meta["flags"]
+    curve = [[r["iter"], r["val_loss"], r["elapsed_s"]] for r in rows]
+    append(args.out, {"variant": "default", "config": {"kind": "default"}, "seed": flags["seed"],
+                      "iters": flags["iters"], "text": text_id(text), "curve": curve,
+                      "seconds": rows[-1]["elapsed_s"], "flags": flags,
+                      "note": f"scripts/train_char.py run, from {args.from_metrics}/metrics.jsonl "
+                              f"(seconds: training time, evaluations excluded) {args.note}"})
+    print(" ".join(f"{it}:{v:.3f}" for it, v, _ in curve))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", default=None, help="UTF-8 text (default: the bundled novel)")
@@ -208,12 +227,17 @@ def main():
     p.add_argument("--threads", type=int, default=2,
                    help="PyTorch's threads; NumPy's BLAS takes OPENBLAS_NUM_THREADS from the environment")
     p.add_argument("--note", default="", help="free text stored with the run (e.g. the commit)")
+    p.add_argument("--from-metrics", default=None, metavar="DIR",
+                   help="record the curve of a `scripts/train_char.py` run from DIR/metrics.jsonl (and "
+                        "DIR/latest.json's flags) as variant 'default' instead of training")
     p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
     p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
     args = p.parse_args()
     if args.plot:
         return plot(args.out, args.out[:-5] + ".png", args.plot_only)
     text = args.text or default_corpus()
+    if args.from_metrics:
+        return record_script_run(args, text)
     for spec in args.variants:
         cfg = parse_spec(spec)
         for seed in args.seeds:
