@@ -23,7 +23,7 @@ Adam(lr=3e-3), clip_grad_norm_(5)), on the same windows, validation as Trainer.e
     python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seed 1]
 
 Both curves go to benchmarks/results/charlm_recipe_<text>.json (+ .png) and are appended to
-recipe.json, the study of benchmarks/recipe.py.
+recipe.json, the study of benchmarks/recipe.py (not when --out is given).
 """
 import argparse
 import json
@@ -137,10 +137,11 @@ def compare_recipes(args):
             curve, seconds, flags = recipe.run_default(text, args.seed, args.iters, args.val_every)
             extra = {"flags": flags}
         runs[spec] = {"val_loss": curve, "seconds": seconds, **extra}
-        recipe.append(recipe.RESULTS, {"variant": spec, "config": cfg, "seed": args.seed, "iters": args.iters,
-                                       "text": recipe.text_id(text), "curve": curve, "seconds": round(seconds, 1),
-                                       "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-                                       "note": "compare_torch_charlm.py --recipe", **extra})
+        if args.out is None:                       # a run to a given --out leaves the study alone
+            recipe.append(recipe.RESULTS, {"variant": spec, "config": cfg, "seed": args.seed, "iters": args.iters,
+                                           "text": recipe.text_id(text), "curve": curve, "seconds": round(seconds, 1),
+                                           "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+                                           "note": "compare_torch_charlm.py --recipe", **extra})
         print(f"{spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in curve) + f"  ({seconds:.0f}s)")
     gaps = [m[1] - t[1] for m, t in zip(runs["default"]["val_loss"], runs["torch"]["val_loss"])]
     print("minirnn - torch: " + "  ".join(f"{c[0]}: {g:+.4f}" for c, g in zip(runs["torch"]["val_loss"], gaps)))

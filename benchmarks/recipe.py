@@ -18,7 +18,8 @@ A variant is a spec string:
                              U(-k,k) + U(-k,k) (PyTorch's b_ih + b_hh at initialisation)
         blr=F                learning-rate factor of the recurrent biases (2: PyTorch's two biases)
         lr=X                 Adam's learning rate
-        sched=cos:W:F        warm-up of W iterations, cosine to F * lr at the last iteration
+        sched=cos:W:F[:S]    warm-up of W iterations, hold lr until iteration S (default W), then a
+                             half cosine to F * lr at the last iteration
         clip=C               gradient-norm clipping
 
     python benchmarks/recipe.py --variants torch,default --seeds 0 1
@@ -94,10 +95,10 @@ def redraw_biases(model, init: str, seed: int):
 def make_schedule(sched: str, lr: float, iters: int):
     if sched == "none":
         return None
-    name, warmup, floor = sched.split(":")
+    name, warmup, floor, *start = sched.split(":")
     if name != "cos":
         raise SystemExit(f"unknown schedule {sched!r}")
-    return WarmupCosine(lr, iters, int(warmup), float(floor))
+    return WarmupCosine(lr, iters, int(warmup), float(floor), int(start[0]) if start else None)
 
 
 def run_default(text, seed, iters, eval_every, argv=()):

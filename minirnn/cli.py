@@ -19,7 +19,7 @@ from .optim import OPTIMIZERS, StepDecay, WarmupCosine, bias_lr_factors
 MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "val_frac", "seed",
               "dtype", "optimizer")
 # what a checkpoint written before a flag existed was trained with: it resumes on that recipe
-LEGACY_FLAGS = {"bias_lr": 1.0, "lr_schedule": "step", "warmup": 0, "lr_floor": 1.0}
+LEGACY_FLAGS = {"bias_lr": 1.0, "lr_schedule": "step", "warmup": 0, "lr_floor": 1.0, "lr_decay_frac": 1.0}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -50,9 +50,12 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
                    help="learning-rate factor of the recurrent biases: 2 trains them as PyTorch trains "
                         "its two (b_ih + b_hh), which learns faster (README, 'Training recipe')")
     t.add_argument("--lr-schedule", choices=["cosine", "step"], default="cosine",
-                   help="cosine: --warmup iterations of linear warm-up, then a half cosine from --lr to "
-                        "--lr-floor x --lr at --iters; step: --lr times --lr-decay every --lr-decay-every")
+                   help="cosine: --warmup iterations of linear warm-up, --lr held, then a half cosine down "
+                        "to --lr-floor x --lr over the last --lr-decay-frac of --iters; "
+                        "step: --lr times --lr-decay every --lr-decay-every")
     t.add_argument("--warmup", type=int, default=0, help="warm-up iterations of the cosine schedule")
+    t.add_argument("--lr-decay-frac", type=float, default=0.3,
+                   help="share of --iters, at the end, over which the cosine schedule decays")
     t.add_argument("--lr-floor", type=float, default=0.1,
                    help="the cosine schedule ends at this fraction of --lr")
     t.add_argument("--lr-decay", type=float, default=1.0,
@@ -93,6 +96,7 @@ def check_flags(args) -> None:
     require(args.lr_decay == 1.0 or args.lr_schedule == "step",
             f"--lr-decay {args.lr_decay} applies to --lr-schedule step (the default is cosine): add --lr-schedule step")
     require(0 <= args.lr_floor <= 1, f"--lr-floor must be in [0, 1], got {args.lr_floor}")
+    require(0 < args.lr_decay_frac <= 1, f"--lr-decay-frac must be in (0, 1], got {args.lr_decay_frac}")
     require(args.lr_schedule != "cosine" or 0 <= args.warmup < args.iters,
             f"--warmup must be >= 0 and below --iters ({args.iters}), got {args.warmup}")
     require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
@@ -155,7 +159,8 @@ def make_optimizer(args, model, iters_per_epoch: int):
     params = model.trainable()
     opt = OPTIMIZERS[args.optimizer](params, lr=args.lr, lr_factors=bias_lr_factors(params, args.bias_lr))
     if args.lr_schedule == "cosine":
-        return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor)
+        decay_from = max(args.warmup, args.iters - math.ceil(args.lr_decay_frac * args.iters))
+        return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor, decay_from)
     every = args.lr_decay_every or iters_per_epoch
     schedule = StepDecay(args.lr, every, args.lr_decay) if args.lr_decay != 1.0 else None
     return opt, schedule

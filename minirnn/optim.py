@@ -216,25 +216,31 @@ class StepDecay:
 
 
 class WarmupCosine:
-    """Linear warm-up, then a half cosine from base_lr down to base_lr * floor at iteration ``iters``:
+    """Linear warm-up, a hold at base_lr, then a half cosine down to base_lr * floor at ``iters``:
 
         lr(it) = base_lr * (it + 1) / warmup                                  it < warmup
+        lr(it) = base_lr                                                      warmup <= it < decay_from
         lr(it) = base_lr * (floor + (1 - floor) (1 + cos(π s)) / 2),
-                 s = min(1, (it - warmup) / (iters - warmup))                 it >= warmup
+                 s = min(1, (it - decay_from) / (iters - decay_from))         it >= decay_from
 
-    ``it`` counts iterations done (0 for the first update), so lr(it) is a function of the
-    iteration alone and a resumed run takes the same values. Past ``iters`` it stays at the floor.
+    decay_from defaults to warmup (a cosine over the whole run after the warm-up); a later one keeps
+    the peak rate for most of the run and decays only at its end. ``it`` counts iterations done
+    (0 for the first update), so lr(it) is a function of the iteration alone and a resumed run
+    takes the same values. Past ``iters`` it stays at the floor.
     """
 
-    def __init__(self, base_lr: float, iters: int, warmup: int = 0, floor: float = 0.0):
-        if not 0 <= warmup < iters:
-            raise ValueError(f"warm-up must be in [0, iters), got {warmup} for {iters} iterations")
+    def __init__(self, base_lr: float, iters: int, warmup: int = 0, floor: float = 0.0,
+                 decay_from: int | None = None):
+        decay_from = warmup if decay_from is None else decay_from
+        if not 0 <= warmup <= decay_from < iters:
+            raise ValueError(f"need 0 <= warm-up <= decay start < iters, got {warmup}, {decay_from}, {iters}")
         if not 0 <= floor <= 1:
             raise ValueError(f"floor must be in [0, 1], got {floor}")
         self.base_lr, self.iters, self.warmup, self.floor = float(base_lr), int(iters), int(warmup), float(floor)
+        self.decay_from = int(decay_from)
 
     def __call__(self, it: int) -> float:
         if it < self.warmup:
             return self.base_lr * (it + 1) / self.warmup
-        s = min(1.0, (it - self.warmup) / (self.iters - self.warmup))
+        s = max(0.0, min(1.0, (it - self.decay_from) / (self.iters - self.decay_from)))
         return self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * s)))

@@ -80,7 +80,8 @@ def test_resume_gives_the_losses_of_an_uninterrupted_run(tiny_text, tmp_path, ca
 def test_interrupted_run_resumes_on_the_same_learning_rate_schedule(tiny_text, tmp_path, monkeypatch):
     # the default schedule (warm-up, cosine to --lr-floor at --iters) is a function of the iteration:
     # a run stopped at 13 (as Ctrl-C stops it) and resumed matches an uninterrupted one
-    flags = ["--text", tiny_text, *SMALL, "--iters", "40", "--warmup", "6", "--lr-floor", "0.2"]
+    flags = ["--text", tiny_text, *SMALL, "--iters", "40", "--lr", "3e-3", "--warmup", "6", "--lr-floor", "0.2",
+             "--lr-decay-frac", "0.8"]                                      # the cosine from 40 - 32 = 8
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     assert run_cli(train_char.main, [*flags, "--checkpoint-dir", a]) == 0
     step = Trainer.step
@@ -95,7 +96,7 @@ def test_interrupted_run_resumes_on_the_same_learning_rate_schedule(tiny_text, t
     from minirnn import checkpoint
     _, meta = checkpoint.load(os.path.join(b, "latest.npz"))
     assert meta["iteration"] == 13
-    assert meta["optimizer"]["lr"] == WarmupCosine(3e-3, 40, 6, 0.2)(12)      # the lr of step 13
+    assert meta["optimizer"]["lr"] == WarmupCosine(3e-3, 40, 6, 0.2, 8)(12)   # the lr of step 13
     assert run_cli(train_char.main, ["--checkpoint-dir", b, "--resume"]) == 0
     ma, mb = metrics(a), metrics(b)
     assert [m["iter"] for m in mb] == [m["iter"] for m in ma] == list(range(5, 45, 5))
@@ -105,7 +106,7 @@ def test_interrupted_run_resumes_on_the_same_learning_rate_schedule(tiny_text, t
     for k in wa:
         np.testing.assert_array_equal(wa[k], wb[k])
     assert meta_a["optimizer"]["lr"] == meta_b["optimizer"]["lr"] == pytest.approx(3e-3 * (0.2 + 0.8 * 0.5 * (
-        1 + np.cos(np.pi * 33 / 34))), rel=1e-12)
+        1 + np.cos(np.pi * 31 / 32))), rel=1e-12)
 
 
 def test_checkpoint_from_before_the_recipe_flags_resumes_on_its_old_recipe(tiny_text, tmp_path):
@@ -117,7 +118,7 @@ def test_checkpoint_from_before_the_recipe_flags_resumes_on_its_old_recipe(tiny_
                                      "--checkpoint-dir", d]) == 0
     path = os.path.join(d, "latest.npz")
     arrays, meta = checkpoint.load(path)
-    for k in ("bias_lr", "lr_schedule", "warmup", "lr_floor"):
+    for k in ("bias_lr", "lr_schedule", "warmup", "lr_floor", "lr_decay_frac"):
         del meta["flags"][k]
     checkpoint.save(path, arrays, meta)
     lr_saved = meta["optimizer"]["lr"]

@@ -269,9 +269,13 @@ def test_warmup_cosine_values():
     assert s(12) == pytest.approx(0.1, rel=1e-15) and s(50) == pytest.approx(0.1, rel=1e-15)
     values = [s(it) for it in range(4, 13)]
     assert all(a > b for a, b in zip(values, values[1:]))          # decreasing after the warm-up
+    held = WarmupCosine(1.0, iters=12, warmup=2, floor=0.0, decay_from=8)   # hold, then decay
+    assert [held(it) for it in range(9)] == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 1, 1], rel=1e-15)
+    assert held(10) == pytest.approx(0.5, rel=1e-15) and held(12) == pytest.approx(0.0, abs=1e-15)
     assert WarmupCosine(0.5, iters=10)(0) == 0.5                     # no warm-up: starts at the peak
     assert WarmupCosine(0.5, iters=10, floor=1.0)(7) == 0.5          # floor 1: constant
-    for bad in (dict(iters=10, warmup=10), dict(iters=10, warmup=-1), dict(iters=10, floor=1.5)):
+    for bad in (dict(iters=10, warmup=10), dict(iters=10, warmup=-1), dict(iters=10, floor=1.5),
+                dict(iters=10, warmup=4, decay_from=3), dict(iters=10, decay_from=10)):
         with pytest.raises(ValueError):
             WarmupCosine(1.0, **bad)
 
