@@ -190,7 +190,10 @@ def plot(path, png, only=None):
             its = [p[0] for p in rs[0]["curve"]]
             vals = np.mean([[p[1] for p in r["curve"]] for r in rs if len(r["curve"]) == len(its)], axis=0)
             style = "s--" if variant.startswith("torch") else "o-"
-            ax.plot(its, vals, style, ms=3, label=f"{variant} ({len(rs)} seed{'s' * (len(rs) > 1)})")
+            line, = ax.plot(its, vals, style, ms=3, label=f"{variant} (mean of {len(rs)} seed{'s' * (len(rs) > 1)})")
+            if len(rs) > 1:                                  # each seed, faint
+                for r in rs:
+                    ax.plot(its, [p[1] for p in r["curve"]], style[1:], color=line.get_color(), alpha=0.3, lw=0.8)
         ax.set_title(name)
         ax.set_xlabel("iteration")
         ax.set_ylabel("validation loss (nats/char)")
