@@ -183,10 +183,11 @@ def plot(path, png, only=None):
     fig, axes = plt.subplots(1, len(texts), figsize=(6.5 * len(texts), 4.5), squeeze=False)
     for ax, name in zip(axes[0], texts):
         groups = {}
-        for r in runs:
+        for r in runs:                                   # one run per (variant, seed): the latest
             if r["text"]["name"] == name and r["iters"] >= 2000 and (only is None or r["variant"] in only):
-                groups.setdefault(r["variant"], []).append(r)
-        for variant, rs in sorted(groups.items()):
+                groups.setdefault(r["variant"], {})[r["seed"]] = r
+        for variant, by_seed in sorted(groups.items()):
+            rs = list(by_seed.values())
             its = [p[0] for p in rs[0]["curve"]]
             vals = np.mean([[p[1] for p in r["curve"]] for r in rs if len(r["curve"]) == len(its)], axis=0)
             style = "s--" if variant.startswith("torch") else "o-"
