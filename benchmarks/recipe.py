@@ -22,13 +22,17 @@ A variant is a spec string:
                              half cosine to F * lr at the last iteration
         clip=C               gradient-norm clipping
 
-    python benchmarks/recipe.py --variants torch,default --seeds 0 1
+    python benchmarks/recipe.py --variants torch default --seeds 0 1
     python benchmarks/recipe.py --variants "init=u2,blr=2" "init=u2,blr=2,sched=cos:100:0.1"
     python benchmarks/recipe.py --text /tmp/kjv.txt --variants torch default
     python benchmarks/recipe.py --plot
 
-Run each under `flock /tmp/minirnn-bench.lock` on a shared machine (a 2000-iteration run holds it
-~1.5-3 minutes). Curves do not depend on timing; the seconds recorded do (the machine is in the JSON).
+Run each under `flock /tmp/minirnn-bench.lock` on a shared machine (a 2000-iteration run on the
+novel: ~1.5 minutes on an idle 2-core machine, 5 with one BLAS thread on a busy one). Curves do not
+depend on timing or on the thread count (the train_char.py run at 2 threads gave the 1-thread curve
+to 4 decimals); the seconds recorded do (the machine and the threads are in the JSON).
+The study in README's "Training recipe" ran with OPENBLAS_NUM_THREADS=1 and --threads 1, some runs
+two at a time (the `note` says "pair"): their seconds are comparable only within a pair.
 """
 import argparse
 import datetime
