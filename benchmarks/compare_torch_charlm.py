@@ -12,8 +12,21 @@ round-off), which this script measures:
 PyTorch's LSTM has two biases (b_ih + b_hh); minirnn has one. b_ih takes minirnn's bias and b_hh is
 held at zero (not trained): two trained biases would each receive the full gradient and Adam would
 move their sum twice as fast, which is a different optimiser trajectory, not a different model.
+--two-biases trains both and gives minirnn's bias twice the learning rate, the same trajectory:
+
+    --dtype float64 --iters 50 --hidden 64 --two-biases    the training losses agree to ~1e-12 too
 
 Writes JSON (both loss curves, the largest differences, the machine) and a PNG if matplotlib is installed.
+
+--recipe compares the recipes instead of the arithmetic: minirnn with train_char.py's defaults
+(its initialisation, optimizer, bias learning rate and schedule) against PyTorch with its own
+defaults (nn.LSTM(V, 256, 2) and nn.Linear initialised by torch, two trained biases,
+Adam(lr=3e-3), clip_grad_norm_(5)), on the same windows, validation as Trainer.evaluate:
+
+    python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seed 1]
+
+Both curves go to benchmarks/results/charlm_recipe_<text>.json (+ .png) and are appended to
+recipe.json, the study of benchmarks/recipe.py (not when --out is given).
 """
 import argparse
 import json
@@ -27,13 +40,14 @@ import numpy as np
 
 from minirnn import chardata
 from minirnn.model import RNNLM
-from minirnn.optim import Adam
+from minirnn.optim import Adam, bias_lr_factors
 from minirnn.textio import default_corpus
 from minirnn.trainer import Trainer
 
 
-def torch_twin(model, torch):
-    """An equivalent torch model holding copies of minirnn's weights (one-hot input)."""
+def torch_twin(model, torch, two_biases=False):
+    """An equivalent torch model holding copies of minirnn's weights (one-hot input). With
+    `two_biases` minirnn's bias is split in halves b_ih = b_hh = b / 2, both trained."""
     nn = torch.nn
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
     Cell = nn.LSTM if model.cell == "lstm" else nn.RNN
@@ -45,7 +59,12 @@ def torch_twin(model, torch):
         for l in range(model.L):
             getattr(rnn, f"weight_ih_l{l}").copy_(torch.from_numpy(p[f"rnn.{l}.Wx"].T.copy()))
             getattr(rnn, f"weight_hh_l{l}").copy_(torch.from_numpy(p[f"rnn.{l}.Wh"].T.copy()))
-            getattr(rnn, f"bias_ih_l{l}").copy_(torch.from_numpy(p[f"rnn.{l}.b"].copy()))
+            b = torch.from_numpy(p[f"rnn.{l}.b"].copy())
+            if two_biases:
+                getattr(rnn, f"bias_ih_l{l}").copy_(b / 2)
+                getattr(rnn, f"bias_hh_l{l}").copy_(b / 2)
+                continue
+            getattr(rnn, f"bias_ih_l{l}").copy_(b)
             getattr(rnn, f"bias_hh_l{l}").zero_()
             getattr(rnn, f"bias_hh_l{l}").requires_grad_(False)
         out.weight.copy_(torch.from_numpy(p["out.W"].T.copy()))
@@ -53,11 +72,14 @@ def torch_twin(model, torch):
     return rnn, out
 
 
-def train_minirnn(model, train, val, iters, lr, clip, val_every):
-    """minirnn's own loop (Trainer.step: window order, carried state, clipping, Adam), nothing saved."""
+def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None):
+    """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
+    its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
+    the seconds since the start at each validation point (validation included)."""
+    opt = Adam(model.trainable(), lr=lr) if opt is None else opt
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, Adam(model.trainable(), lr=lr), train, val, iters=iters,
-                          eval_every=iters, checkpoint_dir=tmp, meta={}, clip=clip)
+        trainer = Trainer(model, opt, train, val, iters=iters, eval_every=iters, checkpoint_dir=tmp,
+                          meta={}, clip=clip, schedule=schedule)
         losses, vals = [], []
         t0 = time.perf_counter()
         for it in range(iters):
@@ -65,10 +87,14 @@ def train_minirnn(model, train, val, iters, lr, clip, val_every):
             losses.append(float(trainer.last_loss))
             if (it + 1) % val_every == 0 or it + 1 == iters:
                 vals.append((it + 1, trainer.evaluate()))
+                if times is not None:
+                    times.append(time.perf_counter() - t0)
         return losses, vals, time.perf_counter() - t0
 
 
-def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype):
+def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None):
+    """The same loop in PyTorch: torch.optim.Adam(lr), clip_grad_norm_(clip), validation as
+    Trainer.evaluate. `times` as in train_minirnn."""
     F = torch.nn.functional
     params = [p for p in list(rnn.parameters()) + list(out.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -101,7 +127,58 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
                     lg, s = run(vx, s)
                     total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
             vals.append((it + 1, total / len(val)))
+            if times is not None:
+                times.append(time.perf_counter() - t0)
     return losses, vals, time.perf_counter() - t0
+
+
+def compare_recipes(args):
+    """minirnn's defaults against PyTorch's: both curves to JSON and PNG, and to recipe.json."""
+    import recipe
+    text = args.text or default_corpus()
+    runs = {}
+    for spec in ("torch", "default"):
+        cfg = recipe.parse_spec(spec)
+        if spec == "torch":
+            curve, seconds = recipe.run_torch(cfg, text, args.seed, args.iters, args.val_every, args.threads)
+            extra = {}
+        else:
+            curve, seconds, flags = recipe.run_default(text, args.seed, args.iters, args.val_every)
+            extra = {"flags": flags}
+        runs[spec] = {"val_loss": curve, "seconds": seconds, **extra}
+        if args.out is None:                       # a run to a given --out leaves the study alone
+            recipe.append(recipe.RESULTS, {"variant": spec, "config": cfg, "seed": args.seed, "iters": args.iters,
+                                           "text": recipe.text_id(text), "curve": curve, "seconds": round(seconds, 1),
+                                           "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+                                           "note": "compare_torch_charlm.py --recipe", **extra})
+        print(f"{spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in curve) + f"  ({seconds:.0f}s)")
+    gaps = [m[1] - t[1] for m, t in zip(runs["default"]["val_loss"], runs["torch"]["val_loss"])]
+    print("minirnn - torch: " + "  ".join(f"{c[0]}: {g:+.4f}" for c, g in zip(runs["torch"]["val_loss"], gaps)))
+    name = os.path.splitext(os.path.basename(text))[0]
+    path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_recipe_{name}.json")
+    with open(path, "w") as f:
+        json.dump({"text": recipe.text_id(text), "seed": args.seed, "iters": args.iters,
+                   "curves": "[iteration, val nats/char, seconds since the start]",
+                   "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
+                   "minirnn_minus_torch": gaps}, f, indent=1)
+    print(f"wrote {path}")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label, style in (("default", "minirnn defaults", "o-"), ("torch", "PyTorch defaults", "s--")):
+        c = runs[key]["val_loss"]
+        ax.plot([p[0] for p in c], [p[1] for p in c], style, label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation loss (nats/char)")
+    ax.set_title(name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path[:-5] + ".png", dpi=100)
+    print(f"wrote {path[:-5]}.png")
 
 
 def main():
@@ -120,7 +197,15 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch threads (NumPy's BLAS uses its own setting)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/charlm_torch_<dtype>.json)")
+    p.add_argument("--two-biases", action="store_true",
+                   help="torch trains both of its biases (b_ih = b_hh = b/2 at the start); minirnn trains "
+                        "its one bias at twice the learning rate (optim.bias_lr_factors): the same trajectory")
+    p.add_argument("--recipe", action="store_true",
+                   help="each library's defaults from its own initialisation (see above); only --text, "
+                        "--iters, --val-every, --seed and --out apply")
     args = p.parse_args()
+    if args.recipe:
+        return compare_recipes(args)
     try:
         import torch
     except ImportError:
@@ -131,10 +216,13 @@ def main():
     dtype = np.dtype(args.dtype)
     model = RNNLM(len(vocab), hidden=args.hidden, layers=args.layers, cell=args.model, embed=0,
                   seed=args.seed, dtype=dtype)
-    rnn, out = torch_twin(model, torch)            # copied before minirnn trains
+    rnn, out = torch_twin(model, torch, args.two_biases)   # copied before minirnn trains
     print(f"{args.layers}-layer {args.model} H={args.hidden}, V={len(vocab)}, {args.dtype}, "
           f"{args.iters} iterations of {args.batch}x{args.seq}; torch {torch.__version__}, {args.threads} threads")
-    m_loss, m_val, m_time = train_minirnn(model, train, val, args.iters, args.lr, args.clip, args.val_every)
+    factors = bias_lr_factors(model.trainable(), 2.0 if args.two_biases else 1.0)
+    opt = Adam(model.trainable(), lr=args.lr, lr_factors=factors)
+    m_loss, m_val, m_time = train_minirnn(model, train, val, args.iters, args.lr, args.clip, args.val_every,
+                                          opt=opt)
     print(f"minirnn: final train {m_loss[-1]:.4f}, val {m_val[-1][1]:.4f}, {m_time:.1f}s")
     t_loss, t_val, t_time = train_torch(torch, rnn, out, len(vocab), train, val, args.iters, args.lr,
                                         args.clip, args.val_every,
@@ -154,7 +242,8 @@ def main():
         "max_abs_train_diff_first50": diff50,
         "final_val_abs_diff": dval[-1],
     }
-    path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_torch_{args.dtype}.json")
+    default_name = f"charlm_torch_{args.dtype}{'_two_biases' if args.two_biases else ''}.json"
+    path = args.out or os.path.join(os.path.dirname(__file__), "results", default_name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)

@@ -31,7 +31,7 @@ import numpy as np
 from . import backend, checkpoint
 from .errors import UsageError, require, require_memory
 from .layers import stack
-from .optim import OPTIMIZERS, StepDecay
+from .optim import OPTIMIZERS, StepDecay, WarmupCosine, bias_lr_factors
 from .textio import check_output_dir
 from .trainer import check_meta
 
@@ -42,6 +42,8 @@ _LOCKS: dict = {}                       # realpath of a claimed directory -> its
 # flags that must match a checkpoint to resume it (they shape the weights or the batches)
 MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "val_frac", "seed",
               "dtype", "optimizer")
+# what a checkpoint written before a flag existed was trained with: it resumes on that recipe
+LEGACY_FLAGS = {"bias_lr": 1.0, "lr_schedule": "step", "warmup": 0, "lr_floor": 1.0, "lr_decay_frac": 1.0}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -67,9 +69,22 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
     t.add_argument("--batch", type=int, default=batch, help="B, parallel streams per batch")
     t.add_argument("--seq", type=int, default=seq, help="T, time steps per window (truncated BPTT length)")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
-    t.add_argument("--lr", type=float, default=lr, help="learning rate")
+    t.add_argument("--lr", type=float, default=lr, help="learning rate (the peak, with --lr-schedule cosine)")
+    t.add_argument("--bias-lr", type=float, default=2.0,
+                   help="learning-rate factor of the recurrent biases: 2 trains them as PyTorch trains "
+                        "its two (b_ih + b_hh), step for step (README, 'Training recipe'); 1: one bias")
+    t.add_argument("--lr-schedule", choices=["cosine", "step"], default="cosine",
+                   help="cosine: --warmup iterations of linear warm-up, --lr held, then a half cosine down "
+                        "to --lr-floor x --lr over the last --lr-decay-frac of --iters; "
+                        "step: --lr times --lr-decay every --lr-decay-every")
+    t.add_argument("--warmup", type=int, default=0, help="warm-up iterations of the cosine schedule")
+    t.add_argument("--lr-decay-frac", type=float, default=0.3,
+                   help="share of --iters, at the end, over which the cosine schedule decays")
+    t.add_argument("--lr-floor", type=float, default=0.1,
+                   help="the cosine schedule ends at this fraction of --lr")
     t.add_argument("--lr-decay", type=float, default=1.0,
-                   help="multiply the learning rate by this every --lr-decay-every iterations (1 = off)")
+                   help="with --lr-schedule step: multiply the learning rate by this every "
+                        "--lr-decay-every iterations (1 = constant)")
     t.add_argument("--lr-decay-every", type=int, default=0,
                    help="iterations between learning-rate decays (0 = once per epoch)")
     t.add_argument("--clip", type=float, default=5.0, help="clip gradients to this global norm (0 = off)")
@@ -106,7 +121,14 @@ def check_flags(args) -> None:
     require(args.seq >= 1, f"--seq must be >= 1, got {args.seq}")
     require(args.lr > 0 and math.isfinite(args.lr), f"--lr must be a finite number > 0, got {args.lr}")
     require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    require(args.bias_lr > 0 and math.isfinite(args.bias_lr), f"--bias-lr must be a finite number > 0, got {args.bias_lr}")
     require(args.lr_decay > 0, f"--lr-decay must be > 0, got {args.lr_decay}")
+    require(args.lr_decay == 1.0 or args.lr_schedule == "step",
+            f"--lr-decay {args.lr_decay} applies to --lr-schedule step (the default is cosine): add --lr-schedule step")
+    require(0 <= args.lr_floor <= 1, f"--lr-floor must be in [0, 1], got {args.lr_floor}")
+    require(0 < args.lr_decay_frac <= 1, f"--lr-decay-frac must be in (0, 1], got {args.lr_decay_frac}")
+    require(args.lr_schedule != "cosine" or 0 <= args.warmup < args.iters,
+            f"--warmup must be >= 0 and below --iters ({args.iters}), got {args.warmup}")
     require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
     require(args.clip >= 0, f"--clip must be >= 0, got {args.clip}")
     require(args.iters >= 1, f"--iters must be >= 1, got {args.iters}")
@@ -251,7 +273,7 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
     if conflicts:
         raise UsageError(f"{path} was trained with a different config: " + ", ".join(conflicts) +
                          "; pass the same values, or start a new --checkpoint-dir")
-    for k, v in saved.items():
+    for k, v in {**LEGACY_FLAGS, **saved}.items():
         if k not in given and hasattr(args, k) and k not in ("resume", "backend"):
             setattr(args, k, v)
     if args.resume != "latest" and "checkpoint_dir" not in given:
@@ -293,7 +315,13 @@ def explicit_flags(build_parser, argv) -> set:
 
 
 def make_optimizer(args, model, iters_per_epoch: int):
-    opt = OPTIMIZERS[args.optimizer](model.trainable(), lr=args.lr)
+    """(optimizer, schedule) from the flags. The cosine schedule's horizon is --iters: a run resumed
+    with the same --iters takes the same learning rates; a larger --iters stretches what is left."""
+    params = model.trainable()
+    opt = OPTIMIZERS[args.optimizer](params, lr=args.lr, lr_factors=bias_lr_factors(params, args.bias_lr))
+    if args.lr_schedule == "cosine":
+        decay_from = max(args.warmup, args.iters - math.ceil(args.lr_decay_frac * args.iters))
+        return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor, decay_from)
     every = args.lr_decay_every or iters_per_epoch
     schedule = StepDecay(args.lr, every, args.lr_decay) if args.lr_decay != 1.0 else None
     return opt, schedule

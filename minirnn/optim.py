@@ -1,4 +1,4 @@
-"""Optimizers, gradient clipping and a learning-rate schedule.
+"""Optimizers, gradient clipping and learning-rate schedules.
 
 Every optimizer updates a dict ``params`` (name -> array) in place from a dict ``grads`` with the same
 names, and writes its running state into ``state_dict()`` so a checkpoint can resume it exactly.
@@ -26,18 +26,29 @@ from . import fast
 from .backend import array_module, to_device, to_numpy
 
 class Optimizer:
+    """Base class. ``lr_factors`` (name -> factor, default 1) scales the learning rate of single
+    parameters: parameter k is updated with lr * lr_factors[k] (see ``bias_lr_factors``)."""
     slots: tuple = ()  # names of the per-parameter state arrays
 
-    def __init__(self, params: dict, lr: float):
+    def __init__(self, params: dict, lr: float, lr_factors: dict | None = None):
         if not lr > 0:
             raise ValueError(f"learning rate must be > 0, got {lr}")
         self.params, self.lr, self.t = params, float(lr), 0
+        self.lr_factors = {k: float(f) for k, f in (lr_factors or {}).items()}
+        unknown = sorted(set(self.lr_factors) - set(params))
+        if unknown or not all(f > 0 for f in self.lr_factors.values()):
+            raise ValueError(f"lr_factors must name parameters and be > 0, got {lr_factors}")
         self.state = {s: {k: array_module(v).zeros_like(v) for k, v in params.items()} for s in self.slots}
 
     def step(self, grads: dict) -> None:
         self.t += 1
-        for k, g in grads.items():
-            self._update(k, self.params[k], g)
+        base = self.lr
+        try:
+            for k, g in grads.items():
+                self.lr = base * self.lr_factors.get(k, 1.0)   # parameter k's learning rate
+                self._update(k, self.params[k], g)
+        finally:
+            self.lr = base
 
     def _update(self, name, p, g):
         raise NotImplementedError
@@ -59,9 +70,9 @@ class Optimizer:
 class SGD(Optimizer):
     slots = ("velocity",)
 
-    def __init__(self, params, lr=0.01, momentum=0.0):
+    def __init__(self, params, lr=0.01, momentum=0.0, lr_factors=None):
         self.momentum = float(momentum)
-        super().__init__(params, lr)
+        super().__init__(params, lr, lr_factors)
 
     def _update(self, name, p, g):
         v = self.state["velocity"][name]
@@ -73,9 +84,9 @@ class SGD(Optimizer):
 class RMSprop(Optimizer):
     slots = ("square_avg",)
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, lr_factors=None):
         self.alpha, self.eps = float(alpha), float(eps)
-        super().__init__(params, lr)
+        super().__init__(params, lr, lr_factors)
 
     def _update(self, name, p, g):
         xp = array_module(p)
@@ -88,10 +99,10 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     slots = ("m", "v")
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, lr_factors=None):
         self.beta1, self.beta2 = map(float, betas)
         self.eps = float(eps)
-        super().__init__(params, lr)
+        super().__init__(params, lr, lr_factors)
 
     def _update(self, name, p, g):
         xp = array_module(p)
@@ -108,6 +119,19 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def bias_lr_factors(params: dict, factor: float) -> dict:
+    """``lr_factors`` giving every recurrent bias ('rnn.<l>.b') the learning rate lr * factor.
+
+    PyTorch's nn.LSTM / nn.RNN hold two bias vectors, b_ih and b_hh, that enter the gates only as
+    their sum b = b_ih + b_hh. Both receive the gradient g of b, so SGD, and Adam (whose update
+    depends on g alone), move each by the same step u and their sum by 2u. One bias vector with
+    factor 2 takes exactly that trajectory: the same model as PyTorch's, trained as PyTorch trains it.
+    (The factor is one number per array: for the GRU, whose b = [b_r, b_z, b_in, b_hn] holds two
+    sums and two single PyTorch biases, it doubles the rate of all four quarters.)
+    """
+    return {k: factor for k in params if k.startswith("rnn.") and k.endswith(".b")} if factor != 1 else {}
 
 
 def global_norm(grads: dict):
@@ -148,3 +172,34 @@ class StepDecay:
 
     def __call__(self, it: int) -> float:
         return self.base_lr * self.factor ** (it // self.every)
+
+
+class WarmupCosine:
+    """Linear warm-up, a hold at base_lr, then a half cosine down to base_lr * floor at ``iters``:
+
+        lr(it) = base_lr * (it + 1) / warmup                                  it < warmup
+        lr(it) = base_lr                                                      warmup <= it < decay_from
+        lr(it) = base_lr * (floor + (1 - floor) (1 + cos(π s)) / 2),
+                 s = min(1, (it - decay_from) / (iters - decay_from))         it >= decay_from
+
+    decay_from defaults to warmup (a cosine over the whole run after the warm-up); a later one keeps
+    the peak rate for most of the run and decays only at its end. ``it`` counts iterations done
+    (0 for the first update), so lr(it) is a function of the iteration alone and a resumed run
+    takes the same values. Past ``iters`` it stays at the floor.
+    """
+
+    def __init__(self, base_lr: float, iters: int, warmup: int = 0, floor: float = 0.0,
+                 decay_from: int | None = None):
+        decay_from = warmup if decay_from is None else decay_from
+        if not 0 <= warmup <= decay_from < iters:
+            raise ValueError(f"need 0 <= warm-up <= decay start < iters, got {warmup}, {decay_from}, {iters}")
+        if not 0 <= floor <= 1:
+            raise ValueError(f"floor must be in [0, 1], got {floor}")
+        self.base_lr, self.iters, self.warmup, self.floor = float(base_lr), int(iters), int(warmup), float(floor)
+        self.decay_from = int(decay_from)
+
+    def __call__(self, it: int) -> float:
+        if it < self.warmup:
+            return self.base_lr * (it + 1) / self.warmup
+        s = max(0.0, min(1.0, (it - self.decay_from) / (self.iters - self.decay_from)))
+        return self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * s)))

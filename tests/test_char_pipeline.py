@@ -12,7 +12,7 @@ import pytest
 from minirnn.chardata import CharVocab
 from minirnn.errors import run_cli
 from minirnn.model import RNNLM
-from minirnn.optim import Adam, clip_grad_norm
+from minirnn.optim import Adam, WarmupCosine, clip_grad_norm
 from minirnn.trainer import Trainer
 from minirnn import chardata
 
@@ -55,8 +55,9 @@ def test_memorises_a_tiny_text(cell):
 
 
 def test_resume_gives_the_losses_of_an_uninterrupted_run(tiny_text, tmp_path, capsys):
-    # stop at 13 (not an evaluation point), resume across the epoch boundary (47 windows per epoch)
-    flags = ["--text", tiny_text, "--dropout", "0.3", *SMALL]
+    # stop at 13 (not an evaluation point), resume across the epoch boundary (47 windows per epoch);
+    # a constant learning rate, as --iters 13 would end a cosine schedule at 13
+    flags = ["--text", tiny_text, "--dropout", "0.3", "--lr-schedule", "step", *SMALL]
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     assert run_cli(train_char.main, [*flags, "--iters", "60", "--checkpoint-dir", a]) == 0
     assert run_cli(train_char.main, [*flags, "--iters", "13", "--checkpoint-dir", b]) == 0
@@ -74,6 +75,58 @@ def test_resume_gives_the_losses_of_an_uninterrupted_run(tiny_text, tmp_path, ca
     wb, _ = checkpoint.load(os.path.join(b, "latest.npz"))
     for k in wa:
         np.testing.assert_array_equal(wa[k], wb[k])                       # weights, moments, state
+
+
+def test_interrupted_run_resumes_on_the_same_learning_rate_schedule(tiny_text, tmp_path, monkeypatch):
+    # the default schedule (warm-up, cosine to --lr-floor at --iters) is a function of the iteration:
+    # a run stopped at 13 (as Ctrl-C stops it) and resumed matches an uninterrupted one
+    flags = ["--text", tiny_text, *SMALL, "--iters", "40", "--lr", "3e-3", "--warmup", "6", "--lr-floor", "0.2",
+             "--lr-decay-frac", "0.8"]                                      # the cosine from 40 - 32 = 8
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert run_cli(train_char.main, [*flags, "--checkpoint-dir", a]) == 0
+    step = Trainer.step
+
+    def step_then_stop(self):
+        step(self)
+        self._stop = self._stop or self.it == 13
+
+    monkeypatch.setattr(Trainer, "step", step_then_stop)
+    assert run_cli(train_char.main, [*flags, "--checkpoint-dir", b]) == 0
+    monkeypatch.setattr(Trainer, "step", step)
+    from minirnn import checkpoint
+    _, meta = checkpoint.load(os.path.join(b, "latest.npz"))
+    assert meta["iteration"] == 13
+    assert meta["optimizer"]["lr"] == WarmupCosine(3e-3, 40, 6, 0.2, 8)(12)   # the lr of step 13
+    assert run_cli(train_char.main, ["--checkpoint-dir", b, "--resume"]) == 0
+    ma, mb = metrics(a), metrics(b)
+    assert [m["iter"] for m in mb] == [m["iter"] for m in ma] == list(range(5, 45, 5))
+    assert [(m["train_loss"], m["val_loss"]) for m in ma] == [(m["train_loss"], m["val_loss"]) for m in mb]
+    wa, meta_a = checkpoint.load(os.path.join(a, "latest.npz"))
+    wb, meta_b = checkpoint.load(os.path.join(b, "latest.npz"))
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])
+    assert meta_a["optimizer"]["lr"] == meta_b["optimizer"]["lr"] == pytest.approx(3e-3 * (0.2 + 0.8 * 0.5 * (
+        1 + np.cos(np.pi * 31 / 32))), rel=1e-12)
+
+
+def test_checkpoint_from_before_the_recipe_flags_resumes_on_its_old_recipe(tiny_text, tmp_path):
+    # a checkpoint whose flags predate --bias-lr / --lr-schedule was trained with one bias rate and
+    # a constant (step) learning rate: resuming it keeps those, not today's defaults
+    from minirnn import checkpoint
+    d = str(tmp_path / "old")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--warmup", "2",
+                                     "--checkpoint-dir", d]) == 0
+    path = os.path.join(d, "latest.npz")
+    arrays, meta = checkpoint.load(path)
+    for k in ("bias_lr", "lr_schedule", "warmup", "lr_floor", "lr_decay_frac"):
+        del meta["flags"][k]
+    checkpoint.save(path, arrays, meta)
+    lr_saved = meta["optimizer"]["lr"]
+    assert run_cli(train_char.main, ["--iters", "10", "--checkpoint-dir", d, "--resume"]) == 0
+    _, meta = checkpoint.load(path)
+    assert meta["iteration"] == 10
+    assert meta["flags"]["bias_lr"] == 1.0 and meta["flags"]["lr_schedule"] == "step"
+    assert meta["optimizer"]["lr"] == lr_saved                       # no schedule moved it
 
 
 def test_resume_path_keeps_writing_beside_the_checkpoint(tiny_text, tmp_path, monkeypatch):

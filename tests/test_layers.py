@@ -191,17 +191,24 @@ def test_rnn_gradcheck(N, T, D, H, s, with_h0):
 
 
 # ---- lstm ---------------------------------------------------------------------------------------
-def test_lstm_init_forget_bias_one_and_gate_order():
+def test_lstm_init_is_pytorchs_and_gate_order():
     D, H = 3, 5
     Wx, Wh, b = lstm.init_params(D, H, np.random.default_rng(0), np.float64)
     assert Wx.shape == (D, 4 * H) and Wh.shape == (H, 4 * H) and b.shape == (4 * H,)
     I, F, G, O = lstm.gate_slices(H)
     assert (I, F, G, O) == (slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H), slice(3 * H, 4 * H))
-    assert np.all(b[F] == 1.0)
     k = 1 / np.sqrt(H)
-    others = np.concatenate([b[I], b[G], b[O]])
-    assert np.all(np.abs(others) <= k) and not np.all(others == 1.0)
     assert np.all(np.abs(Wx) <= k) and np.all(np.abs(Wh) <= k)
+    # b = b_ih + b_hh, two draws from U(-k, k): the same numbers as drawing them in that order,
+    # the forget gate's quarter included (no forget bias of 1)
+    rng = np.random.default_rng(0)
+    rng.uniform(size=(D + H) * 4 * H)                                  # Wx, Wh
+    np.testing.assert_allclose(b, rng.uniform(-k, k, 4 * H) + rng.uniform(-k, k, 4 * H), rtol=1e-15)
+    assert np.all(np.abs(b) <= 2 * k) and np.abs(b).max() > k          # the sum's range, not one draw's
+    # the sum of two U(-k, k) (a triangle on (-2k, 2k), variance 2k²/3) over many draws
+    big = lstm.init_params(1, 400, np.random.default_rng(1), np.float64)[2] * 20   # k = 1/20
+    assert abs(big.mean()) < 0.05 and abs(big.var() - 2 / 3) < 0.05
+    assert abs(big[lstm.gate_slices(400)[1]].mean()) < 0.1            # forget quarter centred on 0
     # the gate order is documented where a reader (and a PyTorch port) looks for it
     assert "i, f, g, o" in lstm.__doc__
 

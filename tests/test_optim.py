@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from minirnn import backend
-from minirnn.optim import (OPTIMIZERS, SGD, Adam, RMSprop, StepDecay, clip_grad_norm,
-                           clip_grad_value, global_norm)
+from minirnn.optim import (OPTIMIZERS, SGD, Adam, RMSprop, StepDecay, WarmupCosine, bias_lr_factors,
+                           clip_grad_norm, clip_grad_value, global_norm)
 
 SHAPES = {"W": (3, 4), "b": (4,)}
 STEPS = 3
@@ -163,6 +163,46 @@ def test_state_dict_resume_differs_from_fresh():
     assert not np.allclose(a.params["W"], fresh.params["W"])
 
 
+# ---- per-parameter learning-rate factors -----------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_bias_factor_two_trains_the_sum_of_two_biases(name):
+    """One bias with factor 2 follows b_ih + b_hh, two biases that each get b's gradient (PyTorch's
+    LSTM), step for step; the other parameters are untouched by the factor."""
+    params, grads = start(7)
+    cls = OPTIMIZERS[name]
+    b_ih, b_hh = params["b"], np.random.default_rng(8).standard_normal(SHAPES["b"])
+    one = {"W": params["W"].copy(), "b": b_ih + b_hh}
+    two = {"W": params["W"].copy(), "b_ih": b_ih.copy(), "b_hh": b_hh.copy()}
+    opt1 = cls(one, lr=0.05, lr_factors={"b": 2.0})
+    opt2 = cls(two, lr=0.05)
+    for g in grads:
+        opt1.step({"W": g["W"].copy(), "b": g["b"].copy()})
+        opt2.step({"W": g["W"].copy(), "b_ih": g["b"].copy(), "b_hh": g["b"].copy()})
+        assert opt1.lr == 0.05                                       # the base rate is restored
+    np.testing.assert_allclose(one["b"], two["b_ih"] + two["b_hh"], rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(one["W"], two["W"])
+    plain = run_ours(cls, dict(lr=0.05), params, grads)              # factor 1 changes nothing else
+    np.testing.assert_array_equal(one["W"], plain["W"])
+
+
+def test_lr_factor_scales_the_first_adam_step():
+    p = {"W": np.zeros(3), "b": np.zeros(3)}
+    Adam(p, lr=0.1, lr_factors={"b": 3.0}).step({"W": np.ones(3), "b": -np.ones(3)})
+    np.testing.assert_allclose(p["W"], -0.1, rtol=1e-6)              # lr * sign(g)
+    np.testing.assert_allclose(p["b"], 0.3, rtol=1e-6)               # 3 lr * sign(-g)
+
+
+def test_bias_lr_factors_names_the_recurrent_biases_only():
+    names = ["embed.W", "rnn.0.Wx", "rnn.0.Wh", "rnn.0.b", "rnn.1.b", "out.W", "out.b"]
+    params = dict.fromkeys(names, np.zeros(1))
+    assert bias_lr_factors(params, 2.0) == {"rnn.0.b": 2.0, "rnn.1.b": 2.0}
+    assert bias_lr_factors(params, 1.0) == {}
+    with pytest.raises(ValueError):
+        Adam({"b": np.zeros(2)}, lr=0.1, lr_factors={"c": 2.0})        # no such parameter
+    with pytest.raises(ValueError):
+        Adam({"b": np.zeros(2)}, lr=0.1, lr_factors={"b": 0.0})
+
+
 # ---- clipping -----------------------------------------------------------------------------------
 def test_global_norm(xp):
     g = {"a": backend.to_device(np.array([3.0, 0.0])), "b": backend.to_device(np.array([[4.0]]))}
@@ -219,6 +259,25 @@ def test_step_decay():
     assert StepDecay(0.2, every=1)(100) == 0.2                       # factor 1: constant
     with pytest.raises(ValueError):
         StepDecay(0.1, every=0)
+
+
+def test_warmup_cosine_values():
+    s = WarmupCosine(1.0, iters=12, warmup=4, floor=0.1)
+    assert [s(it) for it in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0], rel=1e-15)  # warm-up
+    assert s(4) == 1.0                                               # the peak, then the half cosine
+    assert s(8) == pytest.approx(0.1 + 0.9 * 0.5, rel=1e-15)         # halfway: (1 + cos(π/2)) / 2
+    assert s(12) == pytest.approx(0.1, rel=1e-15) and s(50) == pytest.approx(0.1, rel=1e-15)
+    values = [s(it) for it in range(4, 13)]
+    assert all(a > b for a, b in zip(values, values[1:]))          # decreasing after the warm-up
+    held = WarmupCosine(1.0, iters=12, warmup=2, floor=0.0, decay_from=8)   # hold, then decay
+    assert [held(it) for it in range(9)] == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 1, 1], rel=1e-15)
+    assert held(10) == pytest.approx(0.5, rel=1e-15) and held(12) == pytest.approx(0.0, abs=1e-15)
+    assert WarmupCosine(0.5, iters=10)(0) == 0.5                     # no warm-up: starts at the peak
+    assert WarmupCosine(0.5, iters=10, floor=1.0)(7) == 0.5          # floor 1: constant
+    for bad in (dict(iters=10, warmup=10), dict(iters=10, warmup=-1), dict(iters=10, floor=1.5),
+                dict(iters=10, warmup=4, decay_from=3), dict(iters=10, decay_from=10)):
+        with pytest.raises(ValueError):
+            WarmupCosine(1.0, **bad)
 
 
 # ---- PyTorch ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Shapes
     h0, c0  (N, H)       initial hidden and cell state (None means zeros)
     Wx      (D, 4H)      input-to-gates weights
     Wh      (H, 4H)      hidden-to-gates weights
-    b       (4H,)        gate bias; the forget-gate quarter is initialised to 1 (see ``init_params``)
+    b       (4H,)        gate bias, the sum PyTorch keeps as b_ih + b_hh (see ``init_params``)
     h       (N, T, H)    every hidden state; the final one is h[:, -1]
     cT      (N, H)       final cell state
 
@@ -61,12 +61,15 @@ def sigmoid(a, xp):
 
 
 def init_params(D, H, rng, dtype):
-    """Wx, Wh, b ~ U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then forget-gate bias = 1."""
+    """PyTorch's nn.LSTM initialisation: Wx, Wh ~ U(-k, k), k = 1/sqrt(H), and b = b_ih + b_hh with
+    each of its two biases ~ U(-k, k); no forget-gate bias of 1 (README, 'Training recipe', measured
+    both). Train b at twice the learning rate to train it as PyTorch does (optim.bias_lr_factors)."""
     k = 1.0 / H ** 0.5
     Wx = rng.uniform(-k, k, (D, 4 * H)).astype(dtype)        # (D, 4H)
     Wh = rng.uniform(-k, k, (H, 4 * H)).astype(dtype)        # (H, 4H)
-    b = rng.uniform(-k, k, (4 * H,)).astype(dtype)           # (4H,)
-    b[gate_slices(H)[1]] = 1.0                               # remember by default at the start
+    b_ih = rng.uniform(-k, k, (4 * H,))                      # (4H,)
+    b_hh = rng.uniform(-k, k, (4 * H,))                      # (4H,)
+    b = (b_ih + b_hh).astype(dtype)                          # (4H,) one vector, as they enter (1)
     return Wx, Wh, b
 
 

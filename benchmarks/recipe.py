@@ -1,0 +1,273 @@
+#!/usr/bin/env python
+"""The training-recipe study: validation curves of the char model for named variants, and PyTorch's.
+
+Every run trains on minirnn's data protocol (chardata.split: the last 10% of the text is
+validation; 32 streams, windows of 64, state carried and reset at each epoch) and measures the
+validation loss as Trainer.evaluate does, every --eval-every iterations. Each run appends one
+record (text, variant, seed, curve of [iteration, val nats/char, seconds]) to
+benchmarks/results/recipe.json; --plot draws that file to recipe.png.
+
+A variant is a spec string:
+    default                  what `python scripts/train_char.py` does now (its parser's defaults)
+    torch                    PyTorch's defaults: one-hot -> nn.LSTM(V, 256, 2) -> nn.Linear, default
+                             initialisation, Adam(lr), clip_grad_norm_(5); `torch,lr=2e-3` changes lr
+    key=value,...            minirnn's loop with the old recipe (forget bias 1, one bias, Adam 3e-3,
+                             no schedule) changed by the keys given:
+        init=fb1|u1|u2       LSTM bias b: U(-k,k) with the forget quarter set to 1 (the old init);
+                             U(-k,k) (forget bias drawn like the others);
+                             U(-k,k) + U(-k,k) (PyTorch's b_ih + b_hh at initialisation)
+        blr=F                learning-rate factor of the recurrent biases (2: PyTorch's two biases)
+        lr=X                 Adam's learning rate
+        sched=cos:W:F[:S]    warm-up of W iterations, hold lr until iteration S (default W), then a
+                             half cosine to F * lr at the last iteration
+        clip=C               gradient-norm clipping
+
+    python benchmarks/recipe.py --variants torch default --seeds 0 1
+    python benchmarks/recipe.py --variants "init=u2,blr=2" "init=u2,blr=2,sched=cos:100:0.1"
+    python benchmarks/recipe.py --text /tmp/kjv.txt --variants torch default
+    python benchmarks/recipe.py --plot
+
+Run each under `flock /tmp/minirnn-bench.lock` on a shared machine (a 2000-iteration run on the
+novel: ~1.5 minutes on an idle 2-core machine, 5 with one BLAS thread on a busy one). Curves do not
+depend on timing or on the thread count (the train_char.py run at 2 threads gave the 1-thread curve
+to 4 decimals); the seconds recorded do (the machine and the threads are in the JSON).
+The study in README's "Training recipe" ran with OPENBLAS_NUM_THREADS=1 and --threads 1, some runs
+two at a time (the `note` says "pair"): their seconds are comparable only within a pair.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+
+from compare_torch_charlm import train_minirnn, train_torch  # noqa: E402
+
+from minirnn import chardata  # noqa: E402
+from minirnn.cli import make_optimizer  # noqa: E402
+from minirnn.layers import lstm  # noqa: E402
+from minirnn.model import RNNLM  # noqa: E402
+from minirnn.optim import Adam, WarmupCosine, bias_lr_factors  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results", "recipe.json")
+OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0}
+
+
+def parse_spec(spec: str) -> dict:
+    """'torch,lr=2e-3' -> {'kind': 'torch', 'lr': 0.002}; 'init=u2,blr=2' -> the old recipe changed."""
+    words = [w for w in spec.split(",") if w]
+    kind = words[0] if words and "=" not in words[0] else "minirnn"
+    cfg = {"kind": kind}
+    if kind == "minirnn":
+        cfg.update(OLD)
+    elif kind == "torch":
+        cfg.update(lr=3e-3, clip=5.0)
+    elif kind != "default":
+        raise SystemExit(f"unknown variant {spec!r}")
+    for w in words[1 if kind != "minirnn" else 0:]:
+        k, v = w.split("=", 1)
+        if k not in ("init", "blr", "lr", "sched", "clip"):
+            raise SystemExit(f"unknown key {k!r} in {spec!r}")
+        cfg[k] = v if k in ("init", "sched") else float(v)
+    return cfg
+
+
+def redraw_biases(model, init: str, seed: int):
+    """Replace every LSTM bias by a fresh draw of kind `init` (the weights stay as drawn)."""
+    rng = np.random.default_rng([seed, 15])
+    H = model.H
+    k = 1.0 / H ** 0.5
+    for l in range(model.L):
+        b = rng.uniform(-k, k, 4 * H)                                         # (4H,)
+        if init == "fb1":
+            b[lstm.gate_slices(H)[1]] = 1.0
+        elif init == "u2":
+            b = b + rng.uniform(-k, k, 4 * H)                                 # b_ih + b_hh
+        elif init != "u1":
+            raise SystemExit(f"unknown init {init!r}")
+        model.params[f"rnn.{l}.b"][...] = b.astype(model.dtype)
+
+
+def make_schedule(sched: str, lr: float, iters: int):
+    if sched == "none":
+        return None
+    name, warmup, floor, *start = sched.split(":")
+    if name != "cos":
+        raise SystemExit(f"unknown schedule {sched!r}")
+    return WarmupCosine(lr, iters, int(warmup), float(floor), int(start[0]) if start else None)
+
+
+def run_default(text, seed, iters, eval_every, argv=()):
+    """train_char.py with its defaults (plus `argv`), in process: the same model, optimizer and
+    schedule the script builds. Returns (curve, seconds, flags)."""
+    import train_char
+    args = train_char.build_parser().parse_args(["--seed", str(seed), "--iters", str(iters),
+                                                 "--eval-every", str(eval_every), *argv])
+    ids, vocab = chardata.encode_file(text)
+    train, val = chardata.split(ids, args.val_frac, args.batch, args.seq)
+    model = RNNLM(len(vocab), hidden=args.hidden, layers=args.layers, cell=args.model, embed=args.embed,
+                  dropout=args.dropout, seed=args.seed, dtype=np.dtype(args.dtype))
+    opt, schedule = make_optimizer(args, model, len(train))
+    times = []
+    _, vals, seconds = train_minirnn(model, train, val, iters, args.lr, args.clip, eval_every,
+                                     opt=opt, schedule=schedule, times=times)
+    flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
+    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds, flags
+
+
+def run_minirnn(cfg, text, seed, iters, eval_every):
+    ids, vocab = chardata.encode_file(text)
+    train, val = chardata.split(ids, 0.1, 32, 64)
+    model = RNNLM(len(vocab), hidden=256, layers=2, cell="lstm", embed=0, seed=seed, dtype=np.float32)
+    redraw_biases(model, cfg["init"], seed)
+    params = model.trainable()
+    opt = Adam(params, lr=cfg["lr"], lr_factors=bias_lr_factors(params, cfg["blr"]))
+    times = []
+    _, vals, seconds = train_minirnn(model, train, val, iters, cfg["lr"], cfg["clip"], eval_every, opt=opt,
+                                     schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times)
+    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds
+
+
+def run_torch(cfg, text, seed, iters, eval_every, threads=2):
+    """PyTorch with its own defaults on minirnn's windows. Returns (curve, seconds)."""
+    import torch
+    torch.set_num_threads(threads)
+    ids, vocab = chardata.encode_file(text)
+    train, val = chardata.split(ids, 0.1, 32, 64)
+    torch.manual_seed(seed)
+    rnn = torch.nn.LSTM(len(vocab), 256, num_layers=2, batch_first=True)
+    out = torch.nn.Linear(256, len(vocab))
+    times = []
+    _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
+                                   eval_every, torch.float32, times=times)
+    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds
+
+
+def text_id(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"path": path, "name": os.path.basename(path), "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()[:16]}
+
+
+def load(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+def append(path, record):
+    """Add one run to the JSON list at `path` (atomic; runs finishing at once take turns)."""
+    import fcntl
+    with open(path + ".lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        runs = load(path)
+        runs.append(record)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(runs, f, indent=1)
+        os.replace(tmp, path)
+
+
+def plot(path, png, only=None):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    runs = load(path)
+    texts = sorted({r["text"]["name"] for r in runs})
+    fig, axes = plt.subplots(1, len(texts), figsize=(6.5 * len(texts), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], texts):
+        groups = {}
+        for r in runs:                                   # one run per (variant, seed): the latest
+            if r["text"]["name"] == name and r["iters"] >= 2000 and (only is None or r["variant"] in only):
+                groups.setdefault(r["variant"], {})[r["seed"]] = r
+        for variant, by_seed in sorted(groups.items()):
+            rs = list(by_seed.values())
+            its = [p[0] for p in rs[0]["curve"]]
+            vals = np.mean([[p[1] for p in r["curve"]] for r in rs if len(r["curve"]) == len(its)], axis=0)
+            style = "s--" if variant.startswith("torch") else "o-"
+            line, = ax.plot(its, vals, style, ms=3, label=f"{variant} (mean of {len(rs)} seed{'s' * (len(rs) > 1)})")
+            if len(rs) > 1:                                  # each seed, faint
+                for r in rs:
+                    ax.plot(its, [p[1] for p in r["curve"]], style[1:], color=line.get_color(), alpha=0.3, lw=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("validation loss (nats/char)")
+        ax.set_ylim(top=2.1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    print(f"wrote {png}")
+
+
+def record_script_run(args, text):
+    with open(os.path.join(args.from_metrics, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    with open(os.path.join(args.from_metrics, "latest.json")) as f:
+        meta = json.load(f)
+    flags = meta["flags"]
+    curve = [[r["iter"], r["val_loss"], r["elapsed_s"]] for r in rows]
+    append(args.out, {"variant": "default", "config": {"kind": "default"}, "seed": flags["seed"],
+                      "iters": flags["iters"], "text": text_id(text), "curve": curve,
+                      "seconds": rows[-1]["elapsed_s"], "flags": flags,
+                      "note": f"scripts/train_char.py run, from {args.from_metrics}/metrics.jsonl "
+                              f"(seconds: training time, evaluations excluded) {args.note}"})
+    print(" ".join(f"{it}:{v:.3f}" for it, v, _ in curve))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text", default=None, help="UTF-8 text (default: the bundled novel)")
+    p.add_argument("--variants", nargs="+", default=["torch", "default"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--out", default=RESULTS)
+    p.add_argument("--threads", type=int, default=2,
+                   help="PyTorch's threads; NumPy's BLAS takes OPENBLAS_NUM_THREADS from the environment")
+    p.add_argument("--note", default="", help="free text stored with the run (e.g. the commit)")
+    p.add_argument("--from-metrics", default=None, metavar="DIR",
+                   help="record the curve of a `scripts/train_char.py` run from DIR/metrics.jsonl (and "
+                        "DIR/latest.json's flags) as variant 'default' instead of training")
+    p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
+    p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
+    args = p.parse_args()
+    if args.plot:
+        return plot(args.out, args.out[:-5] + ".png", args.plot_only)
+    text = args.text or default_corpus()
+    if args.from_metrics:
+        return record_script_run(args, text)
+    for spec in args.variants:
+        cfg = parse_spec(spec)
+        for seed in args.seeds:
+            extra = {}
+            if cfg["kind"] == "torch":
+                curve, seconds = run_torch(cfg, text, seed, args.iters, args.eval_every, args.threads)
+            elif cfg["kind"] == "default":
+                curve, seconds, extra["flags"] = run_default(text, seed, args.iters, args.eval_every)
+            else:
+                curve, seconds = run_minirnn(cfg, text, seed, args.iters, args.eval_every)
+            record = {"variant": spec, "config": cfg, "seed": seed, "iters": args.iters,
+                      "text": text_id(text), "curve": curve, "seconds": round(seconds, 1),
+                      "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                  "load_1min": round(os.getloadavg()[0], 2), "torch_threads": args.threads,
+                                  "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "note": args.note, **extra}
+            append(args.out, record)
+            marks = " ".join(f"{it}:{v:.3f}" for it, v, _ in curve if it % 500 == 0)
+            print(f"{os.path.basename(text)} {spec} seed {seed}: {marks} ({seconds:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
