@@ -52,8 +52,6 @@ def atomic_write(path: str, write) -> None:
         raise
 
 
-_atomic_write = atomic_write
-
 
 STALE_NAMES = ("latest.npz", "best.npz", "latest.json", "best.json", "metrics.jsonl", "vectors.txt",
                "vectors.txt.counts.json")
@@ -82,8 +80,8 @@ def save(path: str, arrays: dict, meta: dict) -> str:
     text = json.dumps(meta, indent=1, sort_keys=True)
     payload = {k: np.asarray(to_numpy(v)) for k, v in arrays.items()}
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    _atomic_write(path, lambda f: np.savez(f, **payload))
-    _atomic_write(path[:-4] + ".json", lambda f: f.write(text.encode("utf-8") + b"\n"))
+    atomic_write(path, lambda f: np.savez(f, **payload))
+    atomic_write(path[:-4] + ".json", lambda f: f.write(text.encode("utf-8") + b"\n"))
     return path
 
 

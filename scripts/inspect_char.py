@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from minirnn import backend
+from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, require, run_cli
 
@@ -412,10 +412,7 @@ def main(argv=None):
             f"<title>Inside {html.escape(os.path.basename(args.checkpoint))}</title><style>{CSS}</style></head><body>"
             f"<h1>Inside a character model: {html.escape(model_label(model))}</h1>"
             + "".join(sections) + "</body></html>")
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, args.out)
+    atomic_write(args.out, lambda f: f.write(page.encode("utf-8")))
     print(f"wrote {args.out} ({len(page.encode()) / 1e6:.2f} MB)")
     return 0
 

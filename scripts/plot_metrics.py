@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, run_cli
 
@@ -48,10 +49,7 @@ def main(argv=None):
         name = labels[j] if labels else os.path.basename(os.path.normpath(os.path.dirname(os.path.abspath(path))))
         runs.append((name, recs))
     png = runs_side_by_side(runs)
-    tmp = args.out + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(png)
-    os.replace(tmp, args.out)
+    atomic_write(args.out, lambda f: f.write(png))
     print(f"wrote {args.out}")
     return 0
 
