@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train a character-level language model (char-rnn in NumPy) on a text; by default the bundled novel.
 
-    python scripts/train_char.py                          # LSTM on Don Quijote, 1.5 (Zen 5) to 4 minutes (Zen 2) on 2 CPU cores
+    python scripts/train_char.py                          # LSTM on Don Quijote, a few minutes on 2 CPU cores
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
     python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
