@@ -122,7 +122,7 @@ def check_flags(args) -> None:
     require(args.lr > 0 and math.isfinite(args.lr), f"--lr must be a finite number > 0, got {args.lr}")
     require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     require(args.bias_lr > 0 and math.isfinite(args.bias_lr), f"--bias-lr must be a finite number > 0, got {args.bias_lr}")
-    require(args.lr_decay > 0, f"--lr-decay must be > 0, got {args.lr_decay}")
+    require(args.lr_decay > 0 and math.isfinite(args.lr_decay), f"--lr-decay must be a finite number > 0, got {args.lr_decay}")
     require(args.lr_decay == 1.0 or args.lr_schedule == "step",
             f"--lr-decay {args.lr_decay} applies to --lr-schedule step (the default is cosine): add --lr-schedule step")
     require(0 <= args.lr_floor <= 1, f"--lr-floor must be in [0, 1], got {args.lr_floor}")
@@ -194,13 +194,6 @@ def claim_checkpoint_dir(args, outputs=()) -> None:
             else:
                 os.remove(p)
     checkpoint.clean_stale_tmp(d)
-
-
-def release_checkpoint_dir(d) -> None:
-    """Give up the lock taken by ``claim_checkpoint_dir`` (it is also released at exit)."""
-    f = _LOCKS.pop(os.path.realpath(d), None)
-    if f is not None:
-        f.close()
 
 
 def fingerprint(path) -> dict:
@@ -315,16 +308,18 @@ def explicit_flags(build_parser, argv) -> set:
 
 
 def make_optimizer(args, model, iters_per_epoch: int):
-    """(optimizer, schedule) from the flags. The cosine schedule's horizon is --iters: a run resumed
-    with the same --iters takes the same learning rates; a larger --iters stretches what is left."""
+    """(optimizer, schedule) from the flags; the schedule sets the rate of every iteration, so a
+    resumed run takes the rates its flags say. The cosine schedule's horizon is --iters: a run
+    resumed with the same --iters takes the same learning rates; one resumed with a larger --iters
+    gets the schedule of that longer run (held at --lr until its last --lr-decay-frac)."""
     params = model.trainable()
     opt = OPTIMIZERS[args.optimizer](params, lr=args.lr, lr_factors=bias_lr_factors(params, args.bias_lr))
     if args.lr_schedule == "cosine":
-        decay_from = max(args.warmup, args.iters - math.ceil(args.lr_decay_frac * args.iters))
+        decay_iters = math.ceil(round(args.lr_decay_frac * args.iters, 9))  # 0.3 * 10 is 3, not 3.0000000000000004
+        decay_from = max(args.warmup, args.iters - decay_iters)
         return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor, decay_from)
     every = args.lr_decay_every or iters_per_epoch
-    schedule = StepDecay(args.lr, every, args.lr_decay) if args.lr_decay != 1.0 else None
-    return opt, schedule
+    return opt, StepDecay(args.lr, every, args.lr_decay)      # factor 1: --lr at every step
 
 
 def trainer_kwargs(args, schedule) -> dict:

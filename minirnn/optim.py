@@ -127,7 +127,9 @@ def bias_lr_factors(params: dict, factor: float) -> dict:
     PyTorch's nn.LSTM / nn.RNN hold two bias vectors, b_ih and b_hh, that enter the gates only as
     their sum b = b_ih + b_hh. Both receive the gradient g of b, so SGD, and Adam (whose update
     depends on g alone), move each by the same step u and their sum by 2u. One bias vector with
-    factor 2 takes exactly that trajectory: the same model as PyTorch's, trained as PyTorch trains it.
+    factor 2 takes exactly that trajectory: the same model as PyTorch's, trained as PyTorch trains it,
+    as long as gradient clipping does not bind (torch's clip_grad_norm_ counts the two vectors' equal
+    gradients twice in the norm, ``global_norm`` here the one vector's once).
     (The factor is one number per array: for the GRU, whose b = [b_r, b_z, b_in, b_hn] holds two
     sums and two single PyTorch biases, it doubles the rate of all four quarters.)
     """

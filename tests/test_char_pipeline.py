@@ -114,19 +114,40 @@ def test_checkpoint_from_before_the_recipe_flags_resumes_on_its_old_recipe(tiny_
     # a constant (step) learning rate: resuming it keeps those, not today's defaults
     from minirnn import checkpoint
     d = str(tmp_path / "old")
-    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--warmup", "2",
-                                     "--checkpoint-dir", d]) == 0
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--lr", "0.004",
+                                     "--lr-schedule", "step", "--bias-lr", "1", "--checkpoint-dir", d]) == 0
     path = os.path.join(d, "latest.npz")
     arrays, meta = checkpoint.load(path)
     for k in ("bias_lr", "lr_schedule", "warmup", "lr_floor", "lr_decay_frac"):
         del meta["flags"][k]
-    checkpoint.save(path, arrays, meta)
+    checkpoint.save(path, arrays, meta)                             # as an older minirnn wrote it
     lr_saved = meta["optimizer"]["lr"]
+    assert lr_saved == 0.004
     assert run_cli(train_char.main, ["--iters", "10", "--checkpoint-dir", d, "--resume"]) == 0
     _, meta = checkpoint.load(path)
     assert meta["iteration"] == 10
     assert meta["flags"]["bias_lr"] == 1.0 and meta["flags"]["lr_schedule"] == "step"
-    assert meta["optimizer"]["lr"] == lr_saved                       # no schedule moved it
+    assert meta["optimizer"]["lr"] == lr_saved                       # constant, not today's cosine
+
+
+def test_resume_with_a_new_lr_trains_at_it_on_either_schedule(tiny_text, tmp_path):
+    # the schedule sets every iteration's rate from the flags, so a --lr given on resume is used
+    # (the optimizer's saved rate does not win over it)
+    from minirnn import checkpoint
+    for schedule in ("step", "cosine"):
+        d = str(tmp_path / schedule)
+        assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--lr-schedule",
+                                         schedule, "--checkpoint-dir", d]) == 0
+        assert run_cli(train_char.main, ["--iters", "30", "--lr", "0.002", "--checkpoint-dir", d,
+                                         "--resume"]) == 0
+        _, meta = checkpoint.load(os.path.join(d, "latest.npz"))
+        assert meta["flags"]["lr"] == 0.002
+        # the rate of the last iteration (29 of 30): step keeps --lr, cosine is near its floor
+        expected = 0.002 if schedule == "step" else None
+        if expected is not None:
+            assert meta["optimizer"]["lr"] == expected, schedule
+        else:
+            assert 0.0002 <= meta["optimizer"]["lr"] < 0.002 * 0.2, schedule
 
 
 def test_resume_path_keeps_writing_beside_the_checkpoint(tiny_text, tmp_path, monkeypatch):
