@@ -25,9 +25,10 @@ from .backend import to_device, to_numpy
 from .errors import UsageError
 
 
-def check_options(temperature: float, top_k: int, top_p: float) -> None:
+def check_options(temperature: float, top_k: int, top_p: float, temperature_flag="--temperature") -> None:
+    """UsageError for impossible sampling options (named as the script's flags)."""
     if not (temperature >= 0 and math.isfinite(temperature)):
-        raise UsageError(f"--temperature must be a finite number >= 0, got {temperature}")
+        raise UsageError(f"{temperature_flag} must be a finite number >= 0, got {temperature}")
     if top_k < 0:
         raise UsageError(f"--top-k must be >= 0 (0 keeps every id), got {top_k}")
     if not 0 < top_p <= 1:

@@ -46,7 +46,7 @@ def main(argv=None):
     arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",),
                                      paths=("text",))
     check_flags(args)
-    check_options(args.sample_temperature, 0, 1.0)
+    check_options(args.sample_temperature, 0, 1.0, temperature_flag="--sample-temperature")
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     text_path = args.text or default_corpus()

@@ -246,7 +246,7 @@ def test_sample_script_streams_and_is_reproducible(tiny_text, tmp_path, capsys):
     (["--text", "{tiny}", "--resume", "{tmp}/bare.npy"], "not an .npz"),
     (["--text", "{tiny}", "--seed", "-1"], "--seed"),
     (["--text", "{tiny}", "--lr", "inf"], "--lr"),
-    (["--text", "{tiny}", "--sample-temperature", "nan"], "--temperature"),
+    (["--text", "{tiny}", "--sample-temperature", "nan"], "--sample-temperature must"),
     (["--text", "{tiny}", "--checkpoint-dir", "{tiny}"], "not a directory"),
 ])
 def test_bad_inputs_one_line_exit_2(argv, message, tmp_path, tiny_text, capsys):
