@@ -156,30 +156,18 @@ def compare_recipes(args):
     print("minirnn - torch: " + "  ".join(f"{c[0]}: {g:+.4f}" for c, g in zip(runs["torch"]["val_loss"], gaps)))
     name = os.path.splitext(os.path.basename(text))[0]
     path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_recipe_{name}.json")
-    with open(path, "w") as f:
-        json.dump({"text": recipe.text_id(text), "seed": args.seed, "iters": args.iters,
-                   "curves": "[iteration, val nats/char, seconds since the start]",
-                   "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
-                   "minirnn_minus_torch": gaps}, f, indent=1)
-    print(f"wrote {path}")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, ax = plt.subplots(figsize=(7, 4))
+    write_with_plot(path, {"text": recipe.text_id(text), "seed": args.seed, "iters": args.iters,
+                           "curves": "[iteration, val nats/char, seconds since the start]",
+                           "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
+                           "minirnn_minus_torch": gaps}, lambda ax: _draw_recipe(ax, runs, name))
+
+
+def _draw_recipe(ax, runs, name):
     for key, label, style in (("default", "minirnn defaults", "o-"), ("torch", "PyTorch defaults", "s--")):
         c = runs[key]["val_loss"]
         ax.plot([p[0] for p in c], [p[1] for p in c], style, label=label)
-    ax.set_xlabel("iteration")
     ax.set_ylabel("validation loss (nats/char)")
     ax.set_title(name)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path[:-5] + ".png", dpi=100)
-    print(f"wrote {path[:-5]}.png")
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,9 +232,23 @@ def main():
     }
     default_name = f"charlm_torch_{args.dtype}{'_two_biases' if args.two_biases else ''}.json"
     path = args.out or os.path.join(os.path.dirname(__file__), "results", default_name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_with_plot(path, result, lambda ax: _draw_parity(ax, m_loss, t_loss, m_val, t_val))
+
+
+def _draw_parity(ax, m_loss, t_loss, m_val, t_val):
+    ax.plot(m_loss, label="minirnn train", alpha=0.7)
+    ax.plot(t_loss, label="torch train", alpha=0.7, linestyle="--")
+    ax.plot(*zip(*m_val), "o-", label="minirnn val")
+    ax.plot(*zip(*t_val), "s--", label="torch val")
+    ax.set_ylabel("cross-entropy (nats/char)")
+
+
+def write_with_plot(path, payload, draw):
+    """Write payload as JSON to path, and, where matplotlib is installed, draw(ax) beside it as a PNG
+    (loss against iteration)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+        json.dump(payload, f, indent=1)
     print(f"wrote {path}")
     try:
         import matplotlib
@@ -255,17 +257,12 @@ def main():
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(m_loss, label="minirnn train", alpha=0.7)
-    ax.plot(t_loss, label="torch train", alpha=0.7, linestyle="--")
-    ax.plot(*zip(*m_val), "o-", label="minirnn val")
-    ax.plot(*zip(*t_val), "s--", label="torch val")
+    draw(ax)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cross-entropy (nats/char)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path[:-5] + ".png", dpi=100)
     print(f"wrote {path[:-5]}.png")
-
 
 if __name__ == "__main__":
     main()

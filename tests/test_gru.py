@@ -5,24 +5,15 @@ rows, the stack and the language model with cell='gru', and parity with torch.nn
 float64, to 1e-8, both of torch's biases random)."""
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from minirnn import backend
-from minirnn.gradcheck import numeric_gradient, rel_error
+from minirnn.gradcheck import rel_error
 from minirnn.layers import gru, stack
 from minirnn.model import RNNLM
 
-TOL = 1e-6
-FWD_TOL = 1e-12
-GRAD_SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
-dim = st.integers(1, 4)
-seed = st.integers(0, 2 ** 32 - 1)
-
-
-def sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
+from helpers import FWD_TOL, GRAD_SETTINGS, check, dim, seed, sigmoid
 
 def naive_gru(x, h0, Wx, Wh, b):
     """nn.GRU's equations, gate order r, z, n, b = [b_r, b_z, b_in, b_hn]; per sample and step."""
@@ -44,12 +35,6 @@ def naive_gru(x, h0, Wx, Wh, b):
 def rand_gru(D, H, rng, scale=0.5):
     return (scale * rng.standard_normal((D, 3 * H)), scale * rng.standard_normal((H, 3 * H)),
             scale * rng.standard_normal(4 * H))
-
-
-def check(f, named, tol=TOL):
-    for name, (arr, grad) in named.items():
-        err = rel_error(numeric_gradient(f, arr), grad)
-        assert err < tol, f"{name}: rel error {err:.2e}"
 
 
 def test_init_shapes_and_gate_order_documented():

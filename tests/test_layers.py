@@ -12,28 +12,18 @@ NumPy reference); the gradient checks run in NumPy float64.
 """
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from minirnn import backend
-from minirnn.gradcheck import numeric_gradient, rel_error
+from minirnn.gradcheck import rel_error
 from minirnn.layers import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
+
+from helpers import FWD_TOL, GRAD_SETTINGS, check, dim, seed, sigmoid
 
 pytestmark = pytest.mark.usefixtures("book")  # gradient checks run on the book, engine off
 
-TOL = 1e-6        # gradient check, relative (rel_error)
-FWD_TOL = 1e-12   # forward against the naive loop, float64
-
-GRAD_SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
-dim = st.integers(1, 4)
-seed = st.integers(0, 2 ** 32 - 1)
-
-
 # ---- naive references: one sample, one step at a time ------------------------------------------
-def sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
 def naive_rnn(x, h0, Wx, Wh, b):
     """h_t = tanh(x_t Wx + h_{t-1} Wh + b), per sample and step."""
     N, T, _ = x.shape
@@ -85,14 +75,6 @@ def rand_cell(cell, D, H, rng, scale=0.5):
     G = 4 * H if cell == "lstm" else H
     return (scale * rng.standard_normal((D, G)), scale * rng.standard_normal((H, G)),
             scale * rng.standard_normal(G))
-
-
-def check(f, named, tol=TOL):
-    """named: {name: (array, analytic grad)}; f() is the scalar L. Asserts every rel_error < tol."""
-    for name, (arr, grad) in named.items():
-        num = numeric_gradient(f, arr)
-        err = rel_error(num, grad)
-        assert err < tol, f"{name}: rel error {err:.2e}"
 
 
 # ---- embedding ----------------------------------------------------------------------------------
