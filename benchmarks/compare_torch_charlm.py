@@ -23,10 +23,11 @@ Writes JSON (both loss curves, the largest differences, the machine) and a PNG i
 defaults (nn.LSTM(V, 256, 2) and nn.Linear initialised by torch, two trained biases,
 Adam(lr=3e-3), clip_grad_norm_(5)), on the same windows, validation as Trainer.evaluate:
 
-    python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seed 1]
+    python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seeds 0 1 2 3]
 
-Both curves go to benchmarks/results/charlm_recipe_<text>.json (+ .png) and are appended to
-recipe.json, the study of benchmarks/recipe.py (not when --out is given).
+Each seed trains both, one after the other. The curves, their means over the seeds, the gaps and the
+median seconds go to benchmarks/results/charlm_recipe_<text>.json (+ .png); every run is appended to
+recipe.json, the study of benchmarks/recipe.py, as well (not when --out is given).
 """
 import argparse
 import json
@@ -133,41 +134,61 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
 
 
 def compare_recipes(args):
-    """minirnn's defaults against PyTorch's: both curves to JSON and PNG, and to recipe.json."""
+    """minirnn's defaults against PyTorch's, for each seed: the curves, their means over the seeds
+    and the gaps, to JSON and PNG, and every run to recipe.json."""
     import recipe
     text = args.text or default_corpus()
-    runs = {}
-    for spec in ("torch", "default"):
-        cfg = recipe.parse_spec(spec)
-        if spec == "torch":
-            curve, seconds = recipe.run_torch(cfg, text, args.seed, args.iters, args.val_every, args.threads)
-            extra = {}
-        else:
-            curve, seconds, flags = recipe.run_default(text, args.seed, args.iters, args.val_every)
-            extra = {"flags": flags}
-        runs[spec] = {"val_loss": curve, "seconds": seconds, **extra}
-        if args.out is None:                       # a run to a given --out leaves the study alone
-            recipe.append(recipe.RESULTS, {"variant": spec, "config": cfg, "seed": args.seed, "iters": args.iters,
-                                           "text": recipe.text_id(text), "curve": curve, "seconds": round(seconds, 1),
-                                           "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-                                           "note": "compare_torch_charlm.py --recipe", **extra})
-        print(f"{spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in curve) + f"  ({seconds:.0f}s)")
-    gaps = [m[1] - t[1] for m, t in zip(runs["default"]["val_loss"], runs["torch"]["val_loss"])]
-    print("minirnn - torch: " + "  ".join(f"{c[0]}: {g:+.4f}" for c, g in zip(runs["torch"]["val_loss"], gaps)))
+    seeds = args.seeds or [args.seed]
+    runs = {"default": {}, "torch": {}}
+    for seed in seeds:
+        for spec in ("torch", "default"):              # side by side: each seed runs both, one after the other
+            cfg = recipe.parse_spec(spec)
+            if spec == "torch":
+                curve, seconds = recipe.run_torch(cfg, text, seed, args.iters, args.val_every, args.threads)
+                extra = {}
+            else:
+                curve, seconds, flags = recipe.run_default(text, seed, args.iters, args.val_every)
+                extra = {"flags": flags}
+            runs[spec][seed] = {"val_loss": curve, "seconds": round(seconds, 1), **extra}
+            if args.out is None:                       # a run to a given --out leaves the study alone
+                recipe.append(recipe.RESULTS, {
+                    "variant": spec, "config": cfg, "seed": seed, "iters": args.iters, "text": recipe.text_id(text),
+                    "curve": curve, "seconds": round(seconds, 1),
+                    "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                "torch_threads": args.threads,
+                                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                    "note": "compare_torch_charlm.py --recipe", **extra})
+            print(f"seed {seed} {spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in curve) +
+                  f"  ({seconds:.0f}s)", flush=True)
+    its = [c[0] for c in runs["torch"][seeds[0]]["val_loss"]]
+    mean = {k: [float(np.mean([r["val_loss"][i][1] for r in v.values()])) for i in range(len(its))]
+            for k, v in runs.items()}
+    gaps = [m - t for m, t in zip(mean["default"], mean["torch"])]
+    seconds = {k: float(np.median([r["seconds"] for r in v.values()])) for k, v in runs.items()}
+    print(f"mean of {len(seeds)} seed(s), minirnn - torch: " +
+          "  ".join(f"{it}: {g:+.4f}" for it, g in zip(its, gaps)) +
+          f"; median seconds minirnn {seconds['default']:.0f}, torch {seconds['torch']:.0f}")
     name = os.path.splitext(os.path.basename(text))[0]
     path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_recipe_{name}.json")
-    write_with_plot(path, {"text": recipe.text_id(text), "seed": args.seed, "iters": args.iters,
-                           "curves": "[iteration, val nats/char, seconds since the start]",
+    write_with_plot(path, {"text": recipe.text_id(text), "seeds": seeds, "iters": args.iters,
+                           "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                                       "torch_threads": args.threads,
+                                       "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                           "curves": "[iteration, val nats/char, seconds since the start (validation included)]",
                            "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
-                           "minirnn_minus_torch": gaps}, lambda ax: _draw_recipe(ax, runs, name))
+                           "iterations": its, "mean_minirnn": mean["default"], "mean_torch": mean["torch"],
+                           "mean_minirnn_minus_torch": gaps, "median_seconds": seconds},
+                    lambda ax: _draw_recipe(ax, runs, its, mean, name))
 
 
-def _draw_recipe(ax, runs, name):
+def _draw_recipe(ax, runs, its, mean, name):
     for key, label, style in (("default", "minirnn defaults", "o-"), ("torch", "PyTorch defaults", "s--")):
-        c = runs[key]["val_loss"]
-        ax.plot([p[0] for p in c], [p[1] for p in c], style, label=label)
+        line, = ax.plot(its, mean[key], style, label=f"{label} (mean of {len(runs[key])})")
+        for r in runs[key].values():                   # each seed, faint
+            ax.plot(its, [p[1] for p in r["val_loss"]], style[1:], color=line.get_color(), alpha=0.3, lw=0.8)
     ax.set_ylabel("validation loss (nats/char)")
     ax.set_title(name)
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,13 +205,15 @@ def main():
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=int, default=2, help="torch threads (NumPy's BLAS uses its own setting)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="with --recipe: run both recipes for each of these seeds (default: --seed)")
     p.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/charlm_torch_<dtype>.json)")
     p.add_argument("--two-biases", action="store_true",
                    help="torch trains both of its biases (b_ih = b_hh = b/2 at the start); minirnn trains "
                         "its one bias at twice the learning rate (optim.bias_lr_factors): the same trajectory")
     p.add_argument("--recipe", action="store_true",
                    help="each library's defaults from its own initialisation (see above); only --text, "
-                        "--iters, --val-every, --seed and --out apply")
+                        "--iters, --val-every, --seed(s), --threads and --out apply")
     args = p.parse_args()
     if args.recipe:
         return compare_recipes(args)

@@ -9,6 +9,8 @@ benchmarks/results/recipe.json; --plot draws that file to recipe.png.
 
 A variant is a spec string:
     default                  what `python scripts/train_char.py` does now (its parser's defaults)
+    default --lr 8e-3 ...    the same with train_char.py flags changed (one quoted argument);
+                             a word @beta2=0.99 sets that attribute of the optimizer it builds
     torch                    PyTorch's defaults: one-hot -> nn.LSTM(V, 256, 2) -> nn.Linear, default
                              initialisation, Adam(lr), clip_grad_norm_(5); `torch,lr=2e-3` changes lr
     key=value,...            minirnn's loop with the old recipe (forget bias 1, one bias, Adam 3e-3,
@@ -40,6 +42,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import sys
 
 import numpy as np
@@ -63,6 +66,10 @@ OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0}
 
 def parse_spec(spec: str) -> dict:
     """'torch,lr=2e-3' -> {'kind': 'torch', 'lr': 0.002}; 'init=u2,blr=2' -> the old recipe changed."""
+    if spec.split(" ", 1)[0] == "default":
+        words = shlex.split(spec)[1:]
+        return {"kind": "default", "argv": [w for w in words if not w.startswith("@")],
+                "opt": {k[1:]: float(v) for k, v in (w.split("=", 1) for w in words if w.startswith("@"))}}
     words = [w for w in spec.split(",") if w]
     kind = words[0] if words and "=" not in words[0] else "minirnn"
     cfg = {"kind": kind}
@@ -105,9 +112,10 @@ def make_schedule(sched: str, lr: float, iters: int):
     return WarmupCosine(lr, iters, int(warmup), float(floor), int(start[0]) if start else None)
 
 
-def run_default(text, seed, iters, eval_every, argv=()):
+def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=None):
     """train_char.py with its defaults (plus `argv`), in process: the same model, optimizer and
-    schedule the script builds. Returns (curve, seconds, flags)."""
+    schedule the script builds, for `iters` iterations (or only the first `stop` of them, the
+    schedule still planned for `iters`). Returns (curve, seconds, flags)."""
     import train_char
     args = train_char.build_parser().parse_args(["--seed", str(seed), "--iters", str(iters),
                                                  "--eval-every", str(eval_every), *argv])
@@ -116,8 +124,12 @@ def run_default(text, seed, iters, eval_every, argv=()):
     model = RNNLM(len(vocab), hidden=args.hidden, layers=args.layers, cell=args.model, embed=args.embed,
                   dropout=args.dropout, seed=args.seed, dtype=np.dtype(args.dtype))
     opt, schedule = make_optimizer(args, model, len(train))
+    for k, v in (opt_attrs or {}).items():
+        if not hasattr(opt, k):
+            raise SystemExit(f"the optimizer has no attribute {k!r}")
+        setattr(opt, k, v)
     times = []
-    _, vals, seconds = train_minirnn(model, train, val, iters, args.lr, args.clip, eval_every,
+    _, vals, seconds = train_minirnn(model, train, val, stop or iters, args.lr, args.clip, eval_every,
                                      opt=opt, schedule=schedule, times=times)
     flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
     return [[it, v, t] for (it, v), t in zip(vals, times)], seconds, flags
@@ -188,7 +200,7 @@ def plot(path, png, only=None):
     for ax, name in zip(axes[0], texts):
         groups = {}
         for r in runs:                                   # one run per (variant, seed): the latest
-            if r["text"]["name"] == name and r["iters"] >= 2000 and (only is None or r["variant"] in only):
+            if r["text"]["name"] == name and r["iters"] >= 2000 and "stopped_at" not in r and (only is None or r["variant"] in only):
                 groups.setdefault(r["variant"], {})[r["seed"]] = r
         for variant, by_seed in sorted(groups.items()):
             rs = list(by_seed.values())
@@ -232,6 +244,9 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--stop-at", type=int, default=None, metavar="N",
+                   help="variants 'default ...' only: stop after N of the --iters iterations (the schedule "
+                        "is still planned for --iters), to screen the early curve")
     p.add_argument("--out", default=RESULTS)
     p.add_argument("--threads", type=int, default=2,
                    help="PyTorch's threads; NumPy's BLAS takes OPENBLAS_NUM_THREADS from the environment")
@@ -254,10 +269,13 @@ def main():
             if cfg["kind"] == "torch":
                 curve, seconds = run_torch(cfg, text, seed, args.iters, args.eval_every, args.threads)
             elif cfg["kind"] == "default":
-                curve, seconds, extra["flags"] = run_default(text, seed, args.iters, args.eval_every)
+                curve, seconds, extra["flags"] = run_default(text, seed, args.iters, args.eval_every,
+                                                             cfg.get("argv", ()), args.stop_at,
+                                                             cfg.get("opt"))
             else:
                 curve, seconds = run_minirnn(cfg, text, seed, args.iters, args.eval_every)
             record = {"variant": spec, "config": cfg, "seed": seed, "iters": args.iters,
+                      **({"stopped_at": args.stop_at} if args.stop_at else {}),
                       "text": text_id(text), "curve": curve, "seconds": round(seconds, 1),
                       "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                   "load_1min": round(os.getloadavg()[0], 2), "torch_threads": args.threads,

@@ -130,6 +130,11 @@ def check_flags(args) -> None:
     require(args.lr_schedule != "cosine" or 0 <= args.warmup < args.iters,
             f"--warmup must be >= 0 and below --iters ({args.iters}), got {args.warmup}")
     require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
+    require(args.lr_decay_every == 0 or args.lr_schedule == "step",
+            f"--lr-decay-every {args.lr_decay_every} applies to --lr-schedule step (the default is cosine): "
+            f"add --lr-schedule step")
+    require(args.warmup == 0 or args.lr_schedule == "cosine",
+            f"--warmup {args.warmup} applies to --lr-schedule cosine, not step")
     require(args.clip >= 0, f"--clip must be >= 0, got {args.clip}")
     require(args.iters >= 1, f"--iters must be >= 1, got {args.iters}")
     require(args.eval_every >= 1, f"--eval-every must be >= 1, got {args.eval_every}")
@@ -344,6 +349,13 @@ def resume_and_run(trainer, arrays, meta) -> int:
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise UsageError(f"the checkpoint does not fit this model ({e})") from None
         print(f"resumed at iteration {trainer.it}")
+        planned = meta.get("flags", {}).get("iters")
+        if (isinstance(trainer.schedule, WarmupCosine) and planned not in (None, trainer.iters)
+                and trainer.it < trainer.iters):
+            print(f"note: the checkpoint's run planned {planned} iterations; the cosine schedule is planned "
+                  f"again over --iters {trainer.iters}, so the learning rate goes from "
+                  f"{meta.get('optimizer', {}).get('lr', float('nan')):.3g} to {trainer.schedule(trainer.it):.3g} "
+                  f"at iteration {trainer.it + 1}")
         if trainer.it >= trainer.iters:
             print(f"nothing to do: the checkpoint is at iteration {trainer.it} and --iters is {trainer.iters}")
             return 0

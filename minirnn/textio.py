@@ -77,6 +77,15 @@ def check_output_file(path, flag: str = "--out") -> str:
     return path
 
 
+def refuse_existing(paths, flag: str, overwrite: bool) -> None:
+    """UsageError if any of `paths` exists, unless `overwrite` (a new run never replaces an earlier
+    run's files by default). Run it before the long work."""
+    there = [os.fspath(p) for p in paths if os.path.lexists(p)]
+    if there and not overwrite:
+        raise UsageError(f"{flag}: {', '.join(there)} already exist{'s' * (len(there) == 1)}: give another "
+                         f"{flag}, or --overwrite to replace {'them' if len(there) > 1 else 'it'}")
+
+
 def check_output_dir(path, flag: str = "--out") -> str:
     """UsageError unless `path` is (or can be made) a writable directory. Creates it."""
     path = os.fspath(path)

@@ -28,7 +28,7 @@ import numba  # noqa: E402
 from minirnn.errors import UsageError, require, run_cli  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
-from minirnn.textio import check_output_dir  # noqa: E402
+from minirnn.textio import check_output_dir, refuse_existing  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -42,6 +42,8 @@ def parse_args(argv=None):
                    help="cosine: spherical k-means on unit vectors (word2vec's -classes); "
                         "euclidean: plain k-means")
     p.add_argument("--out", required=True, help="directory for quantizer.npz and quantizer.json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a quantizer already in --out; without it one is refused")
     p.add_argument("--seed", type=int, default=0, help="random seed of the k-means++ seeding")
     p.add_argument("--n-init", type=int, default=1, help="k-means runs from different seeds; the best is kept")
     p.add_argument("--max-iter", type=int, default=300, help="Lloyd iterations per run at most")
@@ -76,6 +78,8 @@ def main(argv=None):
         require(1 <= args.threads <= numba.config.NUMBA_NUM_THREADS,
                 f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {args.threads}")
         numba.set_num_threads(args.threads)
+    refuse_existing([os.path.join(args.out, n) for n in ("quantizer.npz", "quantizer.json")], "--out",
+                    args.overwrite)
     check_output_dir(args.out, "--out")                 # before the clustering, not after it
     kv = KeyedVectors.load(args.vectors)
     V, D = kv.vectors.shape

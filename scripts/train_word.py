@@ -151,7 +151,7 @@ def main(argv=None):
         q = quantizer(args, kv, q_loaded) if args.clusters > 0 else None
     except KeyboardInterrupt:
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
-        return 1
+        return 130
     files["vectors"] = args.vectors                     # trained in stage 1, or given
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     task = (WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids) if q is not None

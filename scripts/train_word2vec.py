@@ -23,7 +23,7 @@ import time
 import numba
 
 from minirnn.errors import require, run_cli
-from minirnn.textio import check_output_file, check_text_file, default_corpus
+from minirnn.textio import check_output_file, check_text_file, default_corpus, refuse_existing
 from minirnn.word2vec import Word2Vec
 
 
@@ -49,6 +49,8 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=1, help="random seed (training is reproducible with --workers 1)")
     p.add_argument("--keep-digits", action="store_true", help="count runs of digits as words")
     p.add_argument("--out", default="vectors.txt", help="where to write the vectors (word2vec format)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (and its .counts.json) or --model; without it they are refused")
     p.add_argument("--binary", action="store_true", help="write the word2vec binary format instead of text")
     p.add_argument("--model", default=None,
                    help="also save the whole model (both weight matrices, vocabulary, losses) to this .npz")
@@ -91,9 +93,11 @@ def main(argv=None):
     # every check before the vocabulary pass and the epochs: the corpus, then each output
     check_text_file(args.corpus)
     check_output_file(args.out, "--out")
+    refuse_existing([args.out, args.out + ".counts.json"], "--out", args.overwrite)
     if args.model:
         model_path = args.model if args.model.endswith(".npz") else args.model + ".npz"
         check_output_file(model_path, "--model")
+        refuse_existing([model_path], "--model", args.overwrite)
         require(os.path.abspath(model_path) != os.path.abspath(args.out), "--model and --out name the same file")
     model = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, max_vocab=args.max_vocab,
                      negative=args.negative, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,

@@ -150,6 +150,22 @@ def test_resume_with_a_new_lr_trains_at_it_on_either_schedule(tiny_text, tmp_pat
             assert 0.0002 <= meta["optimizer"]["lr"] < 0.002 * 0.2, schedule
 
 
+def test_resume_with_more_iters_says_the_cosine_schedule_is_planned_again(tiny_text, tmp_path, capsys):
+    from minirnn import checkpoint
+    d = str(tmp_path / "run")
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "10", "--checkpoint-dir", d]) == 0
+    _, meta = checkpoint.load(os.path.join(d, "latest.npz"))
+    capsys.readouterr()
+    assert run_cli(train_char.main, ["--iters", "40", "--checkpoint-dir", d, "--resume"]) == 0
+    out = capsys.readouterr().out
+    rate = WarmupCosine(6e-3, 40, 0, 0.1, 28)(10)                       # held at --lr until 40 - 12
+    assert (f"the checkpoint's run planned 10 iterations; the cosine schedule is planned again over --iters 40, "
+            f"so the learning rate goes from {meta['optimizer']['lr']:.3g} to {rate:.3g} at iteration 11") in out
+    assert run_cli(train_char.main, ["--iters", "50", "--checkpoint-dir", d, "--resume", "--lr-schedule",
+                                     "step"]) == 0
+    assert "planned again" not in capsys.readouterr().out                # a constant rate: nothing to say
+
+
 def test_resume_path_keeps_writing_beside_the_checkpoint(tiny_text, tmp_path, monkeypatch):
     d = tmp_path / "here"
     assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--iters", "5", "--checkpoint-dir", str(d)]) == 0
@@ -248,6 +264,9 @@ def test_sample_script_streams_and_is_reproducible(tiny_text, tmp_path, capsys):
     (["--text", "{tiny}", "--lr", "inf"], "--lr"),
     (["--text", "{tiny}", "--sample-temperature", "nan"], "--sample-temperature must"),
     (["--text", "{tiny}", "--checkpoint-dir", "{tiny}"], "not a directory"),
+    (["--text", "{tiny}", "--lr-schedule", "step", "--warmup", "5"], "--warmup 5 applies to --lr-schedule cosine"),
+    (["--text", "{tiny}", "--lr-decay-every", "7"], "--lr-decay-every 7 applies to --lr-schedule step"),
+    (["--text", "{tiny}", "--lr-decay", "0.5"], "--lr-decay 0.5 applies to --lr-schedule step"),
 ])
 def test_bad_inputs_one_line_exit_2(argv, message, tmp_path, tiny_text, capsys):
     (tmp_path / "empty.txt").write_bytes(b"")

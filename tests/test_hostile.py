@@ -131,6 +131,28 @@ def test_impossible_sizes_and_rates_are_refused_before_allocating(tiny_text, tmp
         assert message in one_line_error(capsys)
 
 
+def test_word_vectors_and_quantizer_outputs_are_not_replaced_unless_overwrite(tiny_text, tmp_path, capsys):
+    out = str(tmp_path / "v.txt")
+    w2v = ["--corpus", tiny_text, "--min-count", "1", "--epochs", "1", "--dim", "8", "--workers", "1", "--out", out]
+    assert run_cli(train_word2vec.main, w2v) == 0
+    before = open(out, "rb").read()
+    capsys.readouterr()
+    assert run_cli(train_word2vec.main, [*w2v, "--seed", "5"]) == 2
+    assert "already exist" in one_line_error(capsys) and open(out, "rb").read() == before
+    assert run_cli(train_word2vec.main, [*w2v, "--seed", "5", "--overwrite"]) == 0
+    assert open(out, "rb").read() != before
+    q = str(tmp_path / "q")
+    quant = ["--vectors", out, "--clusters", "3", "--out", q]
+    assert run_cli(quantize.main, quant) == 0
+    before = open(os.path.join(q, "quantizer.npz"), "rb").read()
+    capsys.readouterr()
+    assert run_cli(quantize.main, [*quant, "--seed", "4"]) == 2
+    captured = capsys.readouterr()
+    assert "quantizer.npz" in captured.err and "iter" not in captured.out             # before k-means
+    assert open(os.path.join(q, "quantizer.npz"), "rb").read() == before
+    assert run_cli(quantize.main, [*quant, "--seed", "4", "--overwrite"]) == 0
+
+
 def test_word2vec_divergence_is_caught_whatever_the_rate(tiny_text, monkeypatch):
     from minirnn import word2vec
     monkeypatch.setattr(word2vec, "MAX_ALPHA", 10.0)                           # past the validated range
@@ -263,10 +285,10 @@ def test_foreign_checkpoints_and_nan_vectors_get_true_messages(tiny_text, tmp_pa
 
 
 # 9. interrupts ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("script", ["train_char", "train_word2vec"])
+@pytest.mark.parametrize("script", ["train_char", "train_word2vec", "train_word"])
 def test_interrupts_end_with_one_line_never_a_traceback(script, tiny_text, tmp_path):
     # train_char: Ctrl-C twice at a sample point (the second stops at once);
-    # train_word2vec: Ctrl-C once inside the epochs
+    # train_word2vec, and train_word's word2vec stage: Ctrl-C once inside the epochs
     code = textwrap.dedent(f"""
         import os, signal, sys, time
         sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})
@@ -283,6 +305,7 @@ def test_interrupts_end_with_one_line_never_a_traceback(script, tiny_text, tmp_p
                     "--sample-every", "3", "--checkpoint-dir", {str(tmp_path / 'ck')!r}]
         else:
             import train_word2vec as s
+            import train_word
             from minirnn import word2vec
             kernel = word2vec.kernels.sgns_block
             def interrupted(*a):
@@ -290,12 +313,15 @@ def test_interrupts_end_with_one_line_never_a_traceback(script, tiny_text, tmp_p
                 ctrl_c(1)
             word2vec.kernels = type("K", (), {{"sgns_block": staticmethod(interrupted)}})
             argv = ["--corpus", {tiny_text!r}, "--min-count", "1", "--out", {str(tmp_path / 'v.txt')!r}]
+            if {script!r} == "train_word":
+                s = train_word
+                argv = ["--corpus", {tiny_text!r}, "--min-count", "1", "--checkpoint-dir", {str(tmp_path / 'w')!r}]
         sys.exit(run_cli(s.main, argv))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
     assert r.returncode == 130, r.stderr
     assert "Traceback" not in r.stderr and "interrupted" in r.stderr
-    assert not os.path.exists(tmp_path / "v.txt")
+    assert not os.path.exists(tmp_path / "v.txt") and not os.path.exists(tmp_path / "w" / "vectors.txt")
 
 
 # 10. scale ---------------------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+#!/usr/bin/env python
+"""The training-recipe study for the word model: validation curves of train_word.py's RNN stage.
+
+Does the char model's recipe (README, "Training recipe") carry over to the quantized word model?
+Each run trains the RNN of `scripts/train_word.py` on the cluster-id sequence of one corpus, with
+word vectors and a quantizer made once by train_word.py and passed in, and measures the validation
+cross-entropy (nats per cluster; the word-level CE adds a constant, the within-cluster term, stored
+as `within`) every --eval-every iterations. Each run appends one record to
+benchmarks/results/recipe_word.json.
+
+A variant is a spec string:
+    default                  train_word.py's defaults (its parser), the RNN stage only
+    default --lr 4e-3 ...    the same with train_word.py flags changed (one quoted argument)
+    old [--flag v ...]       the recipe before issue 15: forget-gate bias 1, one bias (--bias-lr 1),
+                             a constant rate (--lr-schedule step), plus any flags given
+
+    python scripts/train_word.py --iters 1 --checkpoint-dir /tmp/w      # the vectors and quantizer, once
+    python benchmarks/recipe_word.py --vectors /tmp/w/vectors.txt --quantizer /tmp/w/quantizer \\
+        --variants old default --seeds 0 1
+"""
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+
+import recipe  # noqa: E402
+from compare_torch_charlm import train_minirnn  # noqa: E402
+
+from minirnn.cli import make_optimizer  # noqa: E402
+from minirnn.keyedvectors import KeyedVectors  # noqa: E402
+from minirnn.model import RNNLM  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results", "recipe_word.json")
+OLD_FLAGS = ["--bias-lr", "1", "--lr-schedule", "step"]
+
+
+def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
+    """One variant: (curve [[iteration, val CE per cluster, seconds]], seconds, within, flags)."""
+    import train_word
+    words = shlex.split(spec)
+    if words[0] not in ("default", "old"):
+        raise SystemExit(f"unknown variant {spec!r} (default ... or old ...)")
+    argv = (OLD_FLAGS if words[0] == "old" else []) + words[1:]
+    args = train_word.build_parser().parse_args(["--seed", str(seed), "--iters", str(iters),
+                                                 "--eval-every", str(eval_every), *argv])
+    kv = KeyedVectors.load(vectors)
+    q = train_word.load_quantizer(quantizer)
+    task = WordTask.clusters(kv.index_to_key, np.asarray(kv.vectors, dtype=np.float32), q.labels, q.centroids)
+    word_ids, _ = encode_corpus(corpus, kv.key_to_index)
+    train, val, val_words = task.split(word_ids, args.val_frac, args.batch, args.seq)
+    task.fit_within(word_ids[:len(word_ids) - int(len(word_ids) * args.val_frac)])
+    within = task.within_ce(targets(val_words))
+    model = RNNLM(task.C, hidden=args.hidden, layers=args.layers, cell=args.model, dropout=args.dropout,
+                  embedding=task.embedding, freeze_embedding=True, seed=args.seed, dtype=np.dtype(args.dtype))
+    if words[0] == "old":
+        recipe.redraw_biases(model, "fb1", seed)          # forget-gate bias 1, the old init
+    opt, schedule = make_optimizer(args, model, len(train))
+    times = []
+    _, vals, seconds = train_minirnn(model, train, val, iters, args.lr, args.clip, eval_every,
+                                     opt=opt, schedule=schedule, times=times)
+    flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
+    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds, within, flags
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default=None, help="UTF-8 text (default: the bundled novel)")
+    p.add_argument("--vectors", required=True, help="vectors.txt written by train_word.py for this corpus")
+    p.add_argument("--quantizer", required=True, help="quantizer/ directory written by train_word.py")
+    p.add_argument("--variants", nargs="+", default=["old", "default"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--out", default=RESULTS)
+    p.add_argument("--note", default="", help="free text stored with the run")
+    args = p.parse_args()
+    corpus = args.corpus or default_corpus()
+    for spec in args.variants:
+        for seed in args.seeds:
+            curve, seconds, within, flags = run(spec, corpus, args.vectors, args.quantizer, seed, args.iters,
+                                                args.eval_every)
+            recipe.append(args.out, {
+                "variant": spec, "seed": seed, "iters": args.iters, "text": recipe.text_id(corpus),
+                "curve": curve, "within": within, "seconds": round(seconds, 1), "flags": flags,
+                "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                            "load_1min": round(os.getloadavg()[0], 2)},
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "note": args.note})
+            marks = " ".join(f"{it}:{v:.3f}" for it, v, _ in curve)
+            print(f"{os.path.basename(corpus)} {spec} seed {seed}: {marks} ({seconds:.0f}s; word CE = "
+                  f"+{within:.3f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
