@@ -2,8 +2,8 @@
 """What quantizing the vocabulary costs and gains: cluster models (K clusters) vs a plain word model.
 
 All models share the corpus, the word vectors, the train/validation split, the RNN (cell, H, L),
-the batches, the optimiser, the seed and the number of iterations; they differ only in what they
-predict and read:
+the batches, the optimiser and its schedule (train_word.py's defaults), the seed and the number of
+iterations; they differ only in what they predict and read:
     cluster model (K)   input = frozen (K+1, D) centroid table, softmax over K+1 classes
     plain word model    input = frozen (V+1, D) word-vector table, softmax over V+1 words
 
@@ -28,23 +28,35 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import common  # noqa: E402
 
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.layers import softmax_ce  # noqa: E402
 from minirnn.model import RNNLM  # noqa: E402
-from minirnn.optim import Adam  # noqa: E402
+from minirnn.cli import make_optimizer  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
 from minirnn.textio import default_corpus  # noqa: E402
 from minirnn.trainer import Trainer  # noqa: E402
 from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
 
 
-def train(model, train_w, val_w, iters, lr, clip):
-    """minirnn's own loop (Trainer.step), nothing saved; returns the seconds of each step."""
+def recipe_flags(iters, lr, clip):
+    """train_word.py's training flags (its defaults, with these three set): its optimizer, bias
+    learning rate and schedule are what every model here trains with."""
+    import train_word
+    return train_word.build_parser().parse_args(["--iters", str(iters), "--clip", str(clip)] +
+                                                (["--lr", str(lr)] if lr is not None else []))
+
+
+def train(model, train_w, val_w, flags):
+    """minirnn's own loop (Trainer.step) with train_word.py's recipe, nothing saved; returns the
+    seconds of each step."""
+    opt, schedule = make_optimizer(flags, model, len(train_w))
+    iters = flags.iters
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, Adam(model.trainable(), lr=lr), train_w, val_w, iters=iters,
-                          eval_every=iters, checkpoint_dir=tmp, meta={}, clip=clip)
+        trainer = Trainer(model, opt, train_w, val_w, iters=iters, eval_every=iters, checkpoint_dir=tmp,
+                          meta={}, clip=flags.clip, schedule=schedule)
         times = []
         for it in range(iters):
             t0 = time.perf_counter()
@@ -102,7 +114,7 @@ def main():
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=None, help="Adam's peak rate (default: train_word.py's)")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--iters", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
@@ -128,6 +140,7 @@ def main():
         q = EmbeddingQuantizer(K, metric=args.metric, seed=args.seed).fit(kv.index_to_key, vectors, kv.counts)
         tasks[f"clusters_{K}"] = WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids)
     tasks["plain_words"] = WordTask.plain(kv.index_to_key, vectors)
+    flags = recipe_flags(args.iters, args.lr, args.clip)
     results = {}
     for name, task in tasks.items():
         task.fit_within(word_ids[:n_train])
@@ -135,7 +148,7 @@ def main():
         model = RNNLM(task.C, hidden=args.hidden, layers=args.layers, cell=args.model,
                       embedding=task.embedding, seed=args.seed)
         print(f"{name}: {task.C} classes, training {args.iters} iterations", flush=True)
-        times = train(model, train_w, val_w, args.iters, args.lr, args.clip)
+        times = train(model, train_w, val_w, flags)
         maps = [] if task.clustered else [cluster_map(tasks[f"clusters_{K}"].labels) for K in args.clusters]
         ce, cluster_ces = evaluate(model, val_w, maps)
         within = task.within_ce(targets(val_words))
@@ -156,6 +169,8 @@ def main():
     payload = {"machine": common.machine(), "threads": threads, "command": common.command_line(),
                "config": vars(args) | {"corpus": corpus, "vocabulary": V, "tokens": int(len(word_ids)),
                                        "unk_rate": n_unk / len(word_ids)},
+               "recipe": {k: getattr(flags, k) for k in ("optimizer", "lr", "bias_lr", "lr_schedule", "warmup",
+                                                          "lr_decay_frac", "lr_floor", "clip", "iters")},
                "results": results}
     print("wrote", common.write_json(args.out, payload))
     base = results["plain_words"]

@@ -23,7 +23,7 @@ Writes JSON (both loss curves, the largest differences, the machine) and a PNG i
 defaults (nn.LSTM(V, 256, 2) and nn.Linear initialised by torch, two trained biases,
 Adam(lr=3e-3), clip_grad_norm_(5)), on the same windows, validation as Trainer.evaluate:
 
-    python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seeds 0 1 2 3]
+    python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seeds 0 1 2 3] [--reuse]
 
 Each seed trains both, one after the other. The curves, their means over the seeds, the gaps and the
 median seconds go to benchmarks/results/charlm_recipe_<text>.json (+ .png); every run is appended to
@@ -140,9 +140,17 @@ def compare_recipes(args):
     text = args.text or default_corpus()
     seeds = args.seeds or [args.seed]
     runs = {"default": {}, "torch": {}}
+    tid = recipe.text_id(text)
     for seed in seeds:
         for spec in ("torch", "default"):              # side by side: each seed runs both, one after the other
             cfg = recipe.parse_spec(spec)
+            old = reusable_run(recipe, spec, seed, args.iters, tid) if args.reuse else None
+            if old is not None:
+                runs[spec][seed] = {"val_loss": old["curve"], "seconds": old["seconds"], "reused": old.get("date"),
+                                    **({"flags": old["flags"]} if "flags" in old else {})}
+                print(f"seed {seed} {spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in old["curve"]) +
+                      f"  (from recipe.json, {old.get('date') or old.get('note')})", flush=True)
+                continue
             if spec == "torch":
                 curve, seconds = recipe.run_torch(cfg, text, seed, args.iters, args.val_every, args.threads)
                 extra = {}
@@ -164,10 +172,12 @@ def compare_recipes(args):
     mean = {k: [float(np.mean([r["val_loss"][i][1] for r in v.values()])) for i in range(len(its))]
             for k, v in runs.items()}
     gaps = [m - t for m, t in zip(mean["default"], mean["torch"])]
-    seconds = {k: float(np.median([r["seconds"] for r in v.values()])) for k, v in runs.items()}
+    # wall time only from the runs trained here, side by side (reused ones ran under other conditions)
+    seconds = {k: float(np.median([r["seconds"] for r in v.values() if "reused" not in r] or [np.nan]))
+               for k, v in runs.items()}
     print(f"mean of {len(seeds)} seed(s), minirnn - torch: " +
           "  ".join(f"{it}: {g:+.4f}" for it, g in zip(its, gaps)) +
-          f"; median seconds minirnn {seconds['default']:.0f}, torch {seconds['torch']:.0f}")
+          f"; median seconds of the runs trained here: minirnn {seconds['default']:.0f}, torch {seconds['torch']:.0f}")
     name = os.path.splitext(os.path.basename(text))[0]
     path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_recipe_{name}.json")
     write_with_plot(path, {"text": recipe.text_id(text), "seeds": seeds, "iters": args.iters,
@@ -179,6 +189,23 @@ def compare_recipes(args):
                            "iterations": its, "mean_minirnn": mean["default"], "mean_torch": mean["torch"],
                            "mean_minirnn_minus_torch": gaps, "median_seconds": seconds},
                     lambda ax: _draw_recipe(ax, runs, its, mean, name))
+
+
+def reusable_run(recipe, spec, seed, iters, text_id):
+    """The latest run of `spec` with this seed, length and text in recipe.json, or None; a
+    'default' run counts only if it was trained with the flags train_char.py has now."""
+    now = None
+    if spec == "default":
+        import train_char
+        now = vars(train_char.build_parser().parse_args([]))
+    for r in reversed(recipe.load(recipe.RESULTS)):
+        if (r["variant"] != spec or r["seed"] != seed or r["iters"] != iters or "stopped_at" in r
+                or r["text"]["sha256"] != text_id["sha256"]):
+            continue
+        if now is not None and any(r.get("flags", {}).get(k) != v for k, v in now.items() if k not in recipe.NOT_RECIPE):
+            continue
+        return r
+    return None
 
 
 def _draw_recipe(ax, runs, its, mean, name):
@@ -211,6 +238,9 @@ def main():
     p.add_argument("--two-biases", action="store_true",
                    help="torch trains both of its biases (b_ih = b_hh = b/2 at the start); minirnn trains "
                         "its one bias at twice the learning rate (optim.bias_lr_factors): the same trajectory")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --recipe: take a seed's curve from recipe.json where that run is there already "
+                        "(for 'default', trained with today's defaults) instead of training it again")
     p.add_argument("--recipe", action="store_true",
                    help="each library's defaults from its own initialisation (see above); only --text, "
                         "--iters, --val-every, --seed(s), --threads and --out apply")

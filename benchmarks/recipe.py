@@ -61,6 +61,9 @@ from minirnn.optim import Adam, WarmupCosine, bias_lr_factors  # noqa: E402
 from minirnn.textio import default_corpus  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "recipe.json")
+# train_char.py flags that do not change a run's curve (where it runs, what it prints and saves)
+NOT_RECIPE = {"text", "seed", "iters", "eval_every", "eval_windows", "print_every", "sample_every", "sample_length",
+              "sample_temperature", "checkpoint_dir", "resume", "overwrite", "backend"}
 OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0}
 
 
@@ -191,27 +194,38 @@ def append(path, record):
 
 
 def plot(path, png, only=None):
+    """One panel per text with the full runs (mean over seeds, each seed faint), and a last panel
+    with the screening runs (--stop-at) beside the default's first iterations."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    runs = load(path)
-    texts = sorted({r["text"]["name"] for r in runs})
-    fig, axes = plt.subplots(1, len(texts), figsize=(6.5 * len(texts), 4.5), squeeze=False)
-    for ax, name in zip(axes[0], texts):
+    runs = [r for r in load(path) if only is None or r["variant"] in only]
+    full = [r for r in runs if r["iters"] >= 2000 and "stopped_at" not in r]
+    screens = [r for r in runs if "stopped_at" in r]
+    texts = sorted({r["text"]["name"] for r in full})
+    panels = [(name, [r for r in full if r["text"]["name"] == name], None) for name in texts]
+    if screens:
+        stop = max(r["stopped_at"] for r in screens)
+        name = screens[0]["text"]["name"]
+        same = [r for r in full if r["text"]["name"] == name and r["variant"] == "default"]
+        panels.append((f"{name}: screening, first {stop} of 2,000 iterations", screens + same, stop))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (title, rs_all, stop) in zip(axes[0], panels):
         groups = {}
-        for r in runs:                                   # one run per (variant, seed): the latest
-            if r["text"]["name"] == name and r["iters"] >= 2000 and "stopped_at" not in r and (only is None or r["variant"] in only):
-                groups.setdefault(r["variant"], {})[r["seed"]] = r
+        for r in rs_all:                                 # one run per (variant, seed): the latest
+            groups.setdefault(r["variant"], {})[r["seed"]] = r
         for variant, by_seed in sorted(groups.items()):
             rs = list(by_seed.values())
-            its = [p[0] for p in rs[0]["curve"]]
-            vals = np.mean([[p[1] for p in r["curve"]] for r in rs if len(r["curve"]) == len(its)], axis=0)
+            curves = [[p for p in r["curve"] if stop is None or p[0] <= stop] for r in rs]
+            its = [p[0] for p in curves[0]]
+            vals = np.mean([[p[1] for p in c] for c in curves if len(c) == len(its)], axis=0)
             style = "s--" if variant.startswith("torch") else "o-"
             line, = ax.plot(its, vals, style, ms=3, label=f"{variant} (mean of {len(rs)} seed{'s' * (len(rs) > 1)})")
             if len(rs) > 1:                                  # each seed, faint
-                for r in rs:
-                    ax.plot(its, [p[1] for p in r["curve"]], style[1:], color=line.get_color(), alpha=0.3, lw=0.8)
-        ax.set_title(name)
+                for c in curves:
+                    ax.plot([p[0] for p in c], [p[1] for p in c], style[1:], color=line.get_color(), alpha=0.3,
+                            lw=0.8)
+        ax.set_title(title)
         ax.set_xlabel("iteration")
         ax.set_ylabel("validation loss (nats/char)")
         ax.set_ylim(top=2.1)
@@ -229,7 +243,11 @@ def record_script_run(args, text):
         meta = json.load(f)
     flags = meta["flags"]
     curve = [[r["iter"], r["val_loss"], r["elapsed_s"]] for r in rows]
-    append(args.out, {"variant": "default", "config": {"kind": "default"}, "seed": flags["seed"],
+    import train_char
+    defaults = vars(train_char.build_parser().parse_args([]))
+    changed = [f"--{k.replace('_', '-')} {v}" for k, v in sorted(flags.items())    # the flags that shape the curve
+               if k in defaults and v != defaults[k] and k not in NOT_RECIPE]
+    append(args.out, {"variant": " ".join(["default", *changed]), "config": {"kind": "default"}, "seed": flags["seed"],
                       "iters": flags["iters"], "text": text_id(text), "curve": curve,
                       "seconds": rows[-1]["elapsed_s"], "flags": flags,
                       "note": f"scripts/train_char.py run, from {args.from_metrics}/metrics.jsonl "
@@ -253,7 +271,8 @@ def main():
     p.add_argument("--note", default="", help="free text stored with the run (e.g. the commit)")
     p.add_argument("--from-metrics", default=None, metavar="DIR",
                    help="record the curve of a `scripts/train_char.py` run from DIR/metrics.jsonl (and "
-                        "DIR/latest.json's flags) as variant 'default' instead of training")
+                        "DIR/latest.json's flags) as variant 'default ...' (with the flags that differ from "
+                        "train_char.py's defaults) instead of training")
     p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
     p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
     args = p.parse_args()

@@ -12,11 +12,12 @@ A variant is a spec string:
     default                  train_word.py's defaults (its parser), the RNN stage only
     default --lr 4e-3 ...    the same with train_word.py flags changed (one quoted argument)
     old [--flag v ...]       the recipe before issue 15: forget-gate bias 1, one bias (--bias-lr 1),
-                             a constant rate (--lr-schedule step), plus any flags given
+                             a constant rate (--lr-schedule step) of 2e-3, plus any flags given
 
     python scripts/train_word.py --iters 1 --checkpoint-dir /tmp/w      # the vectors and quantizer, once
     python benchmarks/recipe_word.py --vectors /tmp/w/vectors.txt --quantizer /tmp/w/quantizer \\
         --variants old default --seeds 0 1
+    python benchmarks/recipe_word.py --vectors /tmp/w/vectors.txt --variants default   # the plain word model
 """
 import argparse
 import datetime
@@ -41,11 +42,12 @@ from minirnn.textio import default_corpus  # noqa: E402
 from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "recipe_word.json")
-OLD_FLAGS = ["--bias-lr", "1", "--lr-schedule", "step"]
+OLD_FLAGS = ["--lr", "2e-3", "--bias-lr", "1", "--lr-schedule", "step"]
 
 
 def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
-    """One variant: (curve [[iteration, val CE per cluster, seconds]], seconds, within, flags)."""
+    """One variant: (curve [[iteration, val CE per cluster (per word without a quantizer), seconds]],
+    seconds, within, flags)."""
     import train_word
     words = shlex.split(spec)
     if words[0] not in ("default", "old"):
@@ -54,8 +56,12 @@ def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
     args = train_word.build_parser().parse_args(["--seed", str(seed), "--iters", str(iters),
                                                  "--eval-every", str(eval_every), *argv])
     kv = KeyedVectors.load(vectors)
-    q = train_word.load_quantizer(quantizer)
-    task = WordTask.clusters(kv.index_to_key, np.asarray(kv.vectors, dtype=np.float32), q.labels, q.centroids)
+    vectors_ = np.asarray(kv.vectors, dtype=np.float32)
+    if quantizer is None:                                 # the plain word model (train_word.py --clusters 0)
+        task = WordTask.plain(kv.index_to_key, vectors_)
+    else:
+        q = train_word.load_quantizer(quantizer)
+        task = WordTask.clusters(kv.index_to_key, vectors_, q.labels, q.centroids)
     word_ids, _ = encode_corpus(corpus, kv.key_to_index)
     train, val, val_words = task.split(word_ids, args.val_frac, args.batch, args.seq)
     task.fit_within(word_ids[:len(word_ids) - int(len(word_ids) * args.val_frac)])
@@ -76,7 +82,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=None, help="UTF-8 text (default: the bundled novel)")
     p.add_argument("--vectors", required=True, help="vectors.txt written by train_word.py for this corpus")
-    p.add_argument("--quantizer", required=True, help="quantizer/ directory written by train_word.py")
+    p.add_argument("--quantizer", default=None,
+                   help="quantizer/ directory written by train_word.py (none: the plain word model, --clusters 0)")
     p.add_argument("--variants", nargs="+", default=["old", "default"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--iters", type=int, default=1000)
@@ -91,14 +98,14 @@ def main():
                                                 args.eval_every)
             recipe.append(args.out, {
                 "variant": spec, "seed": seed, "iters": args.iters, "text": recipe.text_id(corpus),
-                "curve": curve, "within": within, "seconds": round(seconds, 1), "flags": flags,
+                "model": "plain" if args.quantizer is None else "clusters", "curve": curve, "within": within, "seconds": round(seconds, 1), "flags": flags,
                 "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                             "load_1min": round(os.getloadavg()[0], 2)},
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "note": args.note})
             marks = " ".join(f"{it}:{v:.3f}" for it, v, _ in curve)
-            print(f"{os.path.basename(corpus)} {spec} seed {seed}: {marks} ({seconds:.0f}s; word CE = "
-                  f"+{within:.3f})", flush=True)
+            plus = f"; word CE = this + {within:.3f}" if args.quantizer else ""
+            print(f"{os.path.basename(corpus)} {spec} seed {seed}: {marks} ({seconds:.0f}s{plus})", flush=True)
 
 
 if __name__ == "__main__":
