@@ -146,7 +146,7 @@ def compare_recipes(args):
             cfg = recipe.parse_spec(spec)
             old = reusable_run(recipe, spec, seed, args.iters, tid) if args.reuse else None
             if old is not None:
-                runs[spec][seed] = {"val_loss": old["curve"], "seconds": old["seconds"], "reused": old.get("date"),
+                runs[spec][seed] = {"val_loss": old["curve"], "seconds": old["seconds"], "reused": old.get("date") or old.get("note") or True,
                                     **({"flags": old["flags"]} if "flags" in old else {})}
                 print(f"seed {seed} {spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in old["curve"]) +
                       f"  (from recipe.json, {old.get('date') or old.get('note')})", flush=True)
