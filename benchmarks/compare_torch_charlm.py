@@ -76,7 +76,8 @@ def torch_twin(model, torch, two_biases=False):
 def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None):
     """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
     its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
-    the seconds since the start at each validation point (validation included)."""
+    at each validation point (seconds since the start, validation included; seconds of that
+    validation pass)."""
     opt = Adam(model.trainable(), lr=lr) if opt is None else opt
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(model, opt, train, val, iters=iters, eval_every=iters, checkpoint_dir=tmp,
@@ -87,9 +88,11 @@ def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, sched
             trainer.step()
             losses.append(float(trainer.last_loss))
             if (it + 1) % val_every == 0 or it + 1 == iters:
+                t_val = time.perf_counter()
                 vals.append((it + 1, trainer.evaluate()))
                 if times is not None:
-                    times.append(time.perf_counter() - t0)
+                    now = time.perf_counter()
+                    times.append((now - t0, now - t_val))
         return losses, vals, time.perf_counter() - t0
 
 
@@ -121,6 +124,7 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         losses.append(loss.item())
         if (it + 1) % val_every == 0 or it + 1 == iters:
+            t_val = time.perf_counter()
             with torch.no_grad():
                 total, s = 0.0, None
                 for k in range(len(val)):
@@ -129,7 +133,8 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
                     total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
             vals.append((it + 1, total / len(val)))
             if times is not None:
-                times.append(time.perf_counter() - t0)
+                now = time.perf_counter()
+                times.append((now - t0, now - t_val))
     return losses, vals, time.perf_counter() - t0
 
 
@@ -148,7 +153,7 @@ def compare_recipes(args):
             if old is not None:
                 runs[spec][seed] = {"val_loss": old["curve"], "seconds": old["seconds"], "reused": old.get("date") or old.get("note") or True,
                                     **({"flags": old["flags"]} if "flags" in old else {})}
-                print(f"seed {seed} {spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in old["curve"]) +
+                print(f"seed {seed} {spec:8s}: " + "  ".join(f"{p[0]}: {p[1]:.4f}" for p in old["curve"]) +
                       f"  (from recipe.json, {old.get('date') or old.get('note')})", flush=True)
                 continue
             if spec == "torch":
@@ -166,7 +171,7 @@ def compare_recipes(args):
                                 "torch_threads": args.threads,
                                 "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
                     "note": "compare_torch_charlm.py --recipe", **extra})
-            print(f"seed {seed} {spec:8s}: " + "  ".join(f"{it}: {v:.4f}" for it, v, _ in curve) +
+            print(f"seed {seed} {spec:8s}: " + "  ".join(f"{p[0]}: {p[1]:.4f}" for p in curve) +
                   f"  ({seconds:.0f}s)", flush=True)
     its = [c[0] for c in runs["torch"][seeds[0]]["val_loss"]]
     mean = {k: [float(np.mean([r["val_loss"][i][1] for r in v.values()])) for i in range(len(its))]
@@ -184,7 +189,8 @@ def compare_recipes(args):
                            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                        "torch_threads": args.threads,
                                        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
-                           "curves": "[iteration, val nats/char, seconds since the start (validation included)]",
+                           "curves": "[iteration, val nats/char, seconds since the start (validation included), seconds of "
+                                     "that validation pass (runs since issue 15's second round)]",
                            "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
                            "iterations": its, "mean_minirnn": mean["default"], "mean_torch": mean["torch"],
                            "mean_minirnn_minus_torch": gaps, "median_seconds": seconds},

@@ -4,7 +4,8 @@
 Every run trains on minirnn's data protocol (chardata.split: the last 10% of the text is
 validation; 32 streams, windows of 64, state carried and reset at each epoch) and measures the
 validation loss as Trainer.evaluate does, every --eval-every iterations. Each run appends one
-record (text, variant, seed, curve of [iteration, val nats/char, seconds]) to
+record (text, variant, seed, curve of [iteration, val nats/char, seconds since the start, seconds of
+that validation pass]) to
 benchmarks/results/recipe.json; --plot draws that file to recipe.png.
 
 A variant is a spec string:
@@ -135,7 +136,7 @@ def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=Non
     _, vals, seconds = train_minirnn(model, train, val, stop or iters, args.lr, args.clip, eval_every,
                                      opt=opt, schedule=schedule, times=times)
     flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
-    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds, flags
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds, flags
 
 
 def run_minirnn(cfg, text, seed, iters, eval_every):
@@ -148,7 +149,7 @@ def run_minirnn(cfg, text, seed, iters, eval_every):
     times = []
     _, vals, seconds = train_minirnn(model, train, val, iters, cfg["lr"], cfg["clip"], eval_every, opt=opt,
                                      schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times)
-    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds
 
 
 def run_torch(cfg, text, seed, iters, eval_every, threads=2):
@@ -163,7 +164,7 @@ def run_torch(cfg, text, seed, iters, eval_every, threads=2):
     times = []
     _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
                                    eval_every, torch.float32, times=times)
-    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds
 
 
 def text_id(path):
@@ -252,7 +253,7 @@ def record_script_run(args, text):
                       "seconds": rows[-1]["elapsed_s"], "flags": flags,
                       "note": f"scripts/train_char.py run, from {args.from_metrics}/metrics.jsonl "
                               f"(seconds: training time, evaluations excluded) {args.note}"})
-    print(" ".join(f"{it}:{v:.3f}" for it, v, _ in curve))
+    print(" ".join(f"{p[0]}:{p[1]:.3f}" for p in curve))
 
 
 def main():
@@ -302,7 +303,7 @@ def main():
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "note": args.note, **extra}
             append(args.out, record)
-            marks = " ".join(f"{it}:{v:.3f}" for it, v, _ in curve if it % 500 == 0)
+            marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve if p[0] % 500 == 0)
             print(f"{os.path.basename(text)} {spec} seed {seed}: {marks} ({seconds:.0f}s)", flush=True)
 
 

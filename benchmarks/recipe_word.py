@@ -46,7 +46,8 @@ OLD_FLAGS = ["--lr", "2e-3", "--bias-lr", "1", "--lr-schedule", "step"]
 
 
 def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
-    """One variant: (curve [[iteration, val CE per cluster (per word without a quantizer), seconds]],
+    """One variant: (curve [[iteration, val CE per cluster (per word without a quantizer), seconds,
+    seconds of that validation pass]],
     seconds, within, flags)."""
     import train_word
     words = shlex.split(spec)
@@ -75,7 +76,7 @@ def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
     _, vals, seconds = train_minirnn(model, train, val, iters, args.lr, args.clip, eval_every,
                                      opt=opt, schedule=schedule, times=times)
     flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
-    return [[it, v, t] for (it, v), t in zip(vals, times)], seconds, within, flags
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds, within, flags
 
 
 def main():
@@ -103,7 +104,7 @@ def main():
                             "load_1min": round(os.getloadavg()[0], 2)},
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "note": args.note})
-            marks = " ".join(f"{it}:{v:.3f}" for it, v, _ in curve)
+            marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve)
             plus = f"; word CE = this + {within:.3f}" if args.quantizer else ""
             print(f"{os.path.basename(corpus)} {spec} seed {seed}: {marks} ({seconds:.0f}s{plus})", flush=True)
 
