@@ -151,28 +151,18 @@ def compare_recipes(args):
             cfg = recipe.parse_spec(spec)
             old = reusable_run(recipe, spec, seed, args.iters, tid) if args.reuse else None
             if old is not None:
-                runs[spec][seed] = {"val_loss": old["curve"], "seconds": old["seconds"], "reused": old.get("date") or old.get("note") or True,
+                curve, seconds, where = old["curve"], old["seconds"], old.get("date") or old.get("note") or True
+                runs[spec][seed] = {"val_loss": curve, "seconds": seconds, "reused": where,
                                     **({"flags": old["flags"]} if "flags" in old else {})}
-                print(f"seed {seed} {spec:8s}: " + "  ".join(f"{p[0]}: {p[1]:.4f}" for p in old["curve"]) +
-                      f"  (from recipe.json, {old.get('date') or old.get('note')})", flush=True)
-                continue
-            if spec == "torch":
-                curve, seconds = recipe.run_torch(cfg, text, seed, args.iters, args.val_every, args.threads)
-                extra = {}
             else:
-                curve, seconds, flags = recipe.run_default(text, seed, args.iters, args.val_every)
-                extra = {"flags": flags}
-            runs[spec][seed] = {"val_loss": curve, "seconds": round(seconds, 1), **extra}
-            if args.out is None:                       # a run to a given --out leaves the study alone
-                recipe.append(recipe.RESULTS, {
-                    "variant": spec, "config": cfg, "seed": seed, "iters": args.iters, "text": recipe.text_id(text),
-                    "curve": curve, "seconds": round(seconds, 1),
-                    "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                                "torch_threads": args.threads,
-                                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
-                    "note": "compare_torch_charlm.py --recipe", **extra})
+                curve, seconds, extra = recipe.run_spec(cfg, text, seed, args.iters, args.val_every, args.threads)
+                runs[spec][seed] = {"val_loss": curve, "seconds": round(seconds, 1), **extra}
+                if args.out is None:                   # a run to a given --out leaves the study alone
+                    recipe.append(recipe.RESULTS, recipe.record(spec, cfg, seed, args.iters, text, curve, seconds,
+                                                                args.threads, "compare_torch_charlm.py --recipe",
+                                                                **extra))
             print(f"seed {seed} {spec:8s}: " + "  ".join(f"{p[0]}: {p[1]:.4f}" for p in curve) +
-                  f"  ({seconds:.0f}s)", flush=True)
+                  (f"  (from recipe.json, {where})" if old is not None else f"  ({seconds:.0f}s)"), flush=True)
     its = [c[0] for c in runs["torch"][seeds[0]]["val_loss"]]
     mean = {k: [float(np.mean([r["val_loss"][i][1] for r in v.values()])) for i in range(len(its))]
             for k, v in runs.items()}
@@ -200,15 +190,11 @@ def compare_recipes(args):
 def reusable_run(recipe, spec, seed, iters, text_id):
     """The latest run of `spec` with this seed, length and text in recipe.json, or None; a
     'default' run counts only if it was trained with the flags train_char.py has now."""
-    now = None
-    if spec == "default":
-        import train_char
-        now = vars(train_char.build_parser().parse_args([]))
     for r in reversed(recipe.load(recipe.RESULTS)):
         if (r["variant"] != spec or r["seed"] != seed or r["iters"] != iters or "stopped_at" in r
                 or r["text"]["sha256"] != text_id["sha256"]):
             continue
-        if now is not None and any(r.get("flags", {}).get(k) != v for k, v in now.items() if k not in recipe.NOT_RECIPE):
+        if spec == "default" and recipe.changed_flags(r.get("flags", {})):
             continue
         return r
     return None

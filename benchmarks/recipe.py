@@ -167,6 +167,27 @@ def run_torch(cfg, text, seed, iters, eval_every, threads=2):
     return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds
 
 
+def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None):
+    """Train one parsed variant: (curve, seconds, extra fields of its record)."""
+    if cfg["kind"] == "torch":
+        return (*run_torch(cfg, text, seed, iters, eval_every, threads), {})
+    if cfg["kind"] == "default":
+        curve, seconds, flags = run_default(text, seed, iters, eval_every, cfg.get("argv", ()), stop, cfg.get("opt"))
+        return curve, seconds, {"flags": flags}
+    return (*run_minirnn(cfg, text, seed, iters, eval_every), {})
+
+
+def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
+    """One run as recipe.json stores it: what ran, on which text and machine, and its curve."""
+    return {"variant": spec, "config": cfg, "seed": seed, "iters": iters, "text": text_id(text), "curve": curve,
+            "seconds": round(seconds, 1),
+            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                        "load_1min": round(os.getloadavg()[0], 2), "torch_threads": threads,
+                        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "note": note,
+            **extra}
+
+
 def text_id(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -237,6 +258,14 @@ def plot(path, png, only=None):
     print(f"wrote {png}")
 
 
+def changed_flags(flags: dict) -> list:
+    """(name, value) of the train_char.py flags in `flags` that differ from its defaults and shape
+    the curve (not NOT_RECIPE); a flag missing from `flags` counts as changed (value None)."""
+    import train_char
+    defaults = vars(train_char.build_parser().parse_args([]))
+    return [(k, flags.get(k)) for k in sorted(defaults) if k not in NOT_RECIPE and flags.get(k) != defaults[k]]
+
+
 def record_script_run(args, text):
     with open(os.path.join(args.from_metrics, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f]
@@ -244,10 +273,7 @@ def record_script_run(args, text):
         meta = json.load(f)
     flags = meta["flags"]
     curve = [[r["iter"], r["val_loss"], r["elapsed_s"]] for r in rows]
-    import train_char
-    defaults = vars(train_char.build_parser().parse_args([]))
-    changed = [f"--{k.replace('_', '-')} {v}" for k, v in sorted(flags.items())    # the flags that shape the curve
-               if k in defaults and v != defaults[k] and k not in NOT_RECIPE]
+    changed = [f"--{k.replace('_', '-')} {v}" for k, v in changed_flags(flags)]
     append(args.out, {"variant": " ".join(["default", *changed]), "config": {"kind": "default"}, "seed": flags["seed"],
                       "iters": flags["iters"], "text": text_id(text), "curve": curve,
                       "seconds": rows[-1]["elapsed_s"], "flags": flags,
@@ -285,27 +311,11 @@ def main():
     for spec in args.variants:
         cfg = parse_spec(spec)
         for seed in args.seeds:
-            extra = {}
-            if cfg["kind"] == "torch":
-                curve, seconds = run_torch(cfg, text, seed, args.iters, args.eval_every, args.threads)
-            elif cfg["kind"] == "default":
-                curve, seconds, extra["flags"] = run_default(text, seed, args.iters, args.eval_every,
-                                                             cfg.get("argv", ()), args.stop_at,
-                                                             cfg.get("opt"))
-            else:
-                curve, seconds = run_minirnn(cfg, text, seed, args.iters, args.eval_every)
-            record = {"variant": spec, "config": cfg, "seed": seed, "iters": args.iters,
-                      **({"stopped_at": args.stop_at} if args.stop_at else {}),
-                      "text": text_id(text), "curve": curve, "seconds": round(seconds, 1),
-                      "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                                  "load_1min": round(os.getloadavg()[0], 2), "torch_threads": args.threads,
-                                  "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
-                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      "note": args.note, **extra}
-            append(args.out, record)
+            curve, seconds, extra = run_spec(cfg, text, seed, args.iters, args.eval_every, args.threads, args.stop_at)
+            append(args.out, record(spec, cfg, seed, args.iters, text, curve, seconds, args.threads, args.note,
+                                    **({"stopped_at": args.stop_at} if args.stop_at else {}), **extra))
             marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve if p[0] % 500 == 0)
             print(f"{os.path.basename(text)} {spec} seed {seed}: {marks} ({seconds:.0f}s)", flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -20,9 +20,7 @@ A variant is a spec string:
     python benchmarks/recipe_word.py --vectors /tmp/w/vectors.txt --variants default   # the plain word model
 """
 import argparse
-import datetime
 import os
-import platform
 import shlex
 import sys
 
@@ -45,10 +43,23 @@ RESULTS = os.path.join(HERE, "results", "recipe_word.json")
 OLD_FLAGS = ["--lr", "2e-3", "--bias-lr", "1", "--lr-schedule", "step"]
 
 
-def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
+def load_task(corpus, vectors, quantizer):
+    """(task, word_ids): the word model's classes from the vectors (and quantizer), and the corpus
+    as word ids; loaded once, shared by every run."""
+    import train_word
+    kv = KeyedVectors.load(vectors)
+    table = np.asarray(kv.vectors, dtype=np.float32)
+    if quantizer is None:                                 # the plain word model (train_word.py --clusters 0)
+        task = WordTask.plain(kv.index_to_key, table)
+    else:
+        q = train_word.load_quantizer(quantizer)
+        task = WordTask.clusters(kv.index_to_key, table, q.labels, q.centroids)
+    return task, encode_corpus(corpus, kv.key_to_index)[0]
+
+
+def run(spec, task, word_ids, seed, iters, eval_every):
     """One variant: (curve [[iteration, val CE per cluster (per word without a quantizer), seconds,
-    seconds of that validation pass]],
-    seconds, within, flags)."""
+    seconds of that validation pass]], seconds, within, flags)."""
     import train_word
     words = shlex.split(spec)
     if words[0] not in ("default", "old"):
@@ -56,14 +67,6 @@ def run(spec, corpus, vectors, quantizer, seed, iters, eval_every):
     argv = (OLD_FLAGS if words[0] == "old" else []) + words[1:]
     args = train_word.build_parser().parse_args(["--seed", str(seed), "--iters", str(iters),
                                                  "--eval-every", str(eval_every), *argv])
-    kv = KeyedVectors.load(vectors)
-    vectors_ = np.asarray(kv.vectors, dtype=np.float32)
-    if quantizer is None:                                 # the plain word model (train_word.py --clusters 0)
-        task = WordTask.plain(kv.index_to_key, vectors_)
-    else:
-        q = train_word.load_quantizer(quantizer)
-        task = WordTask.clusters(kv.index_to_key, vectors_, q.labels, q.centroids)
-    word_ids, _ = encode_corpus(corpus, kv.key_to_index)
     train, val, val_words = task.split(word_ids, args.val_frac, args.batch, args.seq)
     task.fit_within(word_ids[:len(word_ids) - int(len(word_ids) * args.val_frac)])
     within = task.within_ce(targets(val_words))
@@ -93,17 +96,14 @@ def main():
     p.add_argument("--note", default="", help="free text stored with the run")
     args = p.parse_args()
     corpus = args.corpus or default_corpus()
+    task, word_ids = load_task(corpus, args.vectors, args.quantizer)
     for spec in args.variants:
         for seed in args.seeds:
-            curve, seconds, within, flags = run(spec, corpus, args.vectors, args.quantizer, seed, args.iters,
-                                                args.eval_every)
-            recipe.append(args.out, {
-                "variant": spec, "seed": seed, "iters": args.iters, "text": recipe.text_id(corpus),
-                "model": "plain" if args.quantizer is None else "clusters", "curve": curve, "within": within, "seconds": round(seconds, 1), "flags": flags,
-                "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                            "load_1min": round(os.getloadavg()[0], 2)},
-                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "note": args.note})
+            curve, seconds, within, flags = run(spec, task, word_ids, seed, args.iters, args.eval_every)
+            model = "plain" if args.quantizer is None else "clusters"
+            recipe.append(args.out, recipe.record(spec, {"kind": "word", "model": model}, seed, args.iters, corpus,
+                                                  curve, seconds, None, args.note, model=model, within=within,
+                                                  flags=flags))
             marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve)
             plus = f"; word CE = this + {within:.3f}" if args.quantizer else ""
             print(f"{os.path.basename(corpus)} {spec} seed {seed}: {marks} ({seconds:.0f}s{plus})", flush=True)

@@ -30,3 +30,12 @@ def book():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def tiny_text(tmp_path):
+    """A 3.4k-character UTF-8 text file (helpers.TINY): enough windows for the small pipelines."""
+    from helpers import TINY
+    p = tmp_path / "tiny.txt"
+    p.write_text(TINY, encoding="utf-8")
+    return str(p)

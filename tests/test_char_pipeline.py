@@ -1,10 +1,8 @@
 """The char model end to end: memorising a tiny text, exact resume, Ctrl-C, NaN, and bad inputs."""
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,26 +14,16 @@ from minirnn.optim import Adam, WarmupCosine, clip_grad_norm
 from minirnn.trainer import Trainer
 from minirnn import chardata
 
+from helpers import TINY, metrics
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import sample_char  # noqa: E402
 import train_char  # noqa: E402
 
-TINY = "el hidalgo don quijote de la mancha y su escudero sancho panza salieron de la aldea. " * 40
 SMALL = ["--hidden", "24", "--layers", "2", "--batch", "4", "--seq", "16", "--eval-every", "5",
          "--print-every", "5", "--sample-every", "0", "--sample-length", "20"]
 
-
-@pytest.fixture
-def tiny_text(tmp_path):
-    p = tmp_path / "tiny.txt"
-    p.write_text(TINY, encoding="utf-8")
-    return str(p)
-
-
-def metrics(d):
-    with open(os.path.join(d, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])

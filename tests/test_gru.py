@@ -13,7 +13,7 @@ from minirnn.gradcheck import rel_error
 from minirnn.layers import gru, stack
 from minirnn.model import RNNLM
 
-from helpers import FWD_TOL, GRAD_SETTINGS, check, dim, seed, sigmoid
+from helpers import FWD_TOL, GRAD_SETTINGS, check, check_recurrent_layer, dim, seed, sigmoid
 
 def naive_gru(x, h0, Wx, Wh, b):
     """nn.GRU's equations, gate order r, z, n, b = [b_r, b_z, b_in, b_hn]; per sample and step."""
@@ -65,18 +65,11 @@ def test_gru_gradcheck(N, T, D, H, s, with_h0):
     rng = np.random.default_rng(s)
     x = rng.standard_normal((N, T, D))
     h0 = rng.standard_normal((N, H)) if with_h0 else None
-    Wx, Wh, b = rand_gru(D, H, rng)
+    params = rand_gru(D, H, rng)
     dh = rng.standard_normal((N, T, H))
-    h, cache = gru.forward(x, h0, Wx, Wh, b)
-    assert rel_error(h, naive_gru(x, h0, Wx, Wh, b)) < FWD_TOL
-    dx, dh0, dWx, dWh, db = gru.backward(dh, cache)
+    _, dh0, _, _, db = check_recurrent_layer(gru, naive_gru, x, h0, params, dh)
     assert dh0.shape == (N, H) and db.shape == (4 * H,)
-    f = lambda: (gru.forward(x, h0, Wx, Wh, b)[0] * dh).sum()  # noqa: E731
-    named = {"x": (x, dx), "Wx": (Wx, dWx), "Wh": (Wh, dWh), "b": (b, db)}
-    if with_h0:
-        named["h0"] = (h0, dh0)
-    check(f, named)
-    assert gru.backward(dh, cache, need_dx=False)[0] is None
+    assert gru.backward(dh, gru.forward(x, h0, *params)[1], need_dx=False)[0] is None
 
 
 def test_gru_ids_equal_dense_one_hot(xp):

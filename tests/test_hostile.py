@@ -19,6 +19,8 @@ from minirnn.optim import Adam
 from minirnn.quantizer import EmbeddingQuantizer
 from minirnn.trainer import Trainer
 
+from helpers import TINY, metrics
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import quantize  # noqa: E402
@@ -27,28 +29,15 @@ import train_char  # noqa: E402
 import train_word  # noqa: E402
 import train_word2vec  # noqa: E402
 
-TINY = "el hidalgo don quijote de la mancha y su escudero sancho panza salieron de la aldea. " * 40
 SMALL = ["--hidden", "16", "--layers", "1", "--batch", "4", "--seq", "16", "--eval-every", "5",
          "--print-every", "5", "--sample-every", "0", "--sample-length", "10"]
 ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-@pytest.fixture
-def tiny_text(tmp_path):
-    p = tmp_path / "tiny.txt"
-    p.write_text(TINY, encoding="utf-8")
-    return str(p)
 
 
 def one_line_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     return err
-
-
-def metrics(d):
-    with open(os.path.join(d, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 def vectors_file(path, rows=12, dim=4, nan_row=None):

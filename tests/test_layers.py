@@ -19,7 +19,7 @@ from minirnn import backend
 from minirnn.gradcheck import rel_error
 from minirnn.layers import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
 
-from helpers import FWD_TOL, GRAD_SETTINGS, check, dim, seed, sigmoid
+from helpers import FWD_TOL, GRAD_SETTINGS, check, check_recurrent_layer, dim, seed, sigmoid
 
 pytestmark = pytest.mark.usefixtures("book")  # gradient checks run on the book, engine off
 
@@ -159,17 +159,10 @@ def test_rnn_gradcheck(N, T, D, H, s, with_h0):
     rng = np.random.default_rng(s)
     x = rng.standard_normal((N, T, D))
     h0 = rng.standard_normal((N, H)) if with_h0 else None
-    Wx, Wh, b = rand_cell("rnn", D, H, rng)
+    params = rand_cell("rnn", D, H, rng)
     dh = rng.standard_normal((N, T, H))
-    h, cache = rnn.forward(x, h0, Wx, Wh, b)
-    assert rel_error(h, naive_rnn(x, h0, Wx, Wh, b)) < FWD_TOL
-    dx, dh0, dWx, dWh, db = rnn.backward(dh, cache)
+    dh0 = check_recurrent_layer(rnn, naive_rnn, x, h0, params, dh)[1]
     assert dh0.shape == (N, H)
-    f = lambda: (rnn.forward(x, h0, Wx, Wh, b)[0] * dh).sum()  # noqa: E731
-    named = {"x": (x, dx), "Wx": (Wx, dWx), "Wh": (Wh, dWh), "b": (b, db)}
-    if with_h0:
-        named["h0"] = (h0, dh0)
-    check(f, named)
 
 
 # ---- lstm ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from minirnn import checkpoint
 from minirnn.errors import run_cli
 from minirnn.model import RNNLM
-from minirnn.wordlm import UNK, WordTask, encode_corpus, generate, targets
+from minirnn.wordlm import UNK, WordTask, encode_corpus, generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
