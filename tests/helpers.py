@@ -29,6 +29,15 @@ def check(f, named, tol=TOL):
         assert err < tol, f"{name}: rel error {err:.2e}"
 
 
+def check_forward_on_device(xp, layer, naive, x, h0, params):
+    """layer.forward on the selected backend's arrays (module xp) gives the naive loop's h."""
+    from minirnn import backend
+    dev = lambda a: None if a is None else backend.to_device(a)  # noqa: E731
+    h = layer.forward(dev(x), dev(h0), *map(dev, params))[0]
+    assert backend.array_module(h) is xp
+    assert rel_error(backend.to_numpy(h), naive(x, h0, *params)) < FWD_TOL
+
+
 def check_recurrent_layer(layer, naive, x, h0, params, dh):
     """A layer with forward(x, h0, Wx, Wh, b) -> (h, cache) and backward(dh, cache) -> (dx, dh0,
     dWx, dWh, db): h equals the naive loop, and every gradient (h0's where given) matches central

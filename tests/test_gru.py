@@ -13,7 +13,7 @@ from minirnn.gradcheck import rel_error
 from minirnn.layers import gru, stack
 from minirnn.model import RNNLM
 
-from helpers import FWD_TOL, GRAD_SETTINGS, check, check_recurrent_layer, dim, seed, sigmoid
+from helpers import FWD_TOL, GRAD_SETTINGS, check, check_forward_on_device, check_recurrent_layer, dim, seed, sigmoid
 
 def naive_gru(x, h0, Wx, Wh, b):
     """nn.GRU's equations, gate order r, z, n, b = [b_r, b_z, b_in, b_hn]; per sample and step."""
@@ -49,11 +49,7 @@ def test_gru_forward_matches_loop(xp, with_h0):
     N, T, D, H = 2, 3, 4, 5
     x = rng.standard_normal((N, T, D))
     h0 = rng.standard_normal((N, H)) if with_h0 else None
-    params = rand_gru(D, H, rng)
-    dev = lambda a: None if a is None else backend.to_device(a)  # noqa: E731
-    h, _ = gru.forward(dev(x), dev(h0), *map(dev, params))
-    assert backend.array_module(h) is xp
-    assert rel_error(backend.to_numpy(h), naive_gru(x, h0, *params)) < FWD_TOL
+    check_forward_on_device(xp, gru, naive_gru, x, h0, rand_gru(D, H, rng))
 
 
 @GRAD_SETTINGS

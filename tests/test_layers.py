@@ -19,7 +19,7 @@ from minirnn import backend
 from minirnn.gradcheck import rel_error
 from minirnn.layers import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
 
-from helpers import FWD_TOL, GRAD_SETTINGS, check, check_recurrent_layer, dim, seed, sigmoid
+from helpers import FWD_TOL, GRAD_SETTINGS, check, check_forward_on_device, check_recurrent_layer, dim, seed, sigmoid
 
 pytestmark = pytest.mark.usefixtures("book")  # gradient checks run on the book, engine off
 
@@ -143,11 +143,7 @@ def test_rnn_forward_matches_loop(xp, with_h0):
     N, T, D, H = 2, 3, 4, 5
     x = rng.standard_normal((N, T, D))
     h0 = rng.standard_normal((N, H)) if with_h0 else None
-    params = rand_cell("rnn", D, H, rng)
-    dev = lambda a: None if a is None else backend.to_device(a)  # noqa: E731
-    h, _ = rnn.forward(dev(x), dev(h0), *map(dev, params))
-    assert backend.array_module(h) is xp
-    assert rel_error(backend.to_numpy(h), naive_rnn(x, h0, *params)) < FWD_TOL
+    check_forward_on_device(xp, rnn, naive_rnn, x, h0, rand_cell("rnn", D, H, rng))
 
 
 @GRAD_SETTINGS
