@@ -24,10 +24,11 @@ import os
 
 import numpy as np
 
-try:  # guarded: CuPy is an optional extra (pip install minirnn[gpu])
+try:  # guarded: CuPy is an optional extra (pip install -e ".[cuda12]" or ".[cuda13]", docs/gpu.md)
     import cupy as _cupy
+    import cupyx as _cupyx
 except Exception:  # ImportError, or a CuPy whose CUDA libraries cannot load
-    _cupy = None
+    _cupy = _cupyx = None
 
 BACKENDS = ("numpy", "cupy")
 DEFAULT_DTYPE = np.float32
@@ -60,8 +61,9 @@ def _check(name: str) -> str:
         raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
     if name == "cupy":
         if _cupy is None:
-            raise BackendError("backend 'cupy' needs CuPy: install it with "
-                               "`pip install minirnn[gpu]` (cupy-cuda12x) on a machine with an NVIDIA GPU")
+            raise BackendError("backend 'cupy' needs CuPy: on a machine with an NVIDIA GPU, install it with "
+                               "`pip install -e \".[cuda12]\"` (CUDA 12) or `pip install -e \".[cuda13]\"` "
+                               "(CUDA 13); see docs/gpu.md")
         if not gpu_available():
             raise BackendError("backend 'cupy' needs an NVIDIA GPU, and CuPy sees none on this machine")
     return name
@@ -137,8 +139,7 @@ def scatter_add(a, indices, values) -> None:
     """In place ``a[indices[k]] += values[k]`` with repeated indices summed: np.add.at on NumPy,
     cupyx.scatter_add on CuPy. (The CPU engine has a faster loop for whole rows: minirnn/fast.)"""
     if is_device_array(a):
-        import cupyx  # part of CuPy; only reached when a CuPy array was handed in
-        cupyx.scatter_add(a, indices, values)
+        _cupyx.scatter_add(a, indices, values)   # float atomics: the order of the sum varies run to run
         return
     np.add.at(a, indices, values)
 

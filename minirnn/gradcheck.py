@@ -33,7 +33,7 @@ def numeric_gradient(f, x, dy=None, h=1e-4):
     # index x itself, not x.reshape(-1): for a strided view (W.T, or one gate's block W[:, :H])
     # reshape makes a copy, the perturbation would never reach f, and every entry would read 0
     for i in np.ndindex(*x.shape):
-        old = float(x[i])
+        old = x[i].copy()                              # stays where x is: no read back
         x[i] = old + h
         Lp = L()
         x[i] = old - h

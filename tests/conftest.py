@@ -1,21 +1,66 @@
-"""Shared fixtures: every backend-parametrized test runs on numpy, and on cupy where a GPU exists."""
+"""Shared fixtures: every backend-parametrized test runs three ways: on numpy, on the strict CuPy
+stand-in (tests/standin, always), and on cupy where a GPU exists."""
+import importlib.util
+import os
+import sys
+
 import numpy as np
 import pytest
 
 from minirnn import backend, fast
 
+STANDIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standin")
+
+
+def _load_standin():
+    """tests/standin/cupy_standin.py as the module ``cupy_standin`` (never as ``cupy``: a real CuPy,
+    where one is installed, keeps that name)."""
+    if "cupy_standin" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("cupy_standin",
+                                                      os.path.join(STANDIN_DIR, "cupy_standin.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["cupy_standin"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["cupy_standin"]
+
+
+standin_module = _load_standin()
+
 BACKEND_PARAMS = [
     pytest.param("numpy", id="numpy"),
+    pytest.param("standin", id="standin"),
     pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(
         not backend.gpu_available(), reason="cupy backend needs CuPy and an NVIDIA GPU")),
 ]
 
 
+@pytest.fixture
+def standin(monkeypatch):
+    """The backend's CuPy replaced by the stand-in (restored after the test), its counters zeroed.
+    Select it with ``backend.use_backend("cupy")``; the ``xp`` fixture's "standin" case does."""
+    monkeypatch.setattr(backend, "_cupy", standin_module)
+    monkeypatch.setattr(backend, "_cupyx", standin_module.cupyx)
+    standin_module.reset_counters()
+    return standin_module
+
+
 @pytest.fixture(params=BACKEND_PARAMS)
 def xp(request):
-    """The array module of each available backend, selected for the duration of the test."""
-    with backend.use_backend(request.param) as mod:
+    """The array module of each backend, selected for the duration of the test: numpy, the
+    stand-in (backend 'cupy' on tests/standin) and, where a GPU exists, cupy."""
+    name = request.param
+    if name == "standin":
+        request.getfixturevalue("standin")
+        name = "cupy"
+    with backend.use_backend(name) as mod:
         yield mod
+
+
+def standin_env(env=None):
+    """Environment for a subprocess in which ``import cupy`` / ``import cupyx`` give the stand-in."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join([STANDIN_DIR] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
 
 
 @pytest.fixture(scope="module")

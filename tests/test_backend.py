@@ -5,6 +5,8 @@ The selection is module state (``backend._selected``, read from the environment 
 test here that touches it goes through the ``fresh`` fixture, which clears it and the environment
 variable with monkeypatch, so the original selection is restored whatever the test does.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -95,12 +97,12 @@ def test_set_unknown_backend_raises_and_keeps_selection(fresh):
 
 @pytest.mark.skipif(HAS_GPU, reason="a GPU exists here: cupy is a valid backend")
 def test_cupy_unavailable_here_raises(fresh):
-    with pytest.raises(BackendError, match=r"minirnn\[gpu\]|GPU"):
+    with pytest.raises(BackendError, match=r"cuda12|GPU"):
         backend.set_backend("cupy")
     assert backend.get_backend() == "numpy"
     fresh.setattr(backend, "_selected", None)
     fresh.setenv("MINIRNN_BACKEND", "cupy")
-    with pytest.raises(BackendError, match=r"minirnn\[gpu\]|GPU"):
+    with pytest.raises(BackendError, match=r"cuda12|GPU"):
         backend.get_backend()
 
 
@@ -108,8 +110,13 @@ def test_cupy_missing_message_names_the_extra(fresh):
     fresh.setattr(backend, "_cupy", None)
     assert backend.gpu_available() is False
     assert backend.available_backends() == ["numpy"]
-    with pytest.raises(BackendError, match=r"pip install minirnn\[gpu\]"):
+    with pytest.raises(BackendError) as info:
         backend.set_backend("cupy")
+    # the install commands exactly as docs/gpu.md gives them
+    assert 'pip install -e ".[cuda12]"' in str(info.value) and 'pip install -e ".[cuda13]"' in str(info.value)
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "gpu.md")) as f:
+        doc = f.read()
+    assert 'pip install -e ".[cuda12]"' in doc and 'pip install -e ".[cuda13]"' in doc
 
 
 def test_cupy_without_gpu_message_names_the_gpu(fresh):
