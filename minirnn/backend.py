@@ -129,6 +129,15 @@ def to_device(a, dtype=None):
     return _cupy.asarray(a, dtype=dtype)
 
 
+def to_module(a, mod, dtype=None):
+    """``a`` as an array of module ``mod`` (numpy, or the cupy that ``xp()``/``array_module`` gave):
+    copied between host and device only when it lives on the other side. For arrays that must
+    join others wherever those live (host ids for device weights, device centres for host data)."""
+    if mod is np:
+        return np.asarray(to_numpy(a), dtype=dtype)
+    return mod.asarray(a, dtype=dtype)
+
+
 def synchronize() -> None:
     """Wait for queued GPU work (a no-op on NumPy); call it before reading a clock."""
     if get_backend() == "cupy":

@@ -101,8 +101,8 @@ def check_data(X, name="X"):
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     finite = xp.isfinite(X).all(axis=1)                                        # (N,)
-    if not bool(finite.all()):
-        bad = int(xp.flatnonzero(~finite)[0])
+    if not backend.to_numpy(finite.all()):                                     # one read back
+        bad = int(backend.to_numpy(xp.flatnonzero(~finite)[0]))
         raise ValueError(f"{name} contains NaN or infinity (first in row {bad})")
     return xp.ascontiguousarray(X)
 
@@ -111,8 +111,8 @@ def _normalize_rows(X, name="X"):
     """Rows scaled to unit length, for metric='cosine'; an all-zero row has no direction: ValueError."""
     xp = backend.array_module(X)
     norms = xp.sqrt((X * X).sum(axis=1))                                       # (N,)
-    if not bool((norms > 0).all()):
-        bad = int(xp.flatnonzero(norms == 0)[0])
+    if not backend.to_numpy((norms > 0).all()):                                # one read back
+        bad = int(backend.to_numpy(xp.flatnonzero(norms == 0)[0]))
         raise ValueError(f"metric='cosine' needs non-zero rows, but row {bad} of {name} is all zeros")
     return xp.ascontiguousarray(X / norms[:, None]).astype(X.dtype, copy=False)  # (N, D)
 
@@ -185,7 +185,7 @@ def _kpp_xp(X, K, first, u):
         closest = d[best]                                                      # (N,)
     bad = xp.flatnonzero(totals <= 0)          # checked once at the end: no device sync per step
     if bad.size:
-        raise _too_few_distinct(K, int(bad[0]))
+        raise _too_few_distinct(K, int(backend.to_numpy(bad[0])))
     return chosen
 
 
@@ -318,10 +318,12 @@ def _relocate_empty(X, sums, counts, labels, min_d):
     return sums, counts, labels, min_d
 
 
-def _update_centers(X, sums, counts, labels, min_d, old_centers, spherical):
-    """(5)-(6): new centres (K, D) in X's dtype; labels/min_d change in place if a point was moved."""
+def _update_centers(X, sums, counts, labels, min_d, old_centers, spherical, relocate=False):
+    """(5)-(6): new centres (K, D) in X's dtype. With relocate (the caller saw an empty cluster),
+    (6) first, on the host; labels/min_d then change in place if a point was moved. Without it, an
+    empty cluster keeps its old centre."""
     xp = backend.array_module(X)
-    if bool((counts == 0).any()):
+    if relocate:
         sums, counts, lab_h, min_h = _relocate_empty(X, sums, counts, labels, min_d)
         sums, counts = xp.asarray(sums), xp.asarray(counts)
         labels[...] = xp.asarray(lab_h)
@@ -363,16 +365,21 @@ def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=
         n_iter = it
         labels, prev = prev, labels                      # reuse the two label buffers
         ops.assign(X, centers, x_sq, labels, min_d)      # (4)
-        moved = int((labels != prev).sum())
-        inertia = float(min_d.sum(dtype=xp.float64))
+        sums, counts = ops.sums(X, labels, K)            # (5)
+        new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical)  # (5)
+        # the iteration's one read back to the host (on a GPU, one synchronisation): four numbers
+        moved, inertia, n_empty, shift = backend.to_numpy(xp.stack([
+            (labels != prev).sum().astype(xp.float64), min_d.sum(dtype=xp.float64),
+            (counts == 0).sum().astype(xp.float64), ((new_centers - centers) ** 2).sum(dtype=xp.float64)]))
+        moved, inertia, shift = int(moved), float(inertia), float(shift)
         if moved == 0:                                   # (7) converged: the update would change nothing
             stable = True
             if callback is not None:
                 callback(IterationInfo(run, it, inertia * report, 0, 0.0))
             break
-        sums, counts = ops.sums(X, labels, K)            # (5)
-        new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical)  # (5)-(6)
-        shift = float(((new_centers - centers) ** 2).sum(dtype=xp.float64))
+        if n_empty > 0:                                  # (6), rare: relocate on the host, then read again
+            new_centers = _update_centers(X, sums, counts, labels, min_d, centers, spherical, relocate=True)
+            shift = float(backend.to_numpy(((new_centers - centers) ** 2).sum(dtype=xp.float64)))
         centers = new_centers
         if callback is not None:
             callback(IterationInfo(run, it, inertia * report, moved, shift))
@@ -380,7 +387,7 @@ def lloyd(X, centers, *, max_iter, tol_abs, spherical=False, ops=None, callback=
             break
     if not stable:                                       # labels for the final centres
         ops.assign(X, centers, x_sq, labels, min_d)
-        inertia = float(min_d.sum(dtype=xp.float64))
+        inertia = float(backend.to_numpy(min_d.sum(dtype=xp.float64)))
     return centers, labels, inertia, n_iter
 
 
@@ -472,7 +479,7 @@ class KMeans:
         xp = backend.array_module(X)
         K, init, n_init = self._check_params(X)
         spherical = self.metric == "cosine"
-        tol_abs = float(self.tol) * float(X.var(axis=0, dtype=xp.float64).mean())
+        tol_abs = float(self.tol) * float(backend.to_numpy(X.var(axis=0, dtype=xp.float64).mean()))
         rng = np.random.default_rng(self.seed)
         if not (isinstance(init, str) and init == "k-means++"):
             candidates = distinct_rows(X)                # k-means++ finds this out for free; these can't
@@ -512,7 +519,7 @@ class KMeans:
             raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
                              f"{self.n_features_in_}")
         xp = backend.array_module(X)
-        centers = xp.asarray(self.cluster_centers_, dtype=X.dtype)
+        centers = backend.to_module(self.cluster_centers_, xp, dtype=X.dtype)  # fitted on either side
         labels = xp.empty(X.shape[0], dtype=xp.int64)                          # (N,)
         min_d = xp.empty(X.shape[0], dtype=X.dtype)                            # (N,)
         with single_threaded_blas():
@@ -530,5 +537,5 @@ class KMeans:
     def score(self, X, y=None):
         """Minus the inertia of X against the fitted centres (scikit-learn's convention)."""
         d = self._distances(X)[1]
-        total = float(d.sum(dtype=np.float64))
+        total = float(backend.to_numpy(d.sum(dtype=np.float64)))
         return -(total / 2 if self.metric == "cosine" else total)

@@ -114,20 +114,22 @@ class RNNLM:
     def forward(self, ids, state=None, train=False, rng=None):
         """Returns (logits, new_state, cache). Dropout only when train=True (rng draws the masks)."""
         W_embed, W_out, b_out = self.params["embed.W"], self.params["out.W"], self.params["out.b"]
+        ids = backend.to_module(ids, backend.array_module(W_out))                 # (N, T) where the weights are
         if self.one_hot:
-            x, emb_cache = backend.to_device(ids), None                           # (N, T) (1) as ids
+            x, emb_cache = ids, None                                              # (N, T) (1) as ids
         else:
             x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
         h, new_state, stack_cache = stack.forward(x, state, self.layer_params(), self.cell,
                                                   p_drop, rng, pick=fast.pick)    # (N, T, H) (2)
-        logits, out_cache = fast.pick(linear, h).forward(h, W_out, b_out)       # (N, T, V) (3)
+        logits, out_cache = fast.pick(linear, h, W_out).forward(h, W_out, b_out)  # (N, T, V) (3)
         return logits, new_state, (emb_cache, stack_cache, out_cache)
 
     def loss(self, ids, targets, state=None, train=False, rng=None):
         """Returns (loss, new_state, cache): mean cross-entropy in nats per token (a 0-d array)."""
         logits, new_state, cache = self.forward(ids, state, train, rng)
-        loss, ce_cache = softmax_ce.forward(logits, backend.to_device(targets))  # () (4)
+        targets = backend.to_module(targets, backend.array_module(logits))       # (N, T)
+        loss, ce_cache = softmax_ce.forward(logits, targets)                     # () (4)
         return loss, new_state, cache + (ce_cache,)
 
     def backward(self, cache, dloss=1.0):

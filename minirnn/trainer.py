@@ -6,7 +6,9 @@ One iteration k (epoch e, window w = k mod W, for W windows per epoch):
     loss, state = model(x_w, y_w, state)         forward (dropout drawn from rng(seed, k))
     grads = backward ; clip by global norm ; optimizer step with lr = schedule(k)
 
-Determinism: everything random in iteration k is drawn from ``default_rng(seed * 1000003 + k)``, and a
+Determinism: everything random in iteration k is drawn from ``philox.dropout_rng(seed, k, xp)`` (NumPy's
+``default_rng(seed * 1000003 + k)`` on the CPU; on a device, Philox keyed by the seed with k as its
+counter), and a
 checkpoint holds the parameters, the optimizer moments, the carried state and the smoothed loss,
 so stopping at any iteration and resuming gives exactly the losses of an uninterrupted run.
 
@@ -36,7 +38,7 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint
+from . import backend, checkpoint, philox
 from .errors import UsageError, describe_os_error
 from .layers import stack
 from .model import RNNLM
@@ -91,8 +93,8 @@ class Trainer:
 
     # ---- one iteration --------------------------------------------------------------------------
     def rng(self, it: int):
-        """The random generator of iteration `it` on the selected backend (dropout masks)."""
-        return backend.xp().random.default_rng(self.seed * 1_000_003 + it)
+        """The random generator of iteration `it` where the weights live (dropout masks)."""
+        return philox.dropout_rng(self.seed, it, backend.array_module(self.model.params["out.W"]))
 
     def step(self):
         W = len(self.train)
@@ -143,7 +145,8 @@ class Trainer:
             total = total + loss                              # stays on the device
             if k + 1 == n_prefix:
                 prefix = total
-        return float(prefix) / n_prefix, float(total) / n_total   # host syncs once per evaluation
+        prefix, total = backend.to_numpy(backend.array_module(total).stack([prefix, total]))
+        return float(prefix) / n_prefix, float(total) / n_total   # one read back per evaluation
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def arrays(self) -> dict:
@@ -159,7 +162,7 @@ class Trainer:
     def params_finite(self) -> bool:
         """True when every parameter is finite (one device reduction, read back once)."""
         xp = backend.array_module(self.model.params["out.W"])
-        return bool(xp.stack([xp.isfinite(v).all() for v in self.model.params.values()]).all())
+        return bool(backend.to_numpy(xp.stack([xp.isfinite(v).all() for v in self.model.params.values()]).all()))
 
     def save(self, name: str) -> str:
         """Write checkpoint `name` atomically; NonFiniteError (and nothing written) for NaN/inf weights."""
@@ -170,7 +173,7 @@ class Trainer:
                     model=self.model.config(), optimizer=scalars, smooth_loss=self.smooth,
                     best_val=None if math.isinf(self.best_val) else self.best_val,
                     val_loss=self.last_val, elapsed_s=self.elapsed,
-                    rng={"seed": self.seed, "scheme": "iteration k draws from default_rng(seed*1000003+k)"})
+                    rng={"seed": self.seed, "scheme": "iteration k draws from philox.dropout_rng(seed, k, xp)"})
         return checkpoint.save(os.path.join(self.dir, name + ".npz"), self.arrays(), meta)
 
     def restore(self, arrays: dict, meta: dict) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from minirnn import backend
+from minirnn import backend, philox
 from minirnn.gradcheck import rel_error
 from minirnn.layers import dropout, embedding, linear, lstm, rnn, softmax_ce, stack
 
@@ -293,10 +293,10 @@ def test_dropout_gradcheck_fixed_mask(N, T, H, s, p):
 
 
 # ---- stack --------------------------------------------------------------------------------------
-def naive_stack(x, state, params, cell, p_drop, seed_):
+def naive_stack(x, state, params, cell, p_drop, seed_, rng=None):
     """Layers one after another, with the dropout masks drawn as equation (1) of dropout.py from an
-    identically seeded generator."""
-    rng = np.random.default_rng(seed_)
+    identically seeded generator (or from ``rng``, one that draws what the layer's draws)."""
+    rng = np.random.default_rng(seed_) if rng is None else rng
     inp, finals = x, []
     for l, (Wx, Wh, b) in enumerate(params):
         if l > 0 and p_drop > 0:
@@ -328,10 +328,13 @@ def test_stack_forward_matches_loop(xp, cell, L, p_drop):
     x = rng.standard_normal((N, T, D))
     params, state = rand_stack(cell, L, N, D, H, rng, with_state=True)
     dev = backend.to_device
+    # the masks are drawn on the arrays' device (as the trainer draws them), and the same numbers
+    # on the host for the loop: NumPy's generator there, Philox (bit-identical on both) on a device
     h, new_state, _ = stack.forward(dev(x), [tuple(map(dev, s)) for s in state],
                                     [tuple(map(dev, p)) for p in params], cell, p_drop,
-                                    np.random.default_rng(11))
-    h_ref, finals = naive_stack(x, state, params, cell, p_drop, 11)
+                                    philox.dropout_rng(11, 0, xp))
+    host_rng = np.random.default_rng(11 * 1_000_003) if xp is np else philox.CounterRNG(11, 0, np)
+    h_ref, finals = naive_stack(x, state, params, cell, p_drop, 11, rng=host_rng)
     assert rel_error(backend.to_numpy(h), h_ref) < FWD_TOL
     assert len(new_state) == L
     for got, ref in zip(new_state, finals):

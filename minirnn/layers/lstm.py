@@ -75,7 +75,7 @@ def init_params(D, H, rng, dtype):
 
 def forward(x, h0, c0, Wx, Wh, b):
     """Run the LSTM over x. Returns (h, cT, cache): h (N, T, H) and the final cell state (N, H)."""
-    xp = array_module(x)
+    xp = array_module(x, Wx)                                 # the weights' side, for host ids too
     N, T = x.shape[:2]
     D, H = Wx.shape[0], Wh.shape[0]
     I, F, G, O = gate_slices(H)

@@ -46,7 +46,7 @@ def init_params(D, H, rng, dtype):
 
 def forward(x, h0, Wx, Wh, b):
     """Run the RNN over x. Returns (h, cache); h is (N, T, H), the final state h[:, -1]."""
-    xp = array_module(x)
+    xp = array_module(x, Wx)                                   # the weights' side, for host ids too
     N, T = x.shape[:2]
     D, H = Wx.shape[0], Wh.shape[0]
     if h0 is None:

@@ -45,7 +45,7 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None, pick=book):
         else:
             mask = None
         s = state[l] or (None, None)
-        layer = pick(CELLS[cell], inp)
+        layer = pick(CELLS[cell], inp, *params[l])           # by where the input and weights live
         if cell == "lstm":
             h, cT, cache = layer.forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
             new_state.append((h[:, -1], cT))
