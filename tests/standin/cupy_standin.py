@@ -27,9 +27,14 @@ What it enforces, as CuPy does or more strictly (marked *):
   - ``cupyx.scatter_add(a, indices, values)``: repeated indices summed (``np.add.at``).
 
 The numbers are NumPy's (same dtype rules, same results); the random streams are not CuPy's.
+With ``CUPY_STANDIN_REPORT=<path>`` in the environment, the counters are written to that file as
+JSON when the process exits (how a test sees that a subprocess really ran on the stand-in).
 """
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import types
 
 import numpy as np
@@ -37,6 +42,15 @@ import numpy as np
 __version__ = "0.0-standin"
 
 counters = {"d2h": 0, "h2d": 0, "generators": 0}
+
+
+def _report(path):
+    with open(path, "w") as f:
+        json.dump(counters, f)
+
+
+if os.environ.get("CUPY_STANDIN_REPORT"):
+    atexit.register(_report, os.environ["CUPY_STANDIN_REPORT"])
 
 
 def reset_counters() -> None:
