@@ -11,9 +11,10 @@ What it enforces, as CuPy does or more strictly (marked *):
     ``a.tolist()``*, ``operator.index(a)``* and ``iter(a)``* raise TypeError. (CuPy allows the starred
     ones on small arrays, each a hidden device synchronisation; here each is an error, so that every
     read back is written as one: ``a.get()``, ``cupy.asnumpy(a)``, ``backend.to_numpy(a)``.)
-  - arithmetic, comparisons and ``cupy.*`` functions refuse NumPy arrays (TypeError, as CuPy's
-    "Unsupported type <class 'numpy.ndarray'>"); NumPy's ufuncs and functions refuse device
-    arrays. Python and NumPy scalars mix freely. Index arrays and values assigned with ``a[i] = v``
+  - arithmetic, comparisons, ``cupy.*`` functions and NumPy's ufuncs refuse NumPy arrays mixed with
+    device arrays (TypeError, as CuPy's "Unsupported type <class 'numpy.ndarray'>"); NumPy's other
+    functions (``np.sum``, ``np.concatenate``, ...) refuse device arrays*. Python and NumPy scalars
+    mix freely. Index arrays and values assigned with ``a[i] = v``
     may be NumPy arrays (CuPy copies them to the device; counted in ``counters["h2d"]``).
   - ``cupy.array``/``asarray``/``asanyarray`` copy host data to the device (``counters["h2d"]``).
   - reads back to the host are counted in ``counters["d2h"]``: ``.get()``, ``asnumpy``, and the
@@ -112,9 +113,17 @@ def _index(key):
 class ndarray:
     """A device array: a NumPy buffer that refuses every implicit trip to the host."""
 
-    __array_ufunc__ = None          # NumPy's operators and ufuncs defer to us, and we refuse them
-    __array_function__ = None
     __hash__ = None
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """As CuPy: a NumPy ufunc over device arrays and scalars (``np.float32(2) * a``) runs on the
+        device; one with a NumPy array among its inputs is refused."""
+        if method != "__call__":
+            raise TypeError(f"standin: {ufunc.__name__}.{method} is not supported on device arrays")
+        return _wrap(ufunc(*_unwrap(inputs), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise TypeError(f"standin: numpy.{func.__name__} on a device array; use the cupy (xp) function")
 
     def __init__(self, shape, dtype=float, order="C"):
         self._a = np.empty(shape, dtype=dtype, order=order)
