@@ -14,7 +14,8 @@ The backend is chosen, in order of precedence, by
 * the environment variable ``MINIRNN_BACKEND=numpy|cupy``
 * the default, ``numpy``.
 
-Arrays cross between host and device only at the edges, with ``to_numpy`` and ``to_device``.
+Arrays cross between host and device only at the edges, with ``to_numpy`` and ``to_device`` (and
+``to_module``, to join arrays wherever those already live).
 Training runs in float32 (``DEFAULT_DTYPE``); gradient checks run in float64.
 """
 from __future__ import annotations
@@ -146,15 +147,18 @@ def synchronize() -> None:
 
 def scatter_add(a, indices, values) -> None:
     """In place ``a[indices[k]] += values[k]`` with repeated indices summed: np.add.at on NumPy,
-    cupyx.scatter_add on CuPy. (The CPU engine has a faster loop for whole rows: minirnn/fast.)"""
+    cupyx.scatter_add on CuPy. (The CPU engine has a faster loop for whole rows: minirnn/fast.)
+    On CuPy the repeated rows are summed with float atomics, in an order that can change from run
+    to run: the result is exact to rounding, not bit for bit the same (docs/gpu.md, Determinism)."""
     if is_device_array(a):
-        _cupyx.scatter_add(a, indices, values)   # float atomics: the order of the sum varies run to run
+        _cupyx.scatter_add(a, indices, values)
         return
     np.add.at(a, indices, values)
 
 
 def default_rng(seed=None):
-    """A random Generator on the selected backend (``numpy.random.default_rng`` or CuPy's)."""
+    """A random Generator on the selected backend (``numpy.random.default_rng`` or CuPy's). On a GPU
+    making one sets up cuRAND states: the trainer's dropout draws from ``philox.dropout_rng`` instead."""
     return xp().random.default_rng(seed)
 
 

@@ -139,6 +139,15 @@ def test_to_device_to_numpy_round_trip(xp):
     assert np.array_equal(backend.to_numpy(backend.to_device([1, 2, 3])), [1, 2, 3])
 
 
+def test_to_module_moves_only_across(xp):
+    a = np.arange(6).reshape(2, 3)
+    d = backend.to_module(a, xp)
+    assert isinstance(d, xp.ndarray) and np.array_equal(backend.to_numpy(d), a)
+    assert backend.to_module(d, xp) is d or xp is np                     # already there: no copy
+    h = backend.to_module(d, np, dtype=np.float32)
+    assert isinstance(h, np.ndarray) and h.dtype == np.float32 and np.array_equal(h, a)
+
+
 def test_to_numpy_passes_host_values_through():
     a = np.ones(3)
     assert backend.to_numpy(a) is a

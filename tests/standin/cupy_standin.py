@@ -279,6 +279,8 @@ def _device_function(fn, name, syncs=False):
 def _to_device(fn, name):
     def call(obj, dtype=None, *args, **kwargs):
         if isinstance(obj, ndarray):
+            if fn is not np.array and (dtype is None or np.dtype(dtype) == obj.dtype):
+                return obj                            # as CuPy: already a device array, no copy
             return _wrap(fn(obj._a, dtype, *args, **kwargs))
         counters["h2d"] += 1
         return _wrap(np.array(fn(obj, dtype, *args, **kwargs), copy=True))
