@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 
+from minirnn import backend
 from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, require, run_cli
@@ -53,6 +54,8 @@ def build_parser():
     p.add_argument("--out", default="report.html", help="the HTML page to write")
     p.add_argument("--png-dir", default=None, help="also write the plots there as PNG files "
                    "(loss_curves.png, gate_saturation.png, gradient_flow.png)")
+    p.add_argument("--backend", choices=list(backend.BACKENDS), default=None,
+                   help="array backend (default: $MINIRNN_BACKEND or numpy)")
     return p
 
 
@@ -220,6 +223,8 @@ def main(argv=None):
     require_matplotlib()                                       # before any work: one line and exit 2
     from minirnn import introspect as ins
     from minirnn import plots
+    if args.backend:
+        backend.set_backend(args.backend)
     require(args.chars >= 2, f"--chars must be >= 2, got {args.chars}")
     require(args.show >= 1, f"--show must be >= 1, got {args.show}")
     require(args.max_k >= 1, f"--max-k must be >= 1, got {args.max_k}")

@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 
+from minirnn import backend  # noqa: E402
 from minirnn.errors import UsageError, require, run_cli  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
@@ -58,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--top", type=int, default=10, help="words printed per cluster")
     p.add_argument("--words", nargs="*", default=(),
                    help="also print the clusters of these words")
+    p.add_argument("--backend", choices=list(backend.BACKENDS), default=None,
+                   help="array backend of the k-means (default: $MINIRNN_BACKEND or numpy)")
     return p.parse_args(argv)
 
 
@@ -74,6 +77,8 @@ def main(argv=None):
     require(args.max_iter >= 1, f"--max-iter must be at least 1, got {args.max_iter}")
     require(args.tol >= 0, f"--tol must be >= 0, got {args.tol}")
     require(args.show >= 0 and args.top >= 1, "--show must be >= 0 and --top >= 1")
+    if args.backend:
+        backend.set_backend(args.backend)
     if args.threads is not None:
         require(1 <= args.threads <= numba.config.NUMBA_NUM_THREADS,
                 f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {args.threads}")

@@ -1,7 +1,7 @@
 """Every script end to end on the GPU path, without a GPU: each runs in a subprocess in which
 ``import cupy`` is the strict stand-in (tests/standin first on PYTHONPATH), with ``--backend cupy``
-(or ``MINIRNN_BACKEND=cupy`` for the scripts without that flag: inspect_char, plot_metrics,
-train_word2vec, quantize). The stand-in writes its transfer counters at exit
+(or ``MINIRNN_BACKEND=cupy`` for the two scripts that hold no model arrays and have no such flag:
+plot_metrics and train_word2vec, which trains on the CPU whatever the backend). The stand-in writes its transfer counters at exit
 (``CUPY_STANDIN_REPORT``), which shows that the arrays really lived on the "device".
 
 Tiny sizes: the whole file takes some twenty seconds on two cores.
@@ -105,8 +105,7 @@ def test_eval_char_numbers(work, char_run):
 
 def test_inspect_char_and_plot_metrics(work, char_run):
     out, counts = run(work, "inspect_char", "--checkpoint", "whole/best.npz", "--text", "tiny.txt",
-                      "--max-k", "5", "--positions", "8", "--sample-length", "20", "--out", "report.html",
-                      flag=False)
+                      "--max-k", "5", "--positions", "8", "--sample-length", "20", "--out", "report.html")
     assert os.path.getsize(os.path.join(work, "report.html")) > 10_000 and counts["d2h"] > 0
     run(work, "plot_metrics", "whole", "resumed", "--out", "curves.png", flag=False)
     assert os.path.getsize(os.path.join(work, "curves.png")) > 1000
@@ -115,8 +114,7 @@ def test_inspect_char_and_plot_metrics(work, char_run):
 def test_word_pipeline_with_kmeans_on_the_device(work):
     run(work, "train_word2vec", "--corpus", "corpus.txt", "--dim", "12", "--min-count", "2", "--epochs", "2",
         "--workers", "1", "--out", "vectors.txt", flag=False)
-    out, counts = run(work, "quantize", "--vectors", "vectors.txt", "--clusters", "6", "--out", "quant",
-                      flag=False)
+    out, counts = run(work, "quantize", "--vectors", "vectors.txt", "--clusters", "6", "--out", "quant")
     assert counts["d2h"] > 0                                        # k-means ran on the device
     out, counts = run(work, "train_word", "--corpus", "corpus.txt", "--vectors", "vectors.txt",
                       "--quantizer", "quant", "--clusters", "6", "--dim", "12", "--hidden", "12",
