@@ -11,7 +11,8 @@ At evaluation time (or p = 0) dropout is the identity.
 
 
 def forward(x, p, rng):
-    """Returns (y, mask); mask is None when nothing is dropped."""
+    """Returns (y, mask); mask is None when nothing is dropped. ``rng.random(shape, dtype)`` draws u
+    where x lives (``philox.dropout_rng`` hands out one for NumPy or for a device)."""
     if p <= 0:
         return x, None
     mask = (rng.random(x.shape, dtype=x.dtype) >= p) / x.dtype.type(1 - p)  # same shape as x (1)
