@@ -39,7 +39,8 @@ class RNNLM:
     vocab_size  V, the output classes
     embed       E; 0 means one-hot input (a frozen identity table)
     embedding   a given (V, E) matrix to use as the input table (e.g. k-means centroids)
-    freeze_embedding  keep the table fixed (default: frozen when one-hot or given)
+    freeze_embedding  keep a trained (embed > 0) or given table fixed (default: a given one is
+                      frozen, a trained one is not); a one-hot table is always frozen
     """
 
     def __init__(self, vocab_size, hidden=128, layers=2, cell="lstm", embed=0, dropout=0.0,

@@ -13,7 +13,8 @@ Shapes
     cT      (N, H)       final cell state
 
 Gate order along the 4H axis: i, f, g, o (input, forget, candidate, output), the order
-PyTorch's nn.LSTM uses, so its weights copy over without reordering. ``gate_slices(H)`` names them.
+PyTorch's nn.LSTM uses, so its weights copy over transposed but without reordering: Wx = W_ih^T,
+Wh = W_hh^T, b = b_ih + b_hh. ``gate_slices(H)`` names them.
 
 Forward, for t = 0 .. T-1 with h_{-1} = h0, c_{-1} = c0 (σ is the logistic sigmoid)
     (1) a_t = x_t Wx + h_{t-1} Wh + b                       (N, 4H), split into a_i, a_f, a_g, a_o
