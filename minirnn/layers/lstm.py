@@ -63,7 +63,7 @@ def sigmoid(a, xp):
 
 def init_params(D, H, rng, dtype):
     """PyTorch's nn.LSTM initialisation: Wx, Wh ~ U(-k, k), k = 1/sqrt(H), and b = b_ih + b_hh with
-    each of its two biases ~ U(-k, k); no forget-gate bias of 1 (README, 'Training recipe', measured
+    each of its two biases ~ U(-k, k); no forget-gate bias of 1 (docs/recipe.md, measured
     both). Train b at twice the learning rate to train it as PyTorch does (optim.bias_lr_factors)."""
     k = 1.0 / H ** 0.5
     Wx = rng.uniform(-k, k, (D, 4 * H)).astype(dtype)        # (D, 4H)
