@@ -13,7 +13,7 @@ Equations
     (1) x = Embed(ids)                 embedding.py (trainable; frozen one-hot if E = 0;
                                        frozen given matrix in the quantized word model)
                                        A frozen one-hot table is never multiplied out: layer 0
-                                       gets the ids, and x_t Wx = Wx[ids_t] (lstm.py, rnn.py)
+                                       gets the ids, and x_t Wx = Wx[ids_t] (rnn.py, lstm.py, gru.py)
     (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py / gru.py, dropout between layers)
     (3) logits = h Wout + bout         linear.py
     (4) loss = CE(logits, targets)     softmax_ce.py, mean over the N*T tokens
