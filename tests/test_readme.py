@@ -132,7 +132,7 @@ def test_every_readme_command_runs_in_order(tmp_path):
     # what the walk made, where the README says it goes; nothing else lands in the clone's root
     for p in ("checkpoints/char/best.npz", "checkpoints/rnn/best.npz", "checkpoints/gru/best.npz",
               "checkpoints/word/best.npz", "checkpoints/word_all/best.npz", "runs/report.html",
-              "runs/curves.png", "runs/held_out.txt", "runs/vectors.txt", "runs/quant/quantizer.npz"):
+              "runs/curves.png", "runs/vectors.txt", "runs/quant/quantizer.npz"):
         assert (tmp_path / p).is_file(), p
     assert {p.name for p in tmp_path.iterdir()} <= {"scripts", "checkpoints", "runs", "mywork"}
     if skipped:
