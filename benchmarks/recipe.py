@@ -34,7 +34,7 @@ Run each under `flock /tmp/minirnn-bench.lock` on a shared machine (a 2000-itera
 novel: ~1.5 minutes on an idle 2-core machine, 5 with one BLAS thread on a busy one). Curves do not
 depend on timing or on the thread count (the train_char.py run at 2 threads gave the 1-thread curve
 to 4 decimals); the seconds recorded do (the machine and the threads are in the JSON).
-The study in README's "Training recipe" ran with OPENBLAS_NUM_THREADS=1 and --threads 1, some runs
+The study in docs/recipe.md ran with OPENBLAS_NUM_THREADS=1 and --threads 1, some runs
 two at a time (the `note` says "pair"): their seconds are comparable only within a pair.
 """
 import argparse

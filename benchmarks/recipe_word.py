@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The training-recipe study for the word model: validation curves of train_word.py's RNN stage.
 
-Does the char model's recipe (README, "Training recipe") carry over to the quantized word model?
+Does the char model's recipe (docs/recipe.md) carry over to the quantized word model?
 Each run trains the RNN of `scripts/train_word.py` on the cluster-id sequence of one corpus, with
 word vectors and a quantizer made once by train_word.py and passed in, and measures the validation
 cross-entropy (nats per cluster; the word-level CE adds a constant, the within-cluster term, stored

@@ -72,7 +72,7 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
     t.add_argument("--lr", type=float, default=lr, help="learning rate (the peak, with --lr-schedule cosine)")
     t.add_argument("--bias-lr", type=float, default=2.0,
                    help="learning-rate factor of the recurrent biases: 2 trains them as PyTorch trains "
-                        "its two (b_ih + b_hh), step for step (README, 'Training recipe'); 1: one bias")
+                        "its two (b_ih + b_hh), step for step (docs/recipe.md); 1: one bias")
     t.add_argument("--lr-schedule", choices=["cosine", "step"], default="cosine",
                    help="cosine: --warmup iterations of linear warm-up, --lr held, then a half cosine down "
                         "to --lr-floor x --lr over the last --lr-decay-frac of --iters; "

@@ -13,7 +13,7 @@ Equations
     (1) x = Embed(ids)                 embedding.py (trainable; frozen one-hot if E = 0;
                                        frozen given matrix in the quantized word model)
                                        A frozen one-hot table is never multiplied out: layer 0
-                                       gets the ids, and x_t Wx = Wx[ids_t] (lstm.py, rnn.py)
+                                       gets the ids, and x_t Wx = Wx[ids_t] (rnn.py, lstm.py, gru.py)
     (2) h, state' = Stack(x, state)    stack.py (rnn.py / lstm.py / gru.py, dropout between layers)
     (3) logits = h Wout + bout         linear.py
     (4) loss = CE(logits, targets)     softmax_ce.py, mean over the N*T tokens
@@ -39,7 +39,8 @@ class RNNLM:
     vocab_size  V, the output classes
     embed       E; 0 means one-hot input (a frozen identity table)
     embedding   a given (V, E) matrix to use as the input table (e.g. k-means centroids)
-    freeze_embedding  keep the table fixed (default: frozen when one-hot or given)
+    freeze_embedding  keep a trained (embed > 0) or given table fixed (default: a given one is
+                      frozen, a trained one is not); a one-hot table is always frozen
     """
 
     def __init__(self, vocab_size, hidden=128, layers=2, cell="lstm", embed=0, dropout=0.0,

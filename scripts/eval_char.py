@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Measure a character model trained by train_char.py on any text: nats/char, bits/char, perplexity.
 
-    python scripts/eval_char.py --checkpoint checkpoints/char/best.npz --text held_out.txt
+    python scripts/eval_char.py --checkpoint checkpoints/char/best.npz    # its held-out split
     python scripts/eval_char.py --checkpoint ... --text big.txt --max-chars 200000
+
+Without --text it measures the held-out end of the text the model was trained on: the last
+--val-frac of it, the validation split that training never learned from.
 
 The model reads the text as one stream, one character after the other, with its state carried from
 window to window (so every character is predicted from everything before it), and is scored on each
@@ -13,13 +16,16 @@ reported with their counts, not an error.
     bits/char = nats/char / ln 2        perplexity = e^(nats/char)
 """
 import argparse
+import os
 import sys
 import time
 from collections import Counter
 
+import numpy as np
+
 from minirnn import backend
 from minirnn.cli import HelpFormatter
-from minirnn.errors import require, run_cli
+from minirnn.errors import UsageError, require, run_cli
 from minirnn.introspect import evaluate_ids, stream_ids, unknown_report
 from minirnn.trainer import load_model
 
@@ -27,7 +33,8 @@ from minirnn.trainer import load_model
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", default="checkpoints/char/best.npz", help="a .npz written by train_char.py")
-    p.add_argument("--text", required=True, help="UTF-8 text file to measure the model on")
+    p.add_argument("--text", default=None, help="UTF-8 text file to measure the model on (default: the "
+                   "held-out end of the text the model was trained on, its validation split)")
     p.add_argument("--window", type=int, default=256, help="characters per forward pass (the state is "
                    "carried between them, so this changes speed and memory, not the result)")
     p.add_argument("--max-chars", type=int, default=0, help="stop after this many known characters (0 = all)")
@@ -45,6 +52,22 @@ def _limit(chunks, n):
         n -= len(c)
 
 
+def held_out_ids(meta, index, unknown):
+    """The ids of the validation split of the checkpoint's training text (its last val_frac), as
+    train_char.py cut it: one chunk."""
+    from minirnn.textio import read_text
+    path = meta.get("text")
+    if not isinstance(path, str) or not os.path.exists(path):
+        raise UsageError("the checkpoint does not name a text that exists here: give one with --text")
+    text = read_text(path)
+    flags = meta.get("flags") if isinstance(meta.get("flags"), dict) else {}
+    held = text[len(text) - int(len(text) * float(flags.get("val_frac", 0.1))):]
+    ids = np.array([index.get(ch, -1) for ch in held], dtype=np.int64)     # (n,)
+    if (ids < 0).any():
+        unknown.update(ch for ch, i in zip(held, ids) if i < 0)
+    return f"{path} (held out, its last {len(held):,} characters)", [ids[ids >= 0]]
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.window >= 1, f"--window must be >= 1, got {args.window}")
@@ -54,7 +77,10 @@ def main(argv=None):
     model, _, meta = load_model(args.checkpoint, "char")
     index = {ch: i for i, ch in enumerate(meta["vocab"])}
     unknown = Counter()
-    chunks = stream_ids(args.text, index, unknown=unknown)
+    if args.text is None:
+        name, chunks = held_out_ids(meta, index, unknown)
+    else:
+        name, chunks = args.text, stream_ids(args.text, index, unknown=unknown)
     if args.max_chars:
         chunks = _limit(chunks, args.max_chars)
     t0 = time.perf_counter()
@@ -62,7 +88,7 @@ def main(argv=None):
     dt = time.perf_counter() - t0
     if unknown:
         print(unknown_report(unknown), file=sys.stderr)
-    print(f"{args.text}: {r['chars']:,} characters scored in {dt:.1f} s")
+    print(f"{name}: {r['chars']:,} characters scored in {dt:.1f} s")
     print(f"nats/char  {r['nats_per_char']:.4f}")
     print(f"bits/char  {r['bits_per_char']:.4f}")
     print(f"perplexity {r['perplexity']:.4f}")

@@ -50,7 +50,7 @@ def build_parser():
     q.add_argument("--clusters", type=int, default=1500, help="K clusters; 0 = no quantizer (plain word model)")
     q.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine", help="k-means distance")
     q.add_argument("--kmeans-iter", type=int, default=100, help="most Lloyd iterations")
-    # lr 1e-2: measured from 2e-3 to 2e-2 with the char model's recipe (README, 'Training recipe')
+    # lr 1e-2: measured from 2e-3 to 2e-2 with the char model's recipe (docs/recipe.md)
     add_model_flags(p, hidden=256, layers=1, batch=32, seq=32, lr=1e-2, iters=1000, eval_every=200,
                     checkpoint_dir="checkpoints/word")
     p.add_argument("--finetune-embedding", action="store_true", help="train the input table instead of freezing it")

@@ -216,6 +216,28 @@ def test_eval_char_nothing_to_score(checkpoints, tmp_path, capsys):
     assert "nothing to score" in capsys.readouterr().err
 
 
+def test_eval_char_without_text_scores_the_held_out_split(checkpoints, tmp_path, capsys):
+    """No --text: the last val_frac (0.1) of the training text, the same numbers as that part saved
+    to a file and given with --text; a checkpoint whose text is gone is one line, exit 2."""
+    from minirnn.errors import run_cli
+    text = TINY
+    p = tmp_path / "held.txt"
+    p.write_text(text[len(text) - int(len(text) * 0.1):], encoding="utf-8")
+    assert eval_char.main(["--checkpoint", checkpoints["lstm"]]) == 0
+    held = capsys.readouterr().out
+    assert "(held out, its last " in held
+    assert eval_char.main(["--checkpoint", checkpoints["lstm"], "--text", str(p)]) == 0
+    given = capsys.readouterr().out
+    pick = lambda out: re.findall(r"^(?:nats/char|perplexity)\s+\S+|[\d,]+ characters scored", out, re.M)  # noqa: E731
+    assert pick(held) == pick(given) and len(pick(held)) == 3
+    from minirnn import checkpoint
+    arrays, meta = checkpoint.load(checkpoints["lstm"])
+    meta["text"] = str(tmp_path / "gone.txt")
+    checkpoint.save(str(tmp_path / "moved.npz"), arrays, meta)
+    assert run_cli(eval_char.main, ["--checkpoint", str(tmp_path / "moved.npz")]) == 2
+    assert "give one with --text" in capsys.readouterr().err
+
+
 # ---- the page and the plots -------------------------------------------------------------------------
 
 class _Collect(HTMLParser):

@@ -13,7 +13,8 @@ Shapes
     cT      (N, H)       final cell state
 
 Gate order along the 4H axis: i, f, g, o (input, forget, candidate, output), the order
-PyTorch's nn.LSTM uses, so its weights copy over without reordering. ``gate_slices(H)`` names them.
+PyTorch's nn.LSTM uses, so its weights copy over transposed but without reordering: Wx = W_ih^T,
+Wh = W_hh^T, b = b_ih + b_hh. ``gate_slices(H)`` names them.
 
 Forward, for t = 0 .. T-1 with h_{-1} = h0, c_{-1} = c0 (σ is the logistic sigmoid)
     (1) a_t = x_t Wx + h_{t-1} Wh + b                       (N, 4H), split into a_i, a_f, a_g, a_o
@@ -62,7 +63,7 @@ def sigmoid(a, xp):
 
 def init_params(D, H, rng, dtype):
     """PyTorch's nn.LSTM initialisation: Wx, Wh ~ U(-k, k), k = 1/sqrt(H), and b = b_ih + b_hh with
-    each of its two biases ~ U(-k, k); no forget-gate bias of 1 (README, 'Training recipe', measured
+    each of its two biases ~ U(-k, k); no forget-gate bias of 1 (docs/recipe.md, measured
     both). Train b at twice the learning rate to train it as PyTorch does (optim.bias_lr_factors)."""
     k = 1.0 / H ** 0.5
     Wx = rng.uniform(-k, k, (D, 4 * H)).astype(dtype)        # (D, 4H)

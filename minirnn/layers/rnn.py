@@ -36,7 +36,8 @@ from . import embedding
 
 
 def init_params(D, H, rng, dtype):
-    """Wx, Wh, b ~ U(-1/sqrt(H), 1/sqrt(H)), as PyTorch's nn.RNN."""
+    """Wx, Wh ~ U(-k, k), k = 1/sqrt(H), as PyTorch's nn.RNN; b is one draw from U(-k, k), where
+    nn.RNN's bias is the sum b_ih + b_hh of two such draws (a wider spread around the same mean)."""
     k = 1.0 / H ** 0.5
     Wx = rng.uniform(-k, k, (D, H)).astype(dtype)           # (D, H)
     Wh = rng.uniform(-k, k, (H, H)).astype(dtype)           # (H, H)
