@@ -130,6 +130,54 @@ class RNNLM:
         loss, ce_cache = softmax_ce.forward(logits, backend.to_device(targets))  # () (4)
         return loss, new_state, cache + (ce_cache,)
 
+    # ---- evaluation: forward only -------------------------------------------------------------
+    # The same equations (1)-(4) at evaluation time (no dropout), with no backward cache: each layer
+    # runs as ``fast.forward_only`` hands it out (the engine's cache-free forward on the CPU, the
+    # book's forward otherwise), and the loss as ``fast.pick_nll`` hands it out. Validation,
+    # eval_char, sampling and beam search run these.
+    def hidden(self, ids, state=None):
+        """Returns (h, new_state): the top layer's output (N, T, H) and the final state, as
+        ``forward(ids, state)`` computes them, without caches."""
+        W_embed = self.params["embed.W"]
+        if self.one_hot:
+            x = backend.to_device(ids)                                            # (N, T) (1) as ids
+        else:
+            x = fast.forward_only(embed_layer, W_embed)(ids, W_embed)[0]          # (N, T, E) (1)
+        state = state if state is not None else [None] * self.L
+        new_state = []
+        for l, (Wx, Wh, b) in enumerate(self.layer_params()):                    # (2), layer by layer
+            s = state[l] or (None, None)
+            run = fast.forward_only(stack.CELLS[self.cell], x, Wx)
+            if self.cell == "lstm":
+                h, cT = run(x, s[0], s[1], Wx, Wh, b)                             # (N, T, H), (N, H)
+                new_state.append((h[:, -1], cT))
+            else:
+                h, = run(x, s[0], Wx, Wh, b)                                      # (N, T, H)
+                new_state.append((h[:, -1],))
+            x = h
+        return x, new_state
+
+    def predict(self, ids, state=None):
+        """Returns (logits (N, T, V), new_state): ``forward``'s at evaluation time, without caches."""
+        W_out, b_out = self.params["out.W"], self.params["out.b"]
+        h, new_state = self.hidden(ids, state)                                    # (N, T, H) (1)-(2)
+        logits, = fast.forward_only(linear, h, W_out)(h, W_out, b_out)            # (N, T, V) (3)
+        return logits, new_state
+
+    def token_nll(self, ids, targets, state=None):
+        """Returns (nats (N, T), new_state): -log p(target) of every token, (3)-(4) fused where the
+        engine runs (no logits kept)."""
+        W_out, b_out = self.params["out.W"], self.params["out.b"]
+        h, new_state = self.hidden(ids, state)                                    # (N, T, H) (1)-(2)
+        nats = fast.pick_nll(h, W_out)(h, W_out, b_out, backend.to_device(targets))  # (N, T) (3)-(4)
+        return nats, new_state
+
+    def eval_loss(self, ids, targets, state=None):
+        """Returns (loss, new_state): ``loss(ids, targets, state)``'s mean cross-entropy (a 0-d
+        array) and state at evaluation time, without caches."""
+        nats, new_state = self.token_nll(ids, targets, state)
+        return nats.mean(), new_state                                             # () (4)
+
     def backward(self, cache, dloss=1.0):
         """Returns (grads, dstate): the gradient of the loss for every trainable parameter, by
         name, and dstate, the gradient for the initial state (a list over layers like the state,

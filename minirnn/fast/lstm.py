@@ -111,6 +111,40 @@ def forward(x, h0, c0, Wx, Wh, b):
     return h_b, c[-1], cache
 
 
+def infer(x, h0, c0, Wx, Wh, b):
+    """``forward`` at evaluation time: the same (h, cT), computed as ``forward`` computes them, but
+    no backward cache. The gates and c live in per-step scratch blocks that stay in cache (an
+    (N, 4H) block and two (N, H) blocks taking turns) instead of (T, N, 4H) and (T, N, H) arrays
+    written out for backward; only h, which the layer above reads, is kept for every step."""
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
+    dtype = Wx.dtype
+    b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
+    if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
+        table = np.ascontiguousarray(Wx, dtype=dtype)        # (D, 4H)
+        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
+    else:                                                    # dense: x_t Wx = row t*N + n of x Wx
+        table = _work("xa", (T * N, 4 * H), dtype)           # (T*N, 4H)
+        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
+        rows = np.arange(T * N).reshape(T, N)                # (T, N)
+    hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H) slot 0: h0, t+1: h_t
+    hbuf[0] = 0 if h0 is None else h0
+    h = hbuf[1:]                                             # (T, N, H) view
+    gates = _work("gates1", (N, 4 * H), dtype)               # (N, 4H) step t's gates, overwritten
+    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_{t-1} and c_t take turns
+    cbuf[1] = 0 if c0 is None else c0                        # c_{-1} in slot 1, c_0 goes to slot 0
+    WhT = _work("WhT", (4 * H, H), dtype)                    # (4H, H) Wh^T, one copy per call
+    _array_kernels.transpose_into(np.ascontiguousarray(Wh, dtype=dtype), WhT)
+    ahT = _work("ahT", (4 * H, N), dtype)                    # (4H, N) work: (h_{t-1} Wh)^T
+    ah = _work("ah", (N, 4 * H), dtype)                      # (N, 4H) work: h_{t-1} Wh
+    for t in range(T):
+        np.matmul(WhT, hbuf[t].T, out=ahT)                   # (4H, N) (1) as in forward
+        _array_kernels.transpose_into(ahT, ah)               # (N, 4H)
+        # (1)-(5): c_t into slot t % 2, reading c_{t-1} from the other slot
+        kernels.lstm_forward_step(ah, table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
+    return h.transpose(1, 0, 2), cbuf[(T - 1) % 2]          # (N, T, H) view, (N, H) c_{T-1}
+
+
 def backward(dh, cache, dcT=None, need_dx=True):
     """The book's ``backward`` on NumPy arrays: per step one Numba kernel for (5)-(2) and one GEMM.
     Takes a cache from either forward. Returns (dx, dh0, dc0, dWx, dWh, db)."""
