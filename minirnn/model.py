@@ -21,8 +21,8 @@ Equations
 Parameters live in one flat dict ``params`` of name -> array ('embed.W', 'rnn.0.Wx', 'rnn.0.Wh',
 'rnn.0.b', ..., 'out.W', 'out.b'); ``grads`` from ``backward`` has the same names, minus frozen ones.
 The model holds no hidden counters: the recurrent state is passed in and handed back explicitly.
-Each layer runs as ``fast.pick`` hands it out: the book's (minirnn/layers), or on the CPU its engine
-twin, which computes the same equations faster (minirnn/fast).
+Each layer (and the stack) runs as ``fast.pick`` hands it out: the book's (minirnn/layers), or on the
+CPU its engine twin, which computes the same equations faster (minirnn/fast).
 """
 from __future__ import annotations
 
@@ -119,8 +119,8 @@ class RNNLM:
         else:
             x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
-        h, new_state, stack_cache = stack.forward(x, state, self.layer_params(), self.cell,
-                                                  p_drop, rng, pick=fast.pick)    # (N, T, H) (2)
+        h, new_state, stack_cache = fast.pick(stack, x, W_out).forward(
+            x, state, self.layer_params(), self.cell, p_drop, rng)               # (N, T, H) (2)
         logits, out_cache = fast.pick(linear, h).forward(h, W_out, b_out)       # (N, T, V) (3)
         return logits, new_state, (emb_cache, stack_cache, out_cache)
 
@@ -186,7 +186,7 @@ class RNNLM:
         dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
         dh, dWout, dbout = fast.pick(linear, dlogits).backward(dlogits, out_cache)  # (N, T, H) (3)
         train_embed = "embed.W" not in self.frozen
-        dx, dstate, dlayers = stack.backward(dh, stack_cache, need_dx=train_embed)  # (2)
+        dx, dstate, dlayers = fast.pick(stack, dh).backward(dh, stack_cache, need_dx=train_embed)  # (2)
         grads = {"out.W": dWout, "out.b": dbout}
         for l, (dWx, dWh, db) in enumerate(dlayers):
             grads[f"rnn.{l}.Wx"], grads[f"rnn.{l}.Wh"], grads[f"rnn.{l}.b"] = dWx, dWh, db

@@ -14,6 +14,7 @@ the same arrays and caches, and tests/test_fast_path.py holds it equal to the bo
     linear.py          the output layer on time-major rows, without a copy (layers/linear.py);
                        ``nll``, the layer fused with softmax_ce.per_token for evaluation
     embedding.py       the embedding's backward by the row scatter-add kernel (layers/embedding.py)
+    stack.py           layers/stack.py's loop with each cell run by its twin here
     adam.py            Adam's update in one pass over memory (optim.Adam)
     _rnn_kernels.py    Numba: one LSTM step's gate math, forward and backward
     _array_kernels.py  Numba: row scatter-add and strip transpose; ``row_indices`` checks ids for them
@@ -23,9 +24,10 @@ Selection happens here and nowhere else. ``pick(book, *arrays)`` returns the eng
 book module when the engine is on and every array is a NumPy array, and the book module itself
 otherwise: CuPy arrays always run the book (a GPU engine would go beside this CPU one), and so does
 everything when the environment sets ``MINIRNN_FAST=0``, after ``set_enabled(False)``, or when
-Numba is not installed (the book needs only NumPy). ``model.py`` asks it for the embedding and
-the output layer, and hands ``pick`` to ``layers/stack.py`` for each recurrent cell (the book itself
-imports nothing from here); ``optim.py`` asks ``runs`` before Adam's update.
+Numba is not installed (the book needs only NumPy). ``model.py`` asks it for the embedding, the
+stack of recurrent layers (stack.py, whose layers are the cells' twins) and the output layer;
+``optim.Optimizer.step`` asks ``pick_update`` for the function that updates a parameter (Adam's
+one-pass twin, adam.py). The book itself imports nothing from here.
 A twin's cache is the book's cache, so a forward from one and a backward from the other agree.
 
 Evaluation (validation, eval_char, sampling, beam search) needs no backward cache. ``forward_only``
@@ -58,9 +60,10 @@ from ..layers import linear as _book_linear
 from ..layers import lstm as _book_lstm
 from ..layers import rnn as _book_rnn
 from ..layers import softmax_ce as _book_softmax_ce
+from ..layers import stack as _book_stack
 
 try:  # the engine needs Numba; without it the book runs everywhere
-    from . import adam, embedding, gru, heap, linear, lstm, rnn
+    from . import adam, embedding, gru, heap, linear, lstm, rnn, stack
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised by tests/test_fast_path.py in a subprocess
     AVAILABLE = False
@@ -69,7 +72,7 @@ ENABLED = AVAILABLE and os.environ.get("MINIRNN_FAST", "1") != "0"
 
 # book module -> its engine twin
 TWINS = {_book_lstm: lstm, _book_rnn: rnn, _book_gru: gru, _book_linear: linear,
-         _book_embedding: embedding} if AVAILABLE else {}
+         _book_embedding: embedding, _book_stack: stack} if AVAILABLE else {}
 
 _heap_set = False
 
@@ -125,3 +128,13 @@ def pick_nll(*arrays):
 def _book_nll(x, W, b, y):
     """The book's way: layers/linear.py's forward, then layers/softmax_ce.py's per_token."""
     return _book_softmax_ce.per_token(_book_linear.forward(x, W, b)[0], y)
+
+
+def pick_update(optimizer, *arrays):
+    """The function ``step`` calls as update(name, p, g) for each parameter: ``optimizer._update``
+    (the reference lines of minirnn/optim.py), or its engine twin where there is one and ``runs``
+    (for optim.Adam itself, not a subclass: adam.py's one pass)."""
+    from .. import optim                                     # here: optim imports this package
+    if type(optimizer) is optim.Adam and runs(*arrays):
+        return lambda name, p, g: adam.update_of(optimizer, name, p, g)
+    return optimizer._update
