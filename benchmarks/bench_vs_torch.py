@@ -195,10 +195,14 @@ def worker(spec):
         times.append((time.perf_counter() - t0) * 1e3)
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     n = spec["steps"]
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+    out = {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
             "minor_faults_per_step": (ru1.ru_minflt - ru0.ru_minflt) / n,
             "system_ms_per_step": (ru1.ru_stime - ru0.ru_stime) * 1e3 / n,
             "threads": threads.get("threads")}
+    if spec.get("profile"):                        # hand the result over, then wait while perf stops:
+        print("RESULT " + json.dumps(out), flush=True)   # the interpreter's exit is not profiled
+        sys.stdin.readline()
+    return out
 
 
 def _env(spec):
@@ -331,11 +335,20 @@ def classify(report: str) -> dict:
     return shares
 
 
+def _paranoid() -> str:
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
 def profile(args, cfgs):
     perf = shutil.which("perf")
     if perf is None:
         print("bench_vs_torch: --profile needs Linux perf (not found); nothing profiled")
         return None
+    os.makedirs(args.out_dir, exist_ok=True)
     out = []
     for name, cfg in cfgs.items():
         spec = dict(threads=args.threads, warmup=args.warmup, steps=args.steps, lib="minirnn", row=name,
@@ -350,13 +363,17 @@ def profile(args, cfgs):
         time.sleep(0.5)                             # perf attached
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        stdout, stderr = proc.communicate(timeout=600)
+        first = proc.stdout.readline()                # the timed steps are done
         rec.send_signal(signal.SIGINT)
         rec.wait(timeout=60)
-        lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
+        stdout, stderr = proc.communicate("stop\n", timeout=600)
+        lines = [l for l in (first + stdout).splitlines() if l.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             raise RuntimeError(f"profiled worker {name} failed:\n{stderr[-2000:]}")
         res = json.loads(lines[-1][7:])
+        if not os.path.exists(data):
+            print(f"bench_vs_torch: perf recorded nothing (perf_event_paranoid {_paranoid()}?); nothing profiled")
+            return None
         report = subprocess.run([perf, "report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio",
                                  "-g", "none"], capture_output=True, text=True).stdout
         top = [l.strip() for l in report.splitlines() if re.match(r"\s*[\d.]+%", l)][:15]

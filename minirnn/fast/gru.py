@@ -139,7 +139,8 @@ def _forward(x, h0, Wx, Wh, b, keep_gates):
     hbuf[0] = 0 if h0 is None else h0
     gates = np.empty((T if keep_gates else 1, N, 4 * H), dtype=dtype)  # (T, N, 4H) r, z, n, hn
     ah = np.empty((N, 3 * H), dtype=dtype)                           # (N, 3H) work: h_{t-1} Wh
-    if TRANSPOSED_GEMM:
+    transposed = TRANSPOSED_GEMM and T > 1                           # one step (sampling): h Wh as it stands
+    if transposed:
         WhT = np.ascontiguousarray(Wh.T)                             # (3H, H)
         ahT = np.empty((3 * H, N), dtype=dtype)                      # (3H, N) work: (h_{t-1} Wh)^T
     if x.ndim == 2:
@@ -149,7 +150,7 @@ def _forward(x, h0, Wx, Wh, b, keep_gates):
         ax += bx
         ax = ax.reshape(T, N, 3 * H)                                 # (T, N, 3H)
     for t in range(T):
-        if TRANSPOSED_GEMM:                                          # (2) as Wh^T h_{t-1}^T
+        if transposed:                                               # (2) as Wh^T h_{t-1}^T
             np.matmul(WhT, hbuf[t].T, out=ahT)                       # (3H, N)
             transpose_into(ahT, ah)                                  # (N, 3H)
         else:
