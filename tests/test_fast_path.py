@@ -287,6 +287,8 @@ for cell in ("lstm", "rnn", "gru"):
     clip_grad_norm(grads, 5.0)
     Adam(model.trainable()).step(grads)
     assert float(model.loss(ids, targets)[0]) < float(loss), cell
+    assert model.eval_loss(ids, targets)[0] == model.loss(ids, targets)[0], cell   # forward only: the book
+    assert np.array_equal(model.predict(ids)[0], model.forward(ids)[0]), cell
 assert "numba" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
 print("ok")
 """
