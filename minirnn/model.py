@@ -139,8 +139,9 @@ class RNNLM:
         """Returns (h, new_state): the top layer's output (N, T, H) and the final state, as
         ``forward(ids, state)`` computes them, without caches."""
         W_embed = self.params["embed.W"]
+        ids = backend.to_device(ids)                                              # (N, T)
         if self.one_hot:
-            x = backend.to_device(ids)                                            # (N, T) (1) as ids
+            x = ids                                                               # (N, T) (1) as ids
         else:
             x = fast.forward_only(embed_layer, W_embed)(ids, W_embed)[0]          # (N, T, E) (1)
         state = state if state is not None else [None] * self.L
