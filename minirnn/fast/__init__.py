@@ -27,7 +27,7 @@ everything when the environment sets ``MINIRNN_FAST=0``, after ``set_enabled(Fal
 Numba is not installed (the book needs only NumPy). ``model.py`` asks it for the embedding, the
 stack of recurrent layers (stack.py, whose layers are the cells' twins) and the output layer;
 ``optim.Optimizer.step`` asks ``pick_update`` for the function that updates a parameter (Adam's
-one-pass twin, adam.py). The book itself imports nothing from here.
+one-pass twin, adam.py). minirnn/layers imports nothing from here.
 A twin's cache is the book's cache, so a forward from one and a backward from the other agree.
 
 Evaluation (validation, eval_char, sampling, beam search) needs no backward cache. ``forward_only``
