@@ -3,7 +3,8 @@ scripts/eval_char.py. Pure NumPy/xp; the drawing is in minirnn/plots.py (matplot
 
 Everything here runs the model's own layers (rnn.py / lstm.py forward and backward, one layer at a
 time, with the model's parameters) and reads what their caches keep: the activated gates, the cell
-states and the hidden states of every step.
+states and the hidden states of every step. What needs only the model's output (evaluate_ids,
+sample_with_probs) runs its forward-only path instead (``RNNLM.token_nll``, ``RNNLM.predict``).
 
 Shapes
     N streams (batch), T time steps, H hidden size, L layers, V vocabulary, F features
@@ -344,8 +345,7 @@ def _score(model, carry, w, state, last, total, count):
     else:
         x_in = np.concatenate([[last], carry[:w - 1]])
         y, rest, new_last = carry[:w], carry[w:], carry[w - 1]
-    logits, _, state = run_layers(model, x_in[None, :], state)      # (1, w, V)
-    nats = softmax_ce.per_token(logits, backend.to_device(y[None, :]))  # (1, w)
+    nats, state = model.token_nll(x_in[None, :], y[None, :], state)  # (1, w) forward only
     total += float(backend.to_numpy(nats).astype(np.float64).sum())
     return total, count + len(y), state, new_last, rest
 
@@ -372,7 +372,7 @@ def sample_with_probs(model, prime_ids, length, rng, temperature=0.8):
     (temperature 1), the number the shading shows."""
     from .sampling import sample_next
     ids = np.asarray(prime_ids, dtype=np.int64).reshape(1, -1)      # (1, P)
-    logits, _, state = run_layers(model, ids)
+    logits, state = model.predict(ids)                              # (1, P, V) forward only
     last = logits[0, -1]                                            # (V,)
     out, probs = [], []
     for _ in range(length):
@@ -381,7 +381,7 @@ def sample_with_probs(model, prime_ids, length, rng, temperature=0.8):
         z = z - z.max()
         probs.append(float(np.exp(z[nxt]) / np.exp(z).sum()))
         out.append(nxt)
-        logits, _, state = run_layers(model, np.array([[nxt]]), state)
+        logits, state = model.predict(np.array([[nxt]]), state)
         last = logits[0, -1]
     return np.array(out, dtype=np.int64), np.array(probs)
 

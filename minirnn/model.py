@@ -21,8 +21,8 @@ Equations
 Parameters live in one flat dict ``params`` of name -> array ('embed.W', 'rnn.0.Wx', 'rnn.0.Wh',
 'rnn.0.b', ..., 'out.W', 'out.b'); ``grads`` from ``backward`` has the same names, minus frozen ones.
 The model holds no hidden counters: the recurrent state is passed in and handed back explicitly.
-Each layer runs as ``fast.pick`` hands it out: the book's (minirnn/layers), or on the CPU its engine
-twin, which computes the same equations faster (minirnn/fast).
+Each layer (and the stack) runs as ``fast.pick`` hands it out: the book's (minirnn/layers), or on the
+CPU its engine twin, which computes the same equations faster (minirnn/fast).
 """
 from __future__ import annotations
 
@@ -121,8 +121,8 @@ class RNNLM:
         else:
             x, emb_cache = fast.pick(embed_layer, W_embed).forward(ids, W_embed)  # (N, T, E) (1)
         p_drop = self.dropout if train else 0.0
-        h, new_state, stack_cache = stack.forward(x, state, self.layer_params(), self.cell,
-                                                  p_drop, rng, pick=fast.pick)    # (N, T, H) (2)
+        h, new_state, stack_cache = fast.pick(stack, x, W_out).forward(
+            x, state, self.layer_params(), self.cell, p_drop, rng)               # (N, T, H) (2)
         logits, out_cache = fast.pick(linear, h, W_out).forward(h, W_out, b_out)  # (N, T, V) (3)
         return logits, new_state, (emb_cache, stack_cache, out_cache)
 
@@ -133,6 +133,56 @@ class RNNLM:
         loss, ce_cache = softmax_ce.forward(logits, targets)                     # () (4)
         return loss, new_state, cache + (ce_cache,)
 
+    # ---- evaluation: forward only -------------------------------------------------------------
+    # The same equations (1)-(4) at evaluation time (no dropout), with no backward cache: each layer
+    # runs as ``fast.forward_only`` hands it out (the engine's cache-free forward on the CPU, the
+    # book's forward otherwise), and the loss as ``fast.pick_nll`` hands it out. Validation,
+    # eval_char, sampling and beam search run these.
+    def hidden(self, ids, state=None):
+        """Returns (h, new_state): the top layer's output (N, T, H) and the final state, as
+        ``forward(ids, state)`` computes them, without caches."""
+        W_embed = self.params["embed.W"]
+        ids = backend.to_module(ids, backend.array_module(W_embed))               # (N, T) where the weights are
+        if self.one_hot:
+            x = ids                                                               # (N, T) (1) as ids
+        else:
+            x = fast.forward_only(embed_layer, W_embed)(ids, W_embed)[0]          # (N, T, E) (1)
+        state = state if state is not None else [None] * self.L
+        new_state = []
+        for l, (Wx, Wh, b) in enumerate(self.layer_params()):                    # (2), layer by layer
+            s = state[l] or (None, None)
+            run = fast.forward_only(stack.CELLS[self.cell], x, Wx)
+            if self.cell == "lstm":
+                h, cT = run(x, s[0], s[1], Wx, Wh, b)                             # (N, T, H), (N, H)
+                new_state.append((h[:, -1], cT))
+            else:
+                h, = run(x, s[0], Wx, Wh, b)                                      # (N, T, H)
+                new_state.append((h[:, -1],))
+            x = h
+        return x, new_state
+
+    def predict(self, ids, state=None):
+        """Returns (logits (N, T, V), new_state): ``forward``'s at evaluation time, without caches."""
+        W_out, b_out = self.params["out.W"], self.params["out.b"]
+        h, new_state = self.hidden(ids, state)                                    # (N, T, H) (1)-(2)
+        logits, = fast.forward_only(linear, h, W_out)(h, W_out, b_out)            # (N, T, V) (3)
+        return logits, new_state
+
+    def token_nll(self, ids, targets, state=None):
+        """Returns (nats (N, T), new_state): -log p(target) of every token, (3)-(4) fused where the
+        engine runs (no logits kept)."""
+        W_out, b_out = self.params["out.W"], self.params["out.b"]
+        h, new_state = self.hidden(ids, state)                                    # (N, T, H) (1)-(2)
+        targets = backend.to_module(targets, backend.array_module(W_out))        # (N, T)
+        nats = fast.pick_nll(h, W_out)(h, W_out, b_out, targets)                  # (N, T) (3)-(4)
+        return nats, new_state
+
+    def eval_loss(self, ids, targets, state=None):
+        """Returns (loss, new_state): ``loss(ids, targets, state)``'s mean cross-entropy (a 0-d
+        array) and state at evaluation time, without caches."""
+        nats, new_state = self.token_nll(ids, targets, state)
+        return nats.mean(), new_state                                             # () (4)
+
     def backward(self, cache, dloss=1.0):
         """Returns (grads, dstate): the gradient of the loss for every trainable parameter, by
         name, and dstate, the gradient for the initial state (a list over layers like the state,
@@ -141,7 +191,7 @@ class RNNLM:
         dlogits = softmax_ce.backward(ce_cache, dloss)                           # (N, T, V) (4)
         dh, dWout, dbout = fast.pick(linear, dlogits).backward(dlogits, out_cache)  # (N, T, H) (3)
         train_embed = "embed.W" not in self.frozen
-        dx, dstate, dlayers = stack.backward(dh, stack_cache, need_dx=train_embed)  # (2)
+        dx, dstate, dlayers = fast.pick(stack, dh).backward(dh, stack_cache, need_dx=train_embed)  # (2)
         grads = {"out.W": dWout, "out.b": dbout}
         for l, (dWx, dWh, db) in enumerate(dlayers):
             grads[f"rnn.{l}.Wx"], grads[f"rnn.{l}.Wh"], grads[f"rnn.{l}.b"] = dWx, dWh, db

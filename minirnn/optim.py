@@ -12,9 +12,9 @@ Formulas follow PyTorch's (so the parity tests can compare step for step); g is 
 Clipping is a separate step between backward and the update, never inside the loss.
 Nothing here reads a value back to the host, so a GPU step never synchronises.
 
-Adam on NumPy arrays runs the same formula in one pass over memory in the engine
-(minirnn/fast/adam.py) when ``fast.runs`` says the engine is on; the lines below are the reference,
-and what runs on CuPy. tests/test_optim.py checks that both give the same numbers.
+Each ``_update`` below is the reference. ``step`` runs the function ``fast.pick_update`` hands it:
+``_update`` itself, or for Adam on NumPy arrays with the engine on, the same formula in one pass
+over memory (minirnn/fast/adam.py). tests/test_optim.py checks that both give the same numbers.
 """
 from __future__ import annotations
 
@@ -43,10 +43,11 @@ class Optimizer:
     def step(self, grads: dict) -> None:
         self.t += 1
         base = self.lr
+        update = fast.pick_update(self, *self.params.values())  # self._update, or its engine twin
         try:
             for k, g in grads.items():
                 self.lr = base * self.lr_factors.get(k, 1.0)   # parameter k's learning rate
-                self._update(k, self.params[k], g)
+                update(k, self.params[k], g)
         finally:
             self.lr = base
 
@@ -107,8 +108,6 @@ class Adam(Optimizer):
     def _update(self, name, p, g):
         xp = array_module(p)
         m, v = self.state["m"][name], self.state["v"][name]
-        if fast.runs(p) and fast.adam.update(p, g, m, v, self.t, self.lr, self.beta1, self.beta2, self.eps):
-            return                               # the lines below, in one pass (minirnn/fast/adam.py)
         m *= self.beta1
         m += (1 - self.beta1) * g                # m = β1 m + (1-β1) g
         v *= self.beta2

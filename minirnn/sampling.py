@@ -70,13 +70,13 @@ def generate(model, prime_ids, length, rng, temperature=1.0, top_k=0, top_p=1.0,
     rng is a host ``numpy.random.Generator``; the same seed gives the same text.
     """
     ids = np.asarray(prime_ids, dtype=np.int64).reshape(1, -1)          # (1, P)
-    logits, state, _ = model.forward(to_device(ids), state)            # (1, P, V)
+    logits, state = model.predict(to_device(ids), state)               # (1, P, V)
     last = logits[0, -1]                                               # (V,)
     for _ in range(length):
         nxt = sample_next(last, rng, temperature, top_k, top_p)
         yield nxt
         step = to_device(np.array([[nxt]], dtype=np.int64))            # (1, 1)
-        logits, state, _ = model.forward(step, state)
+        logits, state = model.predict(step, state)
         last = logits[0, -1]
 
 
@@ -117,7 +117,7 @@ def beam_search(model, prime_ids, length, beam, length_norm=False, end_ids=(), t
     if beam < 1:
         raise UsageError(f"--beam must be >= 1, got {beam}")
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(1, -1)      # (1, P)
-    logits, state, _ = model.forward(to_device(prime), state)         # (1, P, C)
+    logits, state = model.predict(to_device(prime), state)            # (1, P, C)
     C = logits.shape[-1]
     token_class = np.arange(C) if token_class is None else np.asarray(token_class, dtype=np.int64)  # (W,)
     W = token_class.shape[0]
@@ -146,7 +146,7 @@ def beam_search(model, prime_ids, length, beam, length_norm=False, end_ids=(), t
         if not alive or step == length - 1:
             break
         ids = token_class[[c[0][-1] for c in alive]].reshape(-1, 1)   # (K, 1) the class each beam feeds
-        logits, state, _ = model.forward(to_device(ids), _take_rows(state, parents))  # (K, 1, C)
+        logits, state = model.predict(to_device(ids), _take_rows(state, parents))  # (K, 1, C)
         last = logits[:, -1]                                          # (K, C)
     ranked = sorted(alive + finished, key=lambda c: -score(c))        # stable: ties keep search order
     return [(list(t), score((t, lp)), lp) for t, lp in ranked[:beam]]

@@ -141,7 +141,7 @@ class Trainer:
         total, state, prefix = 0.0, None, None
         for k in range(n_total):
             x, y = (backend.to_device(a) for a in self.val.window(k))
-            loss, state, _ = self.model.loss(x, y, state)
+            loss, state = self.model.eval_loss(x, y, state)     # forward only: no caches
             total = total + loss                              # stays on the device
             if k + 1 == n_prefix:
                 prefix = total

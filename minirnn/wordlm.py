@@ -142,7 +142,7 @@ def generate(model, task: WordTask, start_ids, length, rng, temperature=1.0, top
     if choice not in WORD_CHOICES:
         raise UsageError(f"word choice must be one of {WORD_CHOICES}, got {choice!r}")
     classes = task.labels[np.asarray(start_ids)].reshape(1, -1)            # (1, P)
-    logits, state, _ = model.forward(to_device(classes))
+    logits, state = model.predict(to_device(classes))
     unk_class = task.labels[-1]
     E = task.embedding                                                     # (C, D)
     unit = task.vectors / np.maximum(np.linalg.norm(task.vectors, axis=1, keepdims=True), 1e-12)
@@ -159,4 +159,4 @@ def generate(model, task: WordTask, start_ids, length, rng, temperature=1.0, top
             e = p @ E                                                      # (D,) expected embedding
             w = int(m[np.argmax(unit[m] @ e)])
         yield w
-        logits, state, _ = model.forward(to_device(np.array([[c]])), state)
+        logits, state = model.predict(to_device(np.array([[c]])), state)

@@ -232,7 +232,7 @@ def test_model_step_same_with_engine_on_and_off(monkeypatch, cell, embed, dtype)
 @pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
 def test_model_hands_its_cells_to_the_engine(monkeypatch, cell):
     """With the engine on, the model's stack runs the engine's twin of the cell, forward and backward
-    (the book's stack.py receives fast.pick from the model); with it off, the book's cell."""
+    (fast.pick hands the model fast/stack.py, whose layers are the twins); with it off, the book's cell."""
     calls = []
     twin = getattr(fast, cell)
     for name in ("forward", "backward"):
@@ -287,6 +287,8 @@ for cell in ("lstm", "rnn", "gru"):
     clip_grad_norm(grads, 5.0)
     Adam(model.trainable()).step(grads)
     assert float(model.loss(ids, targets)[0]) < float(loss), cell
+    assert model.eval_loss(ids, targets)[0] == model.loss(ids, targets)[0], cell   # forward only: the book
+    assert np.array_equal(model.predict(ids)[0], model.forward(ids)[0]), cell
 assert "numba" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
 print("ok")
 """
@@ -296,3 +298,58 @@ def test_library_works_without_numba():
     out = subprocess.run([sys.executable, "-c", NO_NUMBA], capture_output=True, text=True, env=ENV)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+def test_stack_engine_equals_book(cell, ids):
+    """fast/stack.py against layers/stack.py in float64, with dropout between the layers: the same
+    masks from the same rng, the same h, state and gradients, and either backward takes either
+    forward's cache. The book's stack names only the book's cells (no engine hook in it)."""
+    import inspect
+    from minirnn.layers import stack
+    rng = np.random.default_rng(7)
+    N, T, D, H, L = 3, 4, 5, 6, 3
+    G = {"lstm": 4 * H, "rnn": H, "gru": 3 * H}[cell]
+    B = 4 * H if cell == "gru" else G
+    params = [(rng.standard_normal((D if l == 0 else H, G)), rng.standard_normal((H, G)) * 0.5,
+               rng.standard_normal(B)) for l in range(L)]
+    x = rng.integers(0, D, (N, T)) if ids else rng.standard_normal((N, T, D))
+    state = [tuple(rng.standard_normal((N, H)) for _ in range(2 if cell == "lstm" else 1)) for _ in range(L)]
+    dh = rng.standard_normal((N, T, H))
+    assert fast.pick(stack, x) is fast.stack
+    runs = {}
+    for name, impl in (("book", stack), ("engine", fast.stack)):
+        h, new_state, cache = impl.forward(x, state, params, cell, 0.3, np.random.default_rng(1))
+        runs[name] = (h, new_state, cache, impl.backward(dh, cache))
+    (h0, s0, c0, g0), (h1, s1, c1, g1) = runs["book"], runs["engine"]
+    assert rel_error(h1, h0) < 1e-12
+    assert all(rel_error(a, b) < 1e-12 for A, B in zip(s1, s0) for a, b in zip(A, B))
+    assert all(np.array_equal(m1, m0) for (m1, _), (m0, _) in zip(c1[1], c0[1]))   # dropout masks
+    crossed = stack.backward(dh, c1), fast.stack.backward(dh, c0)
+    for got in (g1,) + crossed:
+        assert (got[0] is None) == (g0[0] is None) and (g0[0] is None or rel_error(got[0], g0[0]) < 1e-12)
+        for A, B in zip(got[1] + got[2], g0[1] + g0[2]):
+            assert all(rel_error(a, b) < 1e-12 for a, b in zip(A, B))
+    assert "fast" not in inspect.getsource(stack) and "pick" not in inspect.getsource(stack)
+
+
+def test_adam_is_picked_on_the_engine_side(monkeypatch):
+    """optim.py's Adam lines are the reference, with no engine hook in them: Optimizer.step asks
+    fast.pick_update, which hands out adam.py's one pass for Adam itself (not for a subclass that
+    changes the update) while the engine runs, and the reference otherwise."""
+    import inspect
+    from minirnn.optim import SGD, Adam
+    p = {"w": np.ones(3)}
+    adam = Adam(p)
+    assert fast.pick_update(adam, p["w"]) != adam._update
+    sgd = SGD(p)
+    assert fast.pick_update(sgd, p["w"]) == sgd._update            # no twin: the reference
+
+    class MyAdam(Adam):
+        pass
+    mine = MyAdam(p)
+    assert fast.pick_update(mine, p["w"]) == mine._update
+    monkeypatch.setattr(fast, "ENABLED", False)
+    assert fast.pick_update(adam, p["w"]) == adam._update
+    assert "fast" not in inspect.getsource(Adam._update)

@@ -188,7 +188,9 @@ def test_eval_char_counts_unknown_and_matches_one_pass(checkpoints, tmp_path, ca
     index = {ch: i for i, ch in enumerate(meta["vocab"])}
     known = np.array([index[ch] for ch in text if ch in index])
     logits, _, _ = ins.run_layers(model, known[None, :-1])
-    want = float(per_token(logits, known[None, 1:]).mean())
+    nats, _ = model.token_nll(known[None, :-1], known[None, 1:])             # what eval_char runs
+    assert nats == pytest.approx(per_token(logits, known[None, 1:]), rel=1e-5)  # the book's numbers
+    want = float(nats.mean())
     for window in (1, 5, 1000):
         assert ins.evaluate_ids(model, ins.stream_ids(str(p), index, chunk_chars=7), window)["nats_per_char"] == \
             pytest.approx(want, rel=1e-12)

@@ -49,3 +49,11 @@ def update(p, g, m, v, t, lr, beta1, beta2, eps) -> bool:
                 c(beta1), c(1 - beta1), c(beta2), c(1 - beta2),
                 c(lr / bias1), c(math.sqrt(bias2)), c(eps))
     return True
+
+
+def update_of(opt, name, p, g) -> None:
+    """``opt._update(name, p, g)`` for an optim.Adam, in one pass where the arrays fit the kernel
+    (the reference lines otherwise): reads opt's step t, rate, betas, eps and moments m, v."""
+    if not update(p, g, opt.state["m"][name], opt.state["v"][name], opt.t, opt.lr,
+                  opt.beta1, opt.beta2, opt.eps):
+        opt._update(name, p, g)

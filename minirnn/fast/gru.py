@@ -118,6 +118,17 @@ def _time_major(a, dtype):
 
 def forward(x, h0, Wx, Wh, b):
     """layers/gru.py's ``forward`` on NumPy arrays (converted on entry). Returns (h, cache)."""
+    return _forward(x, h0, Wx, Wh, b, keep_gates=True)
+
+
+def infer(x, h0, Wx, Wh, b):
+    """``forward`` at evaluation time: the same h, computed the same way, in a tuple (h,), with no
+    backward cache: each step's gates go to one (N, 4H) scratch block instead of a (T, N, 4H) array."""
+    return (_forward(x, h0, Wx, Wh, b, keep_gates=False),)
+
+
+def _forward(x, h0, Wx, Wh, b, keep_gates):
+    """``forward`` (keep_gates: returns (h, cache)) or ``infer``'s h (gates overwritten each step)."""
     x = np.asarray(x)
     N, T = x.shape[:2]
     D, H = Wx.shape[0], Wh.shape[0]
@@ -126,9 +137,10 @@ def forward(x, h0, Wx, Wh, b):
     bx, b_hn = b[:3 * H], b[3 * H:]                                  # (3H,), (H,)
     hbuf = np.empty((T + 1, N, H), dtype=dtype)                      # (T+1, N, H) slot 0: h0, t+1: h_t
     hbuf[0] = 0 if h0 is None else h0
-    gates = np.empty((T, N, 4 * H), dtype=dtype)                     # (T, N, 4H) r, z, n, hn
+    gates = np.empty((T if keep_gates else 1, N, 4 * H), dtype=dtype)  # (T, N, 4H) r, z, n, hn
     ah = np.empty((N, 3 * H), dtype=dtype)                           # (N, 3H) work: h_{t-1} Wh
-    if TRANSPOSED_GEMM:
+    transposed = TRANSPOSED_GEMM and T > 1                           # one step (sampling): h Wh as it stands
+    if transposed:
         WhT = np.ascontiguousarray(Wh.T)                             # (3H, H)
         ahT = np.empty((3 * H, N), dtype=dtype)                      # (3H, N) work: (h_{t-1} Wh)^T
     if x.ndim == 2:
@@ -138,16 +150,19 @@ def forward(x, h0, Wx, Wh, b):
         ax += bx
         ax = ax.reshape(T, N, 3 * H)                                 # (T, N, 3H)
     for t in range(T):
-        if TRANSPOSED_GEMM:                                          # (2) as Wh^T h_{t-1}^T
+        if transposed:                                               # (2) as Wh^T h_{t-1}^T
             np.matmul(WhT, hbuf[t].T, out=ahT)                       # (3H, N)
             transpose_into(ahT, ah)                                  # (N, 3H)
         else:
             np.matmul(hbuf[t], Wh, out=ah)                           # (2) (N, 3H)
+        g_t = gates[t if keep_gates else 0]                          # (N, 4H)
         if x.ndim == 2:
-            gru_forward_step_ids(Wx, ids[t], bx, ah, b_hn, hbuf[t], gates[t], hbuf[t + 1])  # (1), (3)-(7)
+            gru_forward_step_ids(Wx, ids[t], bx, ah, b_hn, hbuf[t], g_t, hbuf[t + 1])  # (1), (3)-(7)
         else:
-            gru_forward_step(ax[t], ah, b_hn, hbuf[t], gates[t], hbuf[t + 1])             # (3)-(7)
+            gru_forward_step(ax[t], ah, b_hn, hbuf[t], g_t, hbuf[t + 1])             # (3)-(7)
     h = hbuf[1:].transpose(1, 0, 2)                                  # (N, T, H) view
+    if not keep_gates:
+        return h
     cache = (x, hbuf[0], Wx, Wh, gates.transpose(1, 0, 2), h)       # the book's cache, as views
     return h, cache
 

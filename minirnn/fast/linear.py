@@ -7,6 +7,11 @@ here the GEMMs read the rows in memory order, (t, n), instead. The logits come b
 ordinary C-contiguous (N, T, M) array, for the book's softmax_ce, and the backward hands dx back
 as an (N, T, D) view of time-major memory, the order the engine's LSTM backward reads. Inputs
 in (n, t) order go to the book unchanged.
+
+At evaluation time (``infer``, ``nll``) nothing is cached; ``nll`` fuses this layer with
+layers/softmax_ce.py's per-token loss, -log softmax(x W + b)[y], over blocks of ``ROWS`` rows: each
+block's logits go through the GEMM and the same NumPy reductions as softmax_ce.per_token while they
+are in cache, and no (N, T, M) logits, shifted logits or probabilities are written out.
 """
 import numpy as np
 
@@ -36,3 +41,40 @@ def backward(dy, cache):
     dy_tm = np.ascontiguousarray(dy.transpose(1, 0, 2))      # (T, N, M)
     dx_tm, dW, db = book.backward(dy_tm, (x.transpose(1, 0, 2), W))  # (T, N, D), (D, M), (M,)
     return dx_tm.transpose(1, 0, 2), dW, db                  # (N, T, D) view
+
+
+def infer(x, W, b):
+    """``forward`` at evaluation time: (y,) without the cache."""
+    return (forward(x, W, b)[0],)
+
+
+ROWS = 512                                                   # rows per block in ``nll``
+
+
+def nll(x, W, b, y):
+    """-log softmax(x W + b)[y] for every row: (N, T), the numbers of
+    softmax_ce.per_token(forward(x, W, b)[0], y), computed by the same operations row by row
+    (layers/softmax_ce.py (1)-(3)), ``ROWS`` rows at a time, in x's memory order."""
+    D, M = W.shape
+    N, T = y.shape
+    y = np.asarray(y)
+    tm = _time_major(x)
+    if tm:                                                   # rows in (t, n) order, as in memory
+        rows, targets = x.transpose(1, 0, 2).reshape(T * N, D), y.T.reshape(-1)  # (T*N, D), (T*N,)
+    else:
+        rows, targets = x.reshape(N * T, D), y.reshape(-1)   # (N*T, D), (N*T,)
+    R = rows.shape[0]
+    out = np.empty(R, dtype=np.result_type(x.dtype, W.dtype))  # (R,) nats per row
+    z = np.empty((min(ROWS, R), M), dtype=out.dtype)         # (ROWS, M) one block's logits, reused
+    for r0 in range(0, R, ROWS):
+        k = min(ROWS, R - r0)
+        zk = z[:k]                                           # (k, M)
+        np.matmul(rows[r0:r0 + k], W, out=zk)                # (k, M) (1) of linear.py, x W ...
+        zk += b                                              # ... + b
+        zk -= zk.max(axis=1, keepdims=True)                  # (k, M) s = z - max z: every exp(s) <= 1
+        s_y = zk[np.arange(k), targets[r0:r0 + k]]           # (k,) s at the target
+        np.exp(zk, out=zk)                                   # (k, M) exp(s)
+        out[r0:r0 + k] = np.log(zk.sum(axis=1)) - s_y       # (k,) (3) lse(z) - z_y, shifted
+    if tm:
+        return np.ascontiguousarray(out.reshape(T, N).T)     # (N, T) in (n, t) order
+    return out.reshape(N, T)                                 # (N, T)

@@ -20,7 +20,7 @@ What it does differently from the book, none of which changes the equations:
     (da_t Wh^T)^T = Wh da_t^T, because OpenBLAS runs (4H x H) @ (H x N) faster than
     (N x H) @ (H x 4H) for small N; their (4H, N) / (H, N) results are transposed back to (N, .)
     rows by a Numba strip copy (_array_kernels.py, faster than NumPy's strided copy), and Wh^T is
-    made once per call;
+    made once per call (forward with T = 1, one step of sampling, runs h_{t-1} Wh untransposed);
   - float32 tanh is a rational approximation within a few ulp of libm's (_rnn_kernels.py);
     float64 agrees with the book to rounding.
 What each of these gains, and on which machine: benchmarks/README.md, Engine.
@@ -45,6 +45,30 @@ def _work(name, shape, dtype):
         a = np.empty(shape, dtype=dtype)
         setattr(_WORK, name, a)
     return a
+
+
+def _recurrent_gemm(Wh, T, N, dtype):
+    """A function h_{t-1} (N, H) -> h_{t-1} Wh (N, 4H), for the time loop of one call (its result
+    is a scratch block, overwritten by the next call). Over several steps it runs transposed,
+    Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) faster than (N x H) @ (H x 4H) for small N,
+    and transposing the (4H, N) result back to (N, 4H) rows (a Numba strip copy, faster than
+    NumPy's strided copy) costs a fraction of what that saves; Wh^T is made once per call. A single
+    step (T = 1: sampling and beam search feed one id at a time) runs h_{t-1} Wh as it stands,
+    since copying Wh^T would cost more than the step."""
+    H, G = Wh.shape
+    Wh = np.ascontiguousarray(Wh, dtype=dtype)               # (H, 4H)
+    ah = _work("ah", (N, G), dtype)                          # (N, 4H) work: h_{t-1} Wh
+    if T == 1:
+        return lambda h_prev: np.matmul(h_prev, Wh, out=ah)
+    WhT = _work("WhT", (G, H), dtype)                        # (4H, H) Wh^T, one copy per call
+    _array_kernels.transpose_into(Wh, WhT)
+    ahT = _work("ahT", (G, N), dtype)                        # (4H, N) work: (h_{t-1} Wh)^T
+
+    def gemm(h_prev):
+        np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
+        _array_kernels.transpose_into(ahT, ah)               # (N, 4H)
+        return ah
+    return gemm
 
 
 def _time_major(a, dtype):
@@ -91,17 +115,12 @@ def forward(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H)
     hbuf[0] = h0
     h0, h = hbuf[0], hbuf[1:]                                # (N, H), (T, N, H) views
-    WhT = _work("WhT", (4 * H, H), dtype)                    # (4H, H) Wh^T, one copy per call
-    _array_kernels.transpose_into(np.ascontiguousarray(Wh, dtype=dtype), WhT)
-    ahT = _work("ahT", (4 * H, N), dtype)                    # (4H, N) work: (h_{t-1} Wh)^T
-    ah = _work("ah", (N, 4 * H), dtype)                      # (N, 4H) work: h_{t-1} Wh
+    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
     h_prev, c_prev = h0, c0
     for t in range(T):
-        # (1) h_{t-1} Wh, computed as Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) faster
-        # than (N x H) @ (H x 4H) for small N (both shapes are in bench_rnn.py's GEMM line);
-        # transposing the result back to (N, 4H) costs a fraction of what that saves
-        np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
-        _array_kernels.transpose_into(ahT, ah)               # (N, 4H), faster than np.copyto
+        # (1) h_{t-1} Wh, transposed over several steps (see _recurrent_gemm and bench_rnn.py's
+        # GEMM line for both shapes)
+        ah = recurrent(h_prev)                               # (N, 4H)
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
         kernels.lstm_forward_step(ah, table, rows[t], b, c_prev, gates[t], c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
@@ -109,6 +128,36 @@ def forward(x, h0, c0, Wx, Wh, b):
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
     cache = (x, h0, c0, Wx, Wh, gates_b, c_b, h_b)
     return h_b, c[-1], cache
+
+
+def infer(x, h0, c0, Wx, Wh, b):
+    """``forward`` at evaluation time: the same (h, cT), computed as ``forward`` computes them, but
+    no backward cache. The gates and c live in per-step scratch blocks that stay in cache (an
+    (N, 4H) block and two (N, H) blocks taking turns) instead of (T, N, 4H) and (T, N, H) arrays
+    written out for backward; only h, which the layer above reads, is kept for every step."""
+    N, T = x.shape[:2]
+    D, H = Wx.shape[0], Wh.shape[0]
+    dtype = Wx.dtype
+    b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
+    if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
+        table = np.ascontiguousarray(Wx, dtype=dtype)        # (D, 4H)
+        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
+    else:                                                    # dense: x_t Wx = row t*N + n of x Wx
+        table = _work("xa", (T * N, 4 * H), dtype)           # (T*N, 4H)
+        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
+        rows = np.arange(T * N).reshape(T, N)                # (T, N)
+    hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H) slot 0: h0, t+1: h_t
+    hbuf[0] = 0 if h0 is None else h0
+    h = hbuf[1:]                                             # (T, N, H) view
+    gates = _work("gates1", (N, 4 * H), dtype)               # (N, 4H) step t's gates, overwritten
+    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_{t-1} and c_t take turns
+    cbuf[1] = 0 if c0 is None else c0                        # c_{-1} in slot 1, c_0 goes to slot 0
+    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
+    for t in range(T):
+        ah = recurrent(hbuf[t])                              # (N, 4H) (1) as in forward
+        # (1)-(5): c_t into slot t % 2, reading c_{t-1} from the other slot
+        kernels.lstm_forward_step(ah, table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
+    return h.transpose(1, 0, 2), cbuf[(T - 1) % 2]          # (N, T, H) view, (N, H) c_{T-1}
 
 
 def backward(dh, cache, dcT=None, need_dx=True):

@@ -15,6 +15,11 @@ from . import _array_kernels
 forward = book.forward
 
 
+def infer(x, h0, Wx, Wh, b):
+    """``forward`` at evaluation time: (h,) without the cache (which holds only references)."""
+    return book.forward(x, h0, Wx, Wh, b)[:-1]
+
+
 def backward(dh, cache, need_dx=True):
     """The book's ``backward``: returns (dx, dh0, dWx, dWh, db); dx is None for ids or need_dx=False."""
     x, h0, Wx, Wh, h = cache

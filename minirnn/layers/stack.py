@@ -17,10 +17,6 @@ Equations
 
 Backward runs the layers top-down, handing each layer's dx to the dropout and layer below it.
 The final states get no gradient: truncated BPTT stops at the window's end.
-
-``pick(cell_module, array)`` chooses the module that runs a cell's equations; by default the cell
-module of this book itself. (The model hands in ``minirnn.fast.pick``, which returns the CPU
-engine's twin of the same equations where it has one.)
 """
 from . import dropout as dropout_layer
 from . import gru, lstm, rnn
@@ -28,15 +24,11 @@ from . import gru, lstm, rnn
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
-def book(cell_module, *arrays):
-    """The default ``pick``: the book's own cell module."""
-    return cell_module
-
-
-def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None, pick=book):
+def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
     """Returns (h, new_state, cache). ``rng`` draws the dropout masks (only needed if p_drop > 0)."""
     L = len(params)
     state = state if state is not None else [None] * L
+    layer = CELLS[cell]                                      # rnn.py, lstm.py or gru.py
     caches, new_state = [], []
     inp = x                                                  # (N, T, D) (1)
     for l in range(L):
@@ -45,7 +37,6 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None, pick=book):
         else:
             mask = None
         s = state[l] or (None, None)
-        layer = pick(CELLS[cell], inp, *params[l])           # by where the input and weights live
         if cell == "lstm":
             h, cT, cache = layer.forward(inp, s[0], s[1], *params[l])  # (N, T, H) (2)
             new_state.append((h[:, -1], cT))
@@ -54,19 +45,19 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None, pick=book):
             new_state.append((h[:, -1],))
         caches.append((mask, cache))
         inp = h
-    return inp, new_state, (cell, pick, caches)
+    return inp, new_state, (cell, caches)
 
 
 def backward(dh, cache, need_dx=True):
     """dh (N, T, H): dL/d(top layer output). Returns (dx, dstate, dparams), dstate and dparams
     being lists over layers like forward's state and params. need_dx=False skips dL/dx for the
     input (dx is then None): the model asks for it only when the embedding is trained."""
-    cell, pick, caches = cache
+    cell, caches = cache
+    layer = CELLS[cell]
     L = len(caches)
     dstate, dparams = [None] * L, [None] * L
     for l in reversed(range(L)):
         mask, layer_cache = caches[l]
-        layer = pick(CELLS[cell], dh)
         # backprop through (2), this layer's recurrence
         if cell == "lstm":
             dx, dh0, dc0, dWx, dWh, db = layer.backward(dh, layer_cache, need_dx=need_dx or l > 0)
