@@ -142,7 +142,7 @@ def test_stack_with_dropout_gradients_on_device(device):
     def fwd():   # the same masks at every call: dropout with a fixed mask
         return stack.forward(x, None, params, "lstm", 0.3, philox.dropout_rng(5, 9, device))
     h, _, cache = fwd()
-    mask = cache[2][1][0]
+    mask = cache[1][1][0]                                              # layer 1's dropout mask
     assert isinstance(mask, device.ndarray)                              # drawn where x lives
     dx, _, dparams = stack.backward(dh, cache)
     named = {"x": (x, dx), **{f"{l}.{k}": (a, g) for l in range(L)
