@@ -192,7 +192,7 @@ def machine() -> dict:
     """CPU model, cores, BLAS, GPU and library versions: where the figures came from."""
     import numpy as np
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("numba", "torch", "cupy", "scipy", "threadpoolctl"):
+    for mod in ("numba", "torch", "cupy", "scipy", "threadpoolctl", "gensim", "sklearn", "faiss"):
         try:
             versions[mod] = __import__(mod).__version__
         except Exception:
