@@ -39,7 +39,7 @@ import common  # noqa: E402
 from minirnn.errors import UsageError, run_cli  # noqa: E402
 
 V, N, T = 65, 50, 50
-SMOKE_ARGS = ["--base", "HEAD", "--layers", "1", "--hidden", "16", "--rounds", "2", "--steps", "1"]
+SMOKE_ARGS = ["--base", "HEAD", "--layers", "1", "--hidden", "16", "--rounds", "2", "--steps", "1", "--threads", "1"]
 
 
 def extract(commit: str, into: str) -> str:

@@ -26,7 +26,7 @@ import common  # noqa: E402
 
 from minirnn.errors import UsageError, run_cli  # noqa: E402
 
-SMOKE_ARGS = ["--configs", "1x16", "--steps", "2"]
+SMOKE_ARGS = ["--configs", "1x16", "--steps", "2", "--threads", "1"]
 
 
 def with_engine(step, on: bool):

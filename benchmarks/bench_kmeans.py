@@ -39,7 +39,7 @@ import common  # noqa: E402
 from minirnn.errors import UsageError, run_cli  # noqa: E402
 
 SMOKE_ARGS = ["--cases", "b", "--n-b", "2000", "--dim-b", "8", "--clusters-b", "10", "--blobs-b", "10",
-              "--repeats", "1", "--max-iter", "20"]
+              "--repeats", "1", "--max-iter", "20", "--threads", "1"]
 
 
 def parse_args(argv=None):

@@ -44,7 +44,7 @@ from minirnn.trainer import Trainer  # noqa: E402
 from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
 
 SMOKE_ARGS = ["--iters", "4", "--clusters", "8", "--hidden", "8", "--w2v-dim", "8", "--w2v-epochs", "1",
-              "--eval-windows", "2"]
+              "--eval-windows", "2", "--threads", "1"]
 
 
 def recipe_flags(iters, lr, clip):

@@ -41,7 +41,7 @@ from minirnn.tokenize import iter_sentences
 from minirnn.word2vec import Word2Vec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SMOKE_ARGS = ["--repeats", "1", "--epochs", "1", "--dim", "8", "--gensim-modes", "corpus_file"]
+SMOKE_ARGS = ["--repeats", "1", "--epochs", "1", "--dim", "8", "--gensim-modes", "corpus_file", "--workers", "1"]
 
 
 def parse_args(argv):

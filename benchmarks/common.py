@@ -191,12 +191,20 @@ def _gpu() -> str | None:
 def machine() -> dict:
     """CPU model, cores, BLAS, GPU and library versions: where the figures came from."""
     import numpy as np
+    from importlib import metadata
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("numba", "torch", "cupy", "scipy", "threadpoolctl", "gensim", "sklearn", "faiss"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:
-            pass
+    for mod, dist in (("numba", "numba"), ("torch", "torch"), ("cupy", None), ("scipy", "scipy"),
+                      ("threadpoolctl", "threadpoolctl"), ("gensim", "gensim"), ("sklearn", "scikit-learn"),
+                      ("faiss", None)):
+        if mod in sys.modules:                   # loaded: the version that runs
+            versions[mod] = getattr(sys.modules[mod], "__version__", None)
+            continue
+        for name in ([dist] if dist else [f"{mod}-cuda12x", f"{mod}-cuda13x", f"{mod}-cpu", f"{mod}-gpu"]):
+            try:                                 # installed, not loaded: its version without importing it
+                versions[mod] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                pass
     try:
         load = os.getloadavg()
     except OSError:
@@ -316,11 +324,13 @@ def curve_of(vals, times) -> list:
     return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)]
 
 
-def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None):
+def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None,
+                  val_windows=None):
     """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
     its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
     at each validation point (seconds since the start, validation included; seconds of that
-    validation pass). Returns (train losses, [(iteration, val loss)], seconds)."""
+    validation pass). Validation covers the first `val_windows` windows (None: all). Returns
+    (train losses, [(iteration, val loss)], seconds)."""
     from minirnn.optim import Adam
     from minirnn.trainer import Trainer
     opt = Adam(model.trainable(), lr=lr) if opt is None else opt
@@ -334,16 +344,16 @@ def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, sched
             losses.append(float(trainer.last_loss))
             if (it + 1) % val_every == 0 or it + 1 == iters:
                 t_val = time.perf_counter()
-                vals.append((it + 1, trainer.evaluate()))
+                vals.append((it + 1, trainer.evaluate(val_windows)))
                 if times is not None:
                     now = time.perf_counter()
                     times.append((now - t0, now - t_val))
         return losses, vals, time.perf_counter() - t0
 
 
-def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None):
+def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None, val_windows=None):
     """The same loop in PyTorch: torch.optim.Adam(lr), clip_grad_norm_(clip), validation as
-    Trainer.evaluate. `times` and the return value as in train_minirnn."""
+    Trainer.evaluate. `times`, `val_windows` and the return value as in train_minirnn."""
     F = torch.nn.functional
     params = [p for p in list(rnn.parameters()) + list(out.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -372,11 +382,12 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
             t_val = time.perf_counter()
             with torch.no_grad():
                 total, s = 0.0, None
-                for k in range(len(val)):
+                n = len(val) if not val_windows else min(val_windows, len(val))
+                for k in range(n):
                     vx, vy = val.window(k)
                     lg, s = run(vx, s)
                     total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
-            vals.append((it + 1, total / len(val)))
+            vals.append((it + 1, total / n))
             if times is not None:
                 now = time.perf_counter()
                 times.append((now - t0, now - t_val))

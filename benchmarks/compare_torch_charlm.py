@@ -49,7 +49,8 @@ from minirnn.model import RNNLM  # noqa: E402
 from minirnn.optim import Adam, bias_lr_factors  # noqa: E402
 from minirnn.textio import default_corpus  # noqa: E402
 
-SMOKE_ARGS = ["--iters", "3", "--val-every", "3", "--hidden", "8", "--layers", "1", "--batch", "4", "--seq", "8"]
+SMOKE_ARGS = ["--iters", "3", "--val-every", "3", "--val-windows", "2", "--hidden", "8", "--layers", "1",
+              "--threads", "1"]
 from minirnn.trainer import Trainer
 
 
@@ -97,9 +98,10 @@ def compare_recipes(args, torch):
                 runs[spec][seed] = {"val_loss": curve, "seconds": seconds, "reused": where,
                                     **({"flags": old["flags"]} if "flags" in old else {})}
             else:
-                curve, seconds, extra = recipe.run_spec(cfg, text, seed, args.iters, args.val_every, args.threads)
+                curve, seconds, extra = recipe.run_spec(cfg, text, seed, args.iters, args.val_every, args.threads,
+                                                        val_windows=args.val_windows)
                 runs[spec][seed] = {"val_loss": curve, "seconds": round(seconds, 1), **extra}
-                if args.update_results and args.out is None:   # the study grows only on request
+                if args.update_results and args.out is None and not args.val_windows:  # the study, on request
                     recipe.append(recipe.RESULTS, recipe.record(spec, cfg, seed, args.iters, text, curve, seconds,
                                                                 args.threads, "compare_torch_charlm.py --recipe",
                                                                 **extra))
@@ -168,6 +170,8 @@ def main(argv=None):
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--val-windows", type=int, default=None,
+                   help="validate on the first N windows (default: all; fewer only for quick runs)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=int, default=2, help="torch threads (NumPy's BLAS uses its own setting)")
     p.add_argument("--seed", type=int, default=0)
@@ -202,7 +206,7 @@ def main(argv=None):
     factors = bias_lr_factors(model.trainable(), 2.0 if args.two_biases else 1.0)
     opt = Adam(model.trainable(), lr=args.lr, lr_factors=factors)
     m_loss, m_val, m_time = train_minirnn(model, train, val, args.iters, args.lr, args.clip, args.val_every,
-                                          opt=opt)
+                                          opt=opt, val_windows=args.val_windows)
     print(f"minirnn: final train {m_loss[-1]:.4f}, val {m_val[-1][1]:.4f}, {m_time:.1f}s")
     result = {
         "config": vars(args) | {"vocab": len(vocab), "text": args.text or "bundled quijote.txt"},
@@ -216,7 +220,8 @@ def main(argv=None):
     if torch is not None:
         t_loss, t_val, t_time = train_torch(torch, rnn, out, len(vocab), train, val, args.iters, args.lr,
                                             args.clip, args.val_every,
-                                            torch.float64 if dtype == np.float64 else torch.float32)
+                                            torch.float64 if dtype == np.float64 else torch.float32,
+                                            val_windows=args.val_windows)
         print(f"torch:   final train {t_loss[-1]:.4f}, val {t_val[-1][1]:.4f}, {t_time:.1f}s")
         diff50 = float(np.max(np.abs(np.array(m_loss[:50]) - np.array(t_loss[:50]))))
         dval = [abs(a[1] - b[1]) for a, b in zip(m_val, t_val)]

@@ -73,7 +73,7 @@ NOT_RECIPE = {"text", "seed", "iters", "eval_every", "eval_windows", "print_ever
               "sample_temperature", "checkpoint_dir", "resume", "overwrite", "backend"}
 OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0, "hidden": 256}
 SMOKE_ARGS = ["--variants", "default --hidden 8 --layers 1", "torch,hidden=8", "hidden=8",
-              "--iters", "3", "--eval-every", "2"]
+              "--iters", "2", "--eval-every", "2", "--val-windows", "2", "--threads", "1"]
 
 
 def parse_spec(spec: str) -> dict:
@@ -124,7 +124,7 @@ def make_schedule(sched: str, lr: float, iters: int):
     return WarmupCosine(lr, iters, int(warmup), float(floor), int(start[0]) if start else None)
 
 
-def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=None):
+def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=None, val_windows=None):
     """train_char.py with its defaults (plus `argv`), in process: the same model, optimizer and
     schedule the script builds, for `iters` iterations (or only the first `stop` of them, the
     schedule still planned for `iters`). Returns (curve, seconds, flags)."""
@@ -142,12 +142,12 @@ def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=Non
         setattr(opt, k, v)
     times = []
     _, vals, seconds = train_minirnn(model, train, val, stop or iters, args.lr, args.clip, eval_every,
-                                     opt=opt, schedule=schedule, times=times)
+                                     opt=opt, schedule=schedule, times=times, val_windows=val_windows)
     flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
     return curve_of(vals, times), seconds, flags
 
 
-def run_minirnn(cfg, text, seed, iters, eval_every):
+def run_minirnn(cfg, text, seed, iters, eval_every, val_windows=None):
     ids, vocab = chardata.encode_file(text)
     train, val = chardata.split(ids, 0.1, 32, 64)
     model = RNNLM(len(vocab), hidden=cfg.get("hidden", 256), layers=2, cell="lstm", embed=0, seed=seed,
@@ -157,11 +157,12 @@ def run_minirnn(cfg, text, seed, iters, eval_every):
     opt = Adam(params, lr=cfg["lr"], lr_factors=bias_lr_factors(params, cfg["blr"]))
     times = []
     _, vals, seconds = train_minirnn(model, train, val, iters, cfg["lr"], cfg["clip"], eval_every, opt=opt,
-                                     schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times)
+                                     schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times,
+                                     val_windows=val_windows)
     return curve_of(vals, times), seconds
 
 
-def run_torch(cfg, text, seed, iters, eval_every, threads=2):
+def run_torch(cfg, text, seed, iters, eval_every, threads=2, val_windows=None):
     """PyTorch with its own defaults on minirnn's windows. Returns (curve, seconds)."""
     import torch
     torch.set_num_threads(threads)
@@ -173,18 +174,20 @@ def run_torch(cfg, text, seed, iters, eval_every, threads=2):
     out = torch.nn.Linear(H, len(vocab))
     times = []
     _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
-                                   eval_every, torch.float32, times=times)
+                                   eval_every, torch.float32, times=times, val_windows=val_windows)
     return curve_of(vals, times), seconds
 
 
-def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None):
-    """Train one parsed variant: (curve, seconds, extra fields of its record)."""
+def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None, val_windows=None):
+    """Train one parsed variant: (curve, seconds, extra fields of its record). Validation covers
+    the first `val_windows` windows (None: all of them, as the study does)."""
     if cfg["kind"] == "torch":
-        return (*run_torch(cfg, text, seed, iters, eval_every, threads), {})
+        return (*run_torch(cfg, text, seed, iters, eval_every, threads, val_windows), {})
     if cfg["kind"] == "default":
-        curve, seconds, flags = run_default(text, seed, iters, eval_every, cfg.get("argv", ()), stop, cfg.get("opt"))
+        curve, seconds, flags = run_default(text, seed, iters, eval_every, cfg.get("argv", ()), stop, cfg.get("opt"),
+                                            val_windows)
         return curve, seconds, {"flags": flags}
-    return (*run_minirnn(cfg, text, seed, iters, eval_every), {})
+    return (*run_minirnn(cfg, text, seed, iters, eval_every, val_windows), {})
 
 
 def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
@@ -299,6 +302,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--val-windows", type=int, default=None,
+                   help="validate on the first N windows (default: all; fewer only for quick runs)")
     p.add_argument("--stop-at", type=int, default=None, metavar="N",
                    help="variants 'default ...' only: stop after N of the --iters iterations (the schedule "
                         "is still planned for --iters), to screen the early curve")
@@ -326,9 +331,12 @@ def main(argv=None):
         cfgs = {spec: cfg for spec, cfg in cfgs.items() if cfg["kind"] != "torch"}
     for spec, cfg in cfgs.items():
         for seed in args.seeds:
-            curve, seconds, extra = run_spec(cfg, text, seed, args.iters, args.eval_every, args.threads, args.stop_at)
+            curve, seconds, extra = run_spec(cfg, text, seed, args.iters, args.eval_every, args.threads, args.stop_at,
+                                             args.val_windows)
+            extra.update({"stopped_at": args.stop_at} if args.stop_at else {})
+            extra.update({"val_windows": args.val_windows} if args.val_windows else {})
             append(args.out, record(spec, cfg, seed, args.iters, text, curve, seconds, args.threads, args.note,
-                                    **({"stopped_at": args.stop_at} if args.stop_at else {}), **extra))
+                                    **extra))
             marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve)
             print(f"{os.path.basename(text)} {spec} seed {seed}: {marks} ({seconds:.0f}s)", flush=True)
     print(f"wrote {args.out}")
