@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -64,23 +62,8 @@ def parse_args(argv=None):
 
 
 def machine_info(threads):
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu": None, "cores": os.cpu_count(), "threads_used": threads,
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() in ("Model name", "Thread(s) per core", "Core(s) per socket", "Socket(s)"):
-                info[key.strip()] = val.strip()
-        info["cpu"] = info.pop("Model name", None)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        info["loadavg_at_start"] = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        pass
-    return info
+    """common.machine() with the threads used and OpenMP's wait policy."""
+    return common.machine() | {"threads_used": threads, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def make_blobs(n, d, centers, seed=0):
@@ -207,10 +190,7 @@ def main(argv=None):
         results["cases"]["b_synthetic_blobs"] = bench_case("(b) synthetic blobs", X, args.clusters_b, args, have)
         results["cases"]["b_synthetic_blobs"]["data"] = (f"make_blobs recipe: {args.blobs_b} centres "
                                                          f"U[-10,10]^{args.dim_b}, std 1, seed 0")
-    try:
-        results["machine"]["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        pass
+    results["machine"]["load_average_at_end"] = os.getloadavg()
 
     print("\n| case | library | time (s, median) | inertia (median) | iterations | time / sklearn | inertia / sklearn |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -333,7 +333,8 @@ def main(argv=None):
     ap.add_argument("--markdown", default=None,
                     help="also write the README section here (default with --update-results: "
                          "benchmarks/results/rnn_cpu.md for a full run; '' for none)")
-    ap.add_argument("--render", metavar="JSON", help="only render --markdown from an existing result JSON")
+    ap.add_argument("--render", metavar="JSON",
+                    help="only render --markdown (default: rnn_cpu.md in --out-dir) from an existing result JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     common.add_output_args(ap)
     args = ap.parse_args(argv)
@@ -342,7 +343,7 @@ def main(argv=None):
         print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
 
-    default_md = os.path.join(HERE, "results", "rnn_cpu.md")
+    default_md = common.result_path(args, "rnn_cpu.md")          # benchmarks/results/ with --update-results
     if args.markdown is None:
         args.markdown = default_md if args.update_results and not args.quick else ""
     if args.render:

@@ -109,10 +109,16 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
     before = _results_state()
     proc = run(script, SCRIPTS[script]["smoke"] + ["--out-dir", str(tmp_path / "out")])
     written = check_run(proc, tmp_path / "out", before)
+    if script == "recipe.py":                                  # each run's line shows its curve
+        runs = [l for l in proc.stdout.splitlines() if " seed 0:" in l]
+        assert runs and all(re.search(r"seed 0: \d+:\d+\.\d+", l) for l in runs), proc.stdout
     if script == "bench_rnn.py":
         data = check_json(written[0])
         rows = {(r["backend"], r["cell"]) for r in data["results"]}
         assert {("numpy", c) for c in data["config"]["cells"]} <= rows
+        for r in data["results"]:                              # compilation and warm-up kept apart
+            assert all(len(s["first_steps_ms"]) == 2 for s in r["step"])
+            assert r["step_pct_of_ceiling"] is None or 0 < r["step_pct_of_ceiling"] <= 100
         if not backend.gpu_available():                   # the CPU columns, and one line saying why no GPU
             assert data["no_gpu"] and data["gpu_speedups"] == []
             assert len([l for l in proc.stdout.splitlines() if "no GPU" in l and "CPU columns only" in l]) == 1
