@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,7 +113,15 @@ def main(argv=None):
         raise UsageError("--rounds and --steps must be at least 1")
 
     tmp = tempfile.mkdtemp(prefix="minirnn_ab_")
-    sys.path.insert(0, extract(args.base, tmp))
+    try:
+        return ab(args, extract(args.base, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ab(args, base_dir):
+    """Time A (`base_dir`/minirnn_base) against B (this tree) and write the JSON."""
+    sys.path.insert(0, base_dir)
     threads = common.set_threads(args.threads)   # before Numba loads: it reads NUMBA_NUM_THREADS once
     import numpy as np
     from minirnn.fast import heap

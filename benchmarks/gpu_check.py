@@ -191,7 +191,7 @@ def main(argv=None):
     p.add_argument("--resume-rtol", type=float, default=1e-4,
                    help="largest relative weight difference a resumed GPU run may show (float atomics)")
     p.add_argument("--skip-tests", action="store_true", help="leave out the cupy-parametrised tests")
-    p.add_argument("--tests-timeout", type=float, default=150, help="seconds the tests may take")
+    p.add_argument("--tests-timeout", type=float, default=240, help="seconds the tests may take")
     common.add_output_args(p)
     args = p.parse_args(argv)
     if not backend.gpu_available():

@@ -124,6 +124,26 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
             assert len([l for l in proc.stdout.splitlines() if "no GPU" in l and "CPU columns only" in l]) == 1
 
 
+@pytest.mark.parametrize("cell, arrays", [("lstm", 6), ("gru", 5), ("rnn", 1)])
+def test_bench_rnn_counts_the_arrays_each_cell_keeps_for_backward(cell, arrays):
+    # the stack's cache holds (cell, pick, caches): the count that crashed every minirnn row
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_rnn
+    finally:
+        sys.path.remove(str(BENCH))
+    from minirnn import fast
+    previous = fast.ENABLED
+    try:
+        for path in ("fused", "reference"):
+            spec = {"backend": "numpy", "cell": cell, "L": 2, "H": 8, "path": path}
+            cache_bytes = bench_rnn._minirnn_setup(spec)[3]
+            # per layer: LSTM gates (4H) + c + h, GRU gates (r, z, n, hn: 4H) + h, RNN h; float32
+            assert cache_bytes() == 2 * bench_rnn.N * bench_rnn.T * arrays * 8 * 4
+    finally:
+        fast.set_enabled(previous)
+
+
 @pytest.fixture
 def no_torch(tmp_path):
     """A PYTHONPATH folder in which `import torch` fails as it does where PyTorch is not installed."""
