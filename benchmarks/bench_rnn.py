@@ -62,6 +62,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
 
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+
 V, N, T = 65, 50, 50
 SMOKE_ARGS = ["--cells", "lstm", "--layers", "1", "--hidden", "16", "--repeats", "1", "--rounds", "1",
               "--warmup", "0", "--ceiling-repeats", "1", "--threads", "1"]
@@ -356,8 +358,13 @@ def main(argv=None):
     if args.rounds < 1 or args.repeats < 1 or args.warmup < 0 or args.ceiling_repeats < 1:
         ap.error("--rounds, --repeats and --ceiling-repeats must be at least 1, --warmup at least 0")
     cells = [c for c in args.cells.split(",") if c]
-    Ls = [int(v) for v in args.layers.split(",")]
-    Hs = [int(v) for v in args.hidden.split(",")]
+    try:
+        Ls = [int(v) for v in args.layers.split(",")]
+        Hs = [int(v) for v in args.hidden.split(",")]
+    except ValueError:
+        raise UsageError("--layers and --hidden take comma lists of whole numbers, e.g. --hidden 128,512") from None
+    if not cells or not set(cells) <= {"rnn", "lstm", "gru"} or min(Ls + Hs) < 1:
+        raise UsageError("--cells takes rnn, lstm, gru; every L and H must be at least 1")
     have, no_gpu = present_backends()
     backends = have if args.backends == "auto" else [b for b in args.backends.split(",") if b]
     missing = [b for b in backends if b not in have]
@@ -603,4 +610,4 @@ def write_markdown(payload, path):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))
