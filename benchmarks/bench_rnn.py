@@ -543,7 +543,10 @@ def write_markdown(payload, path):
         f"numba {th.get('numba')}, torch {th.get('torch')}, *_NUM_THREADS set for the workers; "
         "the Numba kernels are serial)",
         f"- sgemm ceiling: {peak:.1f} GFLOP/s (best numpy sgemm at 2500x1024 @ 1024x2048 in the same run); "
-        "step GFLOP/s count 3x the forward flops (sum over layers of 2·N·T·(D+H)·G, plus the output layer)",
+        + ("each row's % is of its own library's sgemm at that shape, taken in its worker (torch.mm for "
+           "PyTorch; '-' where the step ran faster than it, a disturbed ceiling); "
+           if any("ceiling_gflops" in r for r in res) else "")
+        + "step GFLOP/s count 3x the forward flops (sum over layers of 2·N·T·(D+H)·G, plus the output layer)",
         "- malloc: both CPU workers call minirnn.fast.heap.keep_freed_heap() first, as minirnn's engine does "
         "(glibc M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 64 MiB: a step's freed arrays stay in the heap "
         "instead of being page-faulted back in next step)",
