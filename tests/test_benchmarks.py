@@ -8,6 +8,7 @@ PyTorch hidden: one line says so and the minirnn side still runs. gpu_check.py, 
 without a GPU, prints one line and exits 2.
 """
 import ast
+import importlib
 import json
 import math
 import os
@@ -46,6 +47,16 @@ for _path in sorted(BENCH.glob("*.py")):
                                or "import bench_rnn" in _path.read_text(encoding="utf-8")}
 CPU_SCRIPTS = [n for n, s in SCRIPTS.items() if not s["gpu"]]
 TORCH_SCRIPTS = [n for n, s in SCRIPTS.items() if s["torch"] and not s["gpu"]]
+
+
+def bench_module(name):
+    """Import benchmarks/<name>.py in this process, leaving sys.path as it was."""
+    saved = list(sys.path)
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
 
 
 def _results_state():
@@ -127,11 +138,7 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
 @pytest.mark.parametrize("cell, arrays", [("lstm", 6), ("gru", 5), ("rnn", 1)])
 def test_bench_rnn_counts_the_arrays_each_cell_keeps_for_backward(cell, arrays):
     # the stack's cache holds (cell, pick, caches): the count that crashed every minirnn row
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_rnn
-    finally:
-        sys.path.remove(str(BENCH))
+    bench_rnn = bench_module("bench_rnn")
     from minirnn import fast
     previous = fast.ENABLED
     try:
@@ -170,11 +177,7 @@ def test_benchmark_without_pytorch_says_so_in_one_line_and_runs_minirnn(script, 
 
 
 def test_update_results_and_out_dir_choose_the_folder(tmp_path, monkeypatch):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import common
-    finally:
-        sys.path.remove(str(BENCH))
+    common = bench_module("common")
     import argparse
     p = argparse.ArgumentParser()
     common.add_output_args(p)
@@ -226,12 +229,7 @@ def test_gpu_check_runs_at_its_smallest_size_on_a_gpu(tmp_path):
 def test_gpu_check_resume_and_table_on_the_cpu(tiny_text):
     # the GPU check's parts, run here on numpy: an unbroken run equals a stopped and resumed one,
     # and the table fills the CPU column and leaves the GPU ones empty
-    sys.path.insert(0, str(BENCH))
-    try:
-        import common
-        import gpu_check
-    finally:
-        sys.path.remove(str(BENCH))
+    common, gpu_check = bench_module("common"), bench_module("gpu_check")
     r = gpu_check.resume_check(6, 1e-4, backend_name="numpy", hidden=8, text=tiny_text)
     assert r["ok"] and r["bitwise_equal"] and r["max_weight_rel_diff"] == 0.0, r
     payload = {"device": {"gpu": "none"}, "machine": common.machine(), "command": "test", "tests": None,
