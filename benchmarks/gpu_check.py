@@ -18,7 +18,8 @@ On a machine with CuPy and an NVIDIA GPU it, in order:
        engine, every core) and, where PyTorch with CUDA is installed, with cuDNN (torch-cuda), each
        in a fresh process (bench_rnn.run_worker);
     5. writes gpu_check.json and gpu_check.md (the device, the checks, and the table of step times
-       with the GPU's speed-up over the CPU engine and its ratio to cuDNN) to --out-dir.
+       with the GPU's speed-up over the CPU engine and its ratio to cuDNN) to --out-dir, again after
+       each phase and each timed configuration, so that a run cut short keeps what it measured.
 
 Exit status 0 when every check passed, 1 when one failed (the files say which). On a machine without
 a GPU it prints one line and exits 2, having run nothing.
@@ -126,9 +127,11 @@ def resume_check(steps: int, rtol: float, backend_name: str = "cupy", hidden: in
             "seconds": time.perf_counter() - t0}
 
 
-def timings(cells, Ls, Hs, repeats, backends) -> list:
-    """bench_rnn's step for every (cell, L, H) and backend, each in a fresh process."""
-    rows = []
+def timings(cells, Ls, Hs, repeats, backends, on_row=None, timeout=240, rows=None) -> list:
+    """bench_rnn's step for every (cell, L, H) and backend, each in a fresh process (at most
+    `timeout` seconds), appended to `rows` (a new list by default); on_row() is called after each
+    configuration."""
+    rows = [] if rows is None else rows
     threads = len(os.sched_getaffinity(0))
     for cell in cells:
         for L in Ls:
@@ -138,7 +141,7 @@ def timings(cells, Ls, Hs, repeats, backends) -> list:
                     spec = {"backend": b, "cell": cell, "L": L, "H": H, "threads": threads, "repeats": repeats,
                             "warmup": 1, "path": "fused", "ceiling_repeats": 3}
                     try:
-                        r = bench_rnn.run_worker(spec)
+                        r = bench_rnn.run_worker(spec, timeout=timeout)
                         row[b] = {"step_ms": r["step"]["median_ms"], "forward_ms": r["forward"]["median_ms"],
                                   "first_steps_ms": r["step"]["first_steps_ms"], "peak_bytes": r["memory"]["peak_bytes"],
                                   "sgemm_gflops": r["ceiling_gflops"]}
@@ -150,7 +153,17 @@ def timings(cells, Ls, Hs, repeats, backends) -> list:
                 row["gpu_speedup_over_cpu_engine"] = cpu / gpu if gpu and cpu else None
                 row["gpu_over_cudnn"] = gpu / cudnn if gpu and cudnn else None
                 rows.append(row)
+                if on_row:
+                    on_row()
     return rows
+
+
+def resume_line(r) -> str:
+    if "error" in r:
+        return f"stop and resume on the GPU: FAILED ({r['error']})"
+    return (f"stop and resume on the GPU: {'passed' if r['ok'] else 'FAILED'} ({r['steps']} steps, stopped at "
+            f"{r['stopped_at']}; bitwise equal: {r['bitwise_equal']}; largest relative weight difference "
+            f"{r['max_weight_rel_diff']:.2e}, limit {r['rtol']:.0e})")
 
 
 def markdown(payload) -> str:
@@ -163,11 +176,10 @@ def markdown(payload) -> str:
              f"- Command: `{payload['command']}`", ""]
     t = payload.get("tests")
     lines.append(f"- cupy tests: {'passed' if t['ok'] else 'FAILED'}: {t['summary']}" if t else "- cupy tests: skipped")
-    r = payload.get("resume")
-    if r:
-        lines.append(f"- stop and resume on the GPU: {'passed' if r['ok'] else 'FAILED'} ({r['steps']} steps, stopped at "
-                     f"{r['stopped_at']}; bitwise equal: {r['bitwise_equal']}; largest relative weight difference "
-                     f"{r['max_weight_rel_diff']:.2e}, limit {r['rtol']:.0e})")
+    if payload.get("resume"):
+        lines.append(f"- {resume_line(payload['resume'])}")
+    if not payload.get("finished", True):
+        lines.append("- (cut short: the checks below this point did not run)")
     lines += ["", "Training step (bench_rnn's: V = 65 one-hot, N = T = 50, float32, forward + loss + backward + "
               "clip + Adam), median ms; speed-up = CPU engine / GPU, ratio = minirnn on the GPU / cuDNN:", "",
               "| cell | L | H | minirnn GPU (CuPy) | minirnn CPU engine | PyTorch cuDNN | speed-up over CPU | GPU / cuDNN |",
@@ -212,32 +224,37 @@ def main(argv=None):
           f"driver {dev['cuda_driver']}, CuPy {dev.get('cupy')}, PyTorch {dev.get('torch', 'not installed')}"
           f"{' with CUDA' if dev.get('torch_cuda') else ''}", flush=True)
     payload = {"benchmark": "gpu_check", "command": common.command_line(), "device": dev,
-               "machine": common.machine(), "tests": None, "resume": None, "timings": []}
+               "machine": common.machine(), "tests": None, "resume": None, "timings": [], "finished": False}
+    path = common.result_path(args, "gpu_check.json")
+
+    def save():
+        """JSON and Markdown as far as the check got: a run cut short still leaves its results."""
+        payload["seconds"] = time.perf_counter() - t0
+        common.write_json(path, payload)
+        with open(path[:-5] + ".md", "w") as f:
+            f.write(markdown(payload))
+
+    save()
     if not args.skip_tests:
         print("cupy tests ...", flush=True)
         payload["tests"] = run_tests(args.tests_timeout)
         print(f"cupy tests: {payload['tests']['summary']}", flush=True)
+        save()
     print(f"stop and resume, {args.steps} steps ...", flush=True)
     try:
         payload["resume"] = resume_check(args.steps, args.resume_rtol)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         payload["resume"] = {"ok": False, "error": " ".join(str(e).split())[-500:]}
-    r = payload["resume"]
-    print("stop and resume: " + (f"{'passed' if r['ok'] else 'FAILED'}, largest relative weight difference "
-                                 f"{r['max_weight_rel_diff']:.2e}" if "error" not in r else f"FAILED: {r['error']}"),
-          flush=True)
+    print(resume_line(payload["resume"]), flush=True)
+    save()
     backends = ["cupy", "numpy"] + (["torch-cuda"] if dev.get("torch_cuda") else [])
     print(f"training step, {', '.join(backends)}:", flush=True)
-    payload["timings"] = timings(cells, Ls, Hs, args.repeats, backends)
-    payload["seconds"] = time.perf_counter() - t0
-    path = common.result_path(args, "gpu_check.json")
-    common.write_json(path, payload)
-    md = markdown(payload) if "error" not in r else markdown(dict(payload, resume=None))
-    with open(path[:-5] + ".md", "w") as f:
-        f.write(md)
-    print(md)
+    timings(cells, Ls, Hs, args.repeats, backends, on_row=save, rows=payload["timings"])
+    payload["finished"] = True
+    save()
+    print(markdown(payload))
     print(f"wrote {path} and {path[:-5]}.md ({payload['seconds']:.0f} s)")
-    ok = (payload["tests"] is None or payload["tests"]["ok"]) and r["ok"] and all(
+    ok = (payload["tests"] is None or payload["tests"]["ok"]) and payload["resume"]["ok"] and all(
         "error" not in row.get(b, {}) for row in payload["timings"] for b in backends)
     return 0 if ok else 1
 
