@@ -9,6 +9,7 @@ without a GPU, prints one line and exits 2.
 """
 import ast
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -120,6 +121,11 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
     before = _results_state()
     proc = run(script, SCRIPTS[script]["smoke"] + ["--out-dir", str(tmp_path / "out")])
     written = check_run(proc, tmp_path / "out", before)
+    source = (BENCH / script).read_text(encoding="utf-8")
+    for module, name in (("gensim", "gensim"), ("sklearn", "scikit-learn"), ("torch", "PyTorch")):
+        if f'reference("{module}")' in source and importlib.util.find_spec(module) is None:
+            notes = [l for l in proc.stderr.splitlines() if f"{name} is not installed" in l]
+            assert len(notes) == 1, f"a missing {name} should be one line:\n{proc.stderr}"
     if script == "recipe.py":                                  # each run's line shows its curve
         runs = [l for l in proc.stdout.splitlines() if " seed 0:" in l]
         assert runs and all(re.search(r"seed 0: \d+:\d+\.\d+", l) for l in runs), proc.stdout
