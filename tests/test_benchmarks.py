@@ -118,6 +118,8 @@ def test_every_benchmark_script_is_found_and_has_smoke_args():
 
 @pytest.mark.parametrize("script", CPU_SCRIPTS)
 def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
+    if script == "ab_engine.py" and not (ROOT / ".git").exists():
+        pytest.skip("ab_engine.py extracts a commit with git archive: needs a git checkout")
     before = _results_state()
     proc = run(script, SCRIPTS[script]["smoke"] + ["--out-dir", str(tmp_path / "out")])
     written = check_run(proc, tmp_path / "out", before)
