@@ -287,11 +287,8 @@ def gpu_speedups(results):
 
 
 def chart(results, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = common.pyplot()
+    if plt is None:
         return None
     rows = sorted({(r["cell"], r["L"], r["H"]) for r in results})
     backends = sorted({r["backend"] for r in results})

@@ -85,6 +85,17 @@ def reference(module: str):
         return None
 
 
+def pyplot():
+    """matplotlib.pyplot drawing to files (the Agg backend), or None where matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
 # ---- threads ------------------------------------------------------------------------------------
 def set_threads(n: int) -> dict:
     """Use n threads in BLAS and in Numba / PyTorch where the caller has already imported them

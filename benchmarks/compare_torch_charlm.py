@@ -248,11 +248,8 @@ def write_with_plot(path, payload, draw):
     (loss against iteration)."""
     common.write_json(path, payload)
     print(f"wrote {path}")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = common.pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     draw(ax)

@@ -231,9 +231,9 @@ def append(path, record):
 def plot(path, png, only=None):
     """One panel per text with the full runs (mean over seeds, each seed faint), and a last panel
     with the screening runs (--stop-at) beside the default's first iterations."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = common.pyplot()
+    if plt is None:
+        raise UsageError("--plot needs matplotlib: pip install matplotlib")
     runs = [r for r in load(path) if only is None or r["variant"] in only]
     full = [r for r in runs if r["iters"] >= 2000 and "stopped_at" not in r]
     screens = [r for r in runs if "stopped_at" in r]
@@ -244,6 +244,9 @@ def plot(path, png, only=None):
         name = screens[0]["text"]["name"]
         same = [r for r in full if r["text"]["name"] == name and r["variant"] == "default"]
         panels.append((f"{name}: screening, first {stop} of 2,000 iterations", screens + same, stop))
+    if not panels:
+        raise UsageError(f"nothing to plot in {path}: it draws runs of 2,000 iterations or more and "
+                         "--stop-at screens")
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     for ax, (title, rs_all, stop) in zip(axes[0], panels):
         groups = {}
