@@ -120,6 +120,7 @@ def test_every_benchmark_script_is_found_and_has_smoke_args():
 def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
     if script == "ab_engine.py" and not (ROOT / ".git").exists():
         pytest.skip("ab_engine.py extracts a commit with git archive: needs a git checkout")
+    assert isinstance(SCRIPTS[script]["smoke"], list), f"{script} defines no SMOKE_ARGS = [...]"
     before = _results_state()
     proc = run(script, SCRIPTS[script]["smoke"] + ["--out-dir", str(tmp_path / "out")])
     written = check_run(proc, tmp_path / "out", before)
@@ -135,6 +136,8 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
         data = check_json(written[0])
         rows = {(r["backend"], r["cell"]) for r in data["results"]}
         assert {("numpy", c) for c in data["config"]["cells"]} <= rows
+        if importlib.util.find_spec("torch") is not None:          # the PyTorch column too
+            assert {("torch-cpu", c) for c in data["config"]["cells"]} <= rows
         for r in data["results"]:                              # compilation and warm-up kept apart
             assert all(len(s["first_steps_ms"]) == 2 for s in r["step"])
             assert r["step_pct_of_ceiling"] is None or 0 < r["step_pct_of_ceiling"] <= 100
