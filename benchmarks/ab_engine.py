@@ -8,18 +8,22 @@ The other commit's ``minirnn/`` is extracted with ``git archive`` into a tempora
 package ``minirnn_base`` (its imports inside the package are relative), so both versions run in
 the same process, on the same heap setting (minirnn.fast.heap.keep_freed_heap, made once before
 anything runs) and the same threads. The step is bench_rnn's: V = 65 one-hot input, N = T = 50,
-float32, forward + loss + backward + clip_grad_norm(5) + Adam, state carried. Each round times a
+float32, forward + loss + backward + clip_grad_norm(5) + Adam, state carried, both models from the
+same weights (B's initialisation, copied into A: the initialisation itself has changed since some
+older commits, and the A/B is of speed). Each round times a
 block of ``--steps`` steps of A then of B (the order swapped every round), each block's median
 taken; the result per variant is the median over rounds, and the ratio B/A is also taken per
 round (its median and spread). On a shared machine other processes slow some blocks by 10x and
 more (two BLAS threads on two busy cores spin); the best block of each variant ("best") is then
-the steadier figure, and --threads 1 avoids the spinning. Writes JSON to benchmarks/results/ab_engine.json (or --out).
+the steadier figure, and --threads 1 avoids the spinning. Writes ab_engine.json to --out-dir
+(benchmarks/results/ with --update-results, or --out). Needs a git checkout (``git archive``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,13 +37,23 @@ sys.path.insert(0, ROOT)
 
 import common  # noqa: E402
 
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+
 V, N, T = 65, 50, 50
+SMOKE_ARGS = ["--base", "HEAD", "--layers", "1", "--hidden", "16", "--rounds", "2", "--steps", "1", "--threads", "1"]
 
 
 def extract(commit: str, into: str) -> str:
     """``minirnn/`` of ``commit`` as package ``minirnn_base`` under ``into``."""
-    archive = subprocess.run(["git", "-C", ROOT, "archive", commit, "minirnn"], check=True,
-                             capture_output=True).stdout
+    try:
+        proc = subprocess.run(["git", "-C", ROOT, "archive", commit, "minirnn"], capture_output=True)
+    except OSError as e:
+        raise UsageError(f"ab_engine needs git to extract commit {commit}: {e}") from None
+    if proc.returncode != 0:
+        why = " ".join(proc.stderr.decode(errors="replace").split()) or f"exit status {proc.returncode}"
+        raise UsageError(f"cannot extract minirnn/ of commit {commit!r} ({why}); it needs a git checkout "
+                         "that has that commit (a shallow clone may not)")
+    archive = proc.stdout
     subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
     os.rename(os.path.join(into, "minirnn"), os.path.join(into, "minirnn_base"))
     return into
@@ -74,7 +88,17 @@ def block_ms(step, steps: int) -> float:
     return statistics.median(times)
 
 
-def main():
+def same_start(a, b) -> None:
+    """Give model `a` model `b`'s parameters (same names and shapes), so that both start alike."""
+    import numpy as np
+    if set(a.params) != set(b.params) or any(a.params[k].shape != b.params[k].shape for k in a.params):
+        raise UsageError("the two commits' models have different parameters "
+                         f"({sorted(set(a.params) ^ set(b.params)) or 'shapes differ'}): no like-for-like A/B")
+    for k, v in b.params.items():
+        a.params[k][...] = np.asarray(v)
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="79a04ec", help="commit to compare against (A)")
     ap.add_argument("--layers", default="2")
@@ -82,11 +106,22 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=5, help="steps per block (the block's median counts)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "ab_engine.json"))
-    args = ap.parse_args()
+    ap.add_argument("--out", default=None, help="JSON path (default: ab_engine.json in --out-dir)")
+    common.add_output_args(ap)
+    args = ap.parse_args(argv)
+    if args.rounds < 1 or args.steps < 1:
+        raise UsageError("--rounds and --steps must be at least 1")
 
     tmp = tempfile.mkdtemp(prefix="minirnn_ab_")
-    sys.path.insert(0, extract(args.base, tmp))
+    try:
+        return ab(args, extract(args.base, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ab(args, base_dir):
+    """Time A (`base_dir`/minirnn_base) against B (this tree) and write the JSON."""
+    sys.path.insert(0, base_dir)
     threads = common.set_threads(args.threads)   # before Numba loads: it reads NUMBA_NUM_THREADS once
     import numpy as np
     from minirnn.fast import heap
@@ -95,6 +130,7 @@ def main():
     for L in [int(v) for v in args.layers.split(",")]:
         for H in [int(v) for v in args.hidden.split(",")]:
             steps = {"A": make_step("minirnn_base", L, H), "B": make_step("minirnn", L, H)}
+            same_start(steps["A"][1], steps["B"][1])
             pa = {k: np.asarray(v) for k, v in steps["A"][1].params.items()}
             pb = {k: np.asarray(v) for k, v in steps["B"][1].params.items()}
             assert all(np.array_equal(pa[k], pb[k]) for k in pa), "the two models start differently"
@@ -128,8 +164,8 @@ def main():
                           "rounds": args.rounds, "steps_per_block": args.steps},
                "threads": threads, "keep_freed_heap": heap_kept, "machine": common.machine(),
                "command": common.command_line(), "results": results}
-    print("wrote", common.write_json(args.out, payload))
+    print("wrote", common.write_json(args.out or common.result_path(args, "ab_engine.json"), payload))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -16,15 +16,13 @@ and the medians are reported, so a noisy shared machine affects them alike. Each
 up once first (Numba loads its cached kernels; nothing is compiled inside the timings).
 Thread count: Numba, OpenMP, BLAS (threadpoolctl) and faiss are all held to --threads; idle OpenMP
 threads sleep (OMP_WAIT_POLICY=PASSIVE, for every library in this process).
-Writes benchmarks/results/kmeans.json (--json) and prints a table.
+Writes kmeans.json to --out-dir (benchmarks/results/ with --update-results, or --json PATH) and
+prints a table. Without scikit-learn (or faiss) one line says so and minirnn runs alone.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -33,6 +31,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before any OpenMP runtim
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+
+SMOKE_ARGS = ["--cases", "b", "--n-b", "2000", "--dim-b", "8", "--clusters-b", "10", "--blobs-b", "10",
+              "--repeats", "1", "--max-iter", "20", "--threads", "1"]
 
 
 def parse_args(argv=None):
@@ -51,29 +56,14 @@ def parse_args(argv=None):
     p.add_argument("--faiss-iters", type=int, default=25, help="faiss iterations (it has no tol)")
     p.add_argument("--threads", type=int, default=2, help="threads for every library")
     p.add_argument("--cases", default="ab", help="which cases to run: a, b or ab")
-    p.add_argument("--json", default=os.path.join(HERE, "results", "kmeans.json"),
-                   help="where to write the results")
+    p.add_argument("--json", default=None, help="where to write the results (default: kmeans.json in --out-dir)")
+    common.add_output_args(p)
     return p.parse_args(argv)
 
 
 def machine_info(threads):
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu": None, "cores": os.cpu_count(), "threads_used": threads,
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() in ("Model name", "Thread(s) per core", "Core(s) per socket", "Socket(s)"):
-                info[key.strip()] = val.strip()
-        info["cpu"] = info.pop("Model name", None)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        info["loadavg_at_start"] = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        pass
-    return info
+    """common.machine() with the threads used and OpenMP's wait policy."""
+    return common.machine() | {"threads_used": threads, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def make_blobs(n, d, centers, seed=0):
@@ -163,21 +153,19 @@ def main(argv=None):
     have = ["minirnn"]
     versions = {"numpy": np.__version__, "numba": numba.__version__,
                 "numba_threading_layer": None}
-    try:
-        import sklearn
-        import threadpoolctl
+    if args.repeats < 1 or min(args.n_b, args.dim_b, args.clusters_b, args.blobs_b, args.clusters_a) < 1:
+        raise UsageError("--repeats and the sizes of the cases must be at least 1")
+    sklearn = common.reference("sklearn")
+    threadpoolctl = common.reference("threadpoolctl") if sklearn is not None else None
+    if sklearn is not None and threadpoolctl is not None:
         have.append("scikit-learn")
         versions["scikit-learn"] = sklearn.__version__
         versions["threadpoolctl"] = threadpoolctl.__version__
-    except ImportError:
-        print("scikit-learn (or threadpoolctl) not installed: comparing nothing but minirnn")
-    try:
-        import faiss
+    faiss = common.reference("faiss")
+    if faiss is not None:
         faiss.omp_set_num_threads(args.threads)
         have.append("faiss")
         versions["faiss"] = faiss.__version__
-    except ImportError:
-        print("faiss not installed: skipped")
     warm_up(have, args.threads)
     versions["numba_threading_layer"] = numba.threading_layer()
 
@@ -202,10 +190,7 @@ def main(argv=None):
         results["cases"]["b_synthetic_blobs"] = bench_case("(b) synthetic blobs", X, args.clusters_b, args, have)
         results["cases"]["b_synthetic_blobs"]["data"] = (f"make_blobs recipe: {args.blobs_b} centres "
                                                          f"U[-10,10]^{args.dim_b}, std 1, seed 0")
-    try:
-        results["machine"]["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        pass
+    results["machine"]["load_average_at_end"] = os.getloadavg()
 
     print("\n| case | library | time (s, median) | inertia (median) | iterations | time / sklearn | inertia / sklearn |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -217,12 +202,11 @@ def main(argv=None):
             ir = f"{s['inertia_median'] / sk['inertia_median']:.4f}" if sk else "-"
             print(f"| {case} (K={res['n_clusters']}) | {lib} | {s['time_s_median']:.2f} | "
                   f"{s['inertia_median']:.6g} | {s['n_iter_median']:.0f} | {tr} | {ir} |")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"\nwrote {args.json}")
+    path = args.json or common.result_path(args, "kmeans.json")
+    common.write_json(path, results)
+    print(f"\nwrote {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

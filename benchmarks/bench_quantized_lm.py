@@ -10,13 +10,14 @@ iterations; they differ only in what they predict and read:
 Reported per model
     embedding / output layer: parameters and bytes (plus, for the cluster model, the word->cluster
         map and p(w | c) needed to get words back)
-    ms per training step (median after warm-up) and the bytes of the logits of one step
+    ms per training step (median after the first min(10, iters // 2) steps) and the bytes of the
+        logits of one step
     validation quality, comparable across models:
         word-level CE   cluster model: cluster CE + within-cluster unigram CE (wordlm.py, eq. 3)
                         plain model: its CE
         cluster-level CE for each K: the cluster model's own CE; the plain model's word
                         distribution summed over each cluster's members
-Writes benchmarks/results/quantized_lm.json.
+Writes quantized_lm.json to --out-dir (benchmarks/results/ with --update-results, or --out).
 """
 import argparse
 import math
@@ -31,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import common  # noqa: E402
 
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.layers import softmax_ce  # noqa: E402
 from minirnn.model import RNNLM  # noqa: E402
@@ -39,6 +42,9 @@ from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
 from minirnn.textio import default_corpus  # noqa: E402
 from minirnn.trainer import Trainer  # noqa: E402
 from minirnn.wordlm import WordTask, encode_corpus, targets  # noqa: E402
+
+SMOKE_ARGS = ["--iters", "4", "--clusters", "8", "--hidden", "8", "--w2v-dim", "8", "--w2v-epochs", "1",
+              "--eval-windows", "2", "--threads", "1"]
 
 
 def recipe_flags(iters, lr, clip):
@@ -68,12 +74,13 @@ def train(model, train_w, val_w, flags):
     return times
 
 
-def evaluate(model, val_w, cluster_maps=()):
-    """Mean CE over the validation windows, and for each (K, labels) the CE of the distribution
-    summed onto clusters (for the plain word model)."""
+def evaluate(model, val_w, cluster_maps=(), windows=None):
+    """Mean CE over the first `windows` validation windows (all by default), and for each
+    (K, labels) the CE of the distribution summed onto clusters (for the plain word model)."""
     total, state = 0.0, None
     totals = np.zeros(len(cluster_maps))
-    for k in range(len(val_w)):
+    n = len(val_w) if not windows else min(windows, len(val_w))
+    for k in range(n):
         x, y = val_w.window(k)
         logits, state, _ = model.forward(x, state)                   # (B, T, C)
         total += float(softmax_ce.per_token(logits, y).mean())
@@ -84,7 +91,6 @@ def evaluate(model, val_w, cluster_maps=()):
             for j, (order, starts, labels) in enumerate(cluster_maps):
                 pc = np.add.reduceat(p[:, order], starts, axis=1)     # (M, K+1) summed over members
                 totals[j] += -np.log(pc[np.arange(p.shape[0]), labels[y.reshape(-1)]]).mean()
-    n = len(val_w)
     return total / n, totals / n
 
 
@@ -103,10 +109,17 @@ def layer_sizes(task, model, V):
             "output_params": int(out), "output_bytes": int(out * 4), "word_map_bytes": int(maps)}
 
 
-def main():
+def step_ms(times) -> float:
+    """Median ms of a step, leaving out the first min(10, half) steps (compilation, first touch)."""
+    return float(np.median(times[min(10, len(times) // 2):]) * 1e3)
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=None, help="UTF-8 corpus (default: the bundled novel)")
-    p.add_argument("--vectors", default=None, help="word2vec file (default: train one, dim 100, 5 epochs)")
+    p.add_argument("--vectors", default=None, help="word2vec file (default: train one, --w2v-dim, --w2v-epochs)")
+    p.add_argument("--w2v-dim", type=int, default=100, help="without --vectors: the vectors' size")
+    p.add_argument("--w2v-epochs", type=int, default=5, help="without --vectors: word2vec's epochs")
     p.add_argument("--clusters", type=int, nargs="+", default=[256, 1500])
     p.add_argument("--metric", default="cosine")
     p.add_argument("--model", default="lstm")
@@ -117,19 +130,22 @@ def main():
     p.add_argument("--lr", type=float, default=None, help="Adam's peak rate (default: train_word.py's)")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--eval-windows", type=int, default=None,
+                   help="validate on the first N windows (default: all); for quick runs only, the within-"
+                        "cluster term still counts the whole split")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                                 "quantized_lm.json"))
-    args = p.parse_args()
+    p.add_argument("--out", default=None, help="JSON path (default: quantized_lm.json in --out-dir)")
+    common.add_output_args(p)
+    args = p.parse_args(argv)
+    if args.iters < 1 or min(args.clusters) < 1:
+        raise UsageError("--iters and every --clusters must be at least 1")
     threads = common.set_threads(args.threads)
     corpus = args.corpus or default_corpus()
     if args.vectors:
         kv = KeyedVectors.load(args.vectors)
     else:
-        from minirnn.word2vec import Word2Vec
-        print("word2vec on", corpus, flush=True)
-        kv = Word2Vec(dim=100, epochs=5, workers=args.threads, seed=args.seed + 1).train(corpus).wv
+        kv = common.word_vectors(corpus, args.w2v_dim, args.w2v_epochs, args.threads, args.seed + 1)
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     V = len(kv)
     word_ids, n_unk = encode_corpus(corpus, kv.key_to_index)
@@ -150,11 +166,11 @@ def main():
         print(f"{name}: {task.C} classes, training {args.iters} iterations", flush=True)
         times = train(model, train_w, val_w, flags)
         maps = [] if task.clustered else [cluster_map(tasks[f"clusters_{K}"].labels) for K in args.clusters]
-        ce, cluster_ces = evaluate(model, val_w, maps)
+        ce, cluster_ces = evaluate(model, val_w, maps, args.eval_windows)
         within = task.within_ce(targets(val_words))
         r = layer_sizes(task, model, V)
         r.update({
-            "ms_per_step_median": float(np.median(times[10:]) * 1e3),
+            "ms_per_step_median": step_ms(times),
             "logits_bytes_per_step": int(args.batch * args.seq * task.C * 4),
             "val_word_ce": ce + within,
             "val_word_ppl": math.exp(ce + within),
@@ -172,14 +188,15 @@ def main():
                "recipe": {k: getattr(flags, k) for k in ("optimizer", "lr", "bias_lr", "lr_schedule", "warmup",
                                                           "lr_decay_frac", "lr_floor", "clip", "iters")},
                "results": results}
-    print("wrote", common.write_json(args.out, payload))
+    print("wrote", common.write_json(args.out or common.result_path(args, "quantized_lm.json"), payload))
     base = results["plain_words"]
     print(f"\n{'model':>14} {'classes':>8} {'emb+out MB':>10} {'ms/step':>8} {'word CE':>8} {'ppl':>6}")
     for name, r in results.items():
         print(f"{name:>14} {r['classes']:>8} {(r['embedding_bytes'] + r['output_bytes']) / 1e6:>10.2f} "
               f"{r['ms_per_step_median']:>8.1f} {r['val_word_ce']:>8.3f} {r['val_word_ppl']:>6.0f}"
               f"   speed {base['ms_per_step_median'] / r['ms_per_step_median']:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

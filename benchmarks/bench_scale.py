@@ -8,7 +8,8 @@ The texts are the bundled novel repeated: for word2vec, to --w2v-mb MB with ever
 by a space (one 50 MB line: the case that made the vocabulary pass quadratic); for the char model,
 --val-copies copies of its ids, split as train_char.py splits (10% validation, batch 32 x 64). Each
 figure is the median of --repeats runs (the vocabulary pass in a fresh process each time, so that
-its peak RSS is its own). Writes benchmarks/results/scale.json.
+its peak RSS is its own). Writes scale.json to --out-dir (benchmarks/results/ with
+--update-results, or --out).
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+
+SMOKE_ARGS = ["--w2v-mb", "0.2", "--val-copies", "1", "--eval-windows", "2", "--repeats", "1", "--hidden", "8"]
 
 VOCAB_PASS = """
 import os, resource, sys, tempfile, time
@@ -61,7 +66,7 @@ def vocab_pass(mb: float, repeats: int) -> dict:
             "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs)}
 
 
-def validation_pass(copies: int, cap: int, repeats: int) -> dict:
+def validation_pass(copies: int, cap: int, repeats: int, hidden: int = 256) -> dict:
     from minirnn import chardata
     from minirnn.model import RNNLM
     from minirnn.optim import Adam
@@ -70,7 +75,7 @@ def validation_pass(copies: int, cap: int, repeats: int) -> dict:
     ids, vocab = chardata.encode_file(default_corpus())
     big = np.tile(ids, copies)                                          # the novel, `copies` times
     train, val = chardata.split(big, 0.1, 32, 64)
-    model = RNNLM(len(vocab), hidden=256, layers=2)                     # train_char.py's model
+    model = RNNLM(len(vocab), hidden=hidden, layers=2)                  # train_char.py's model
     with tempfile.TemporaryDirectory() as d:
         t = Trainer(model, Adam(model.trainable()), train, val, iters=1, eval_every=1,
                     checkpoint_dir=d, meta={})
@@ -81,7 +86,7 @@ def validation_pass(copies: int, cap: int, repeats: int) -> dict:
                 t0 = time.perf_counter()
                 t.evaluate(n)
                 times[n].append(time.perf_counter() - t0)
-    return {"chars": int(big.size), "val_windows": len(val), "cap": cap,
+    return {"chars": int(big.size), "val_windows": len(val), "cap": cap, "hidden": hidden,
             "capped_s": statistics.median(times[min(cap, len(val))]), "whole_s": statistics.median(times[len(val)]),
             "runs_s": {str(k): v for k, v in times.items()}}
 
@@ -92,19 +97,26 @@ def main(argv=None):
     p.add_argument("--val-copies", type=int, default=20, help="copies of the novel for the validation pass")
     p.add_argument("--eval-windows", type=int, default=256, help="the training-time cap (train_char's default)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each measurement (median)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "scale.json"))
+    p.add_argument("--hidden", type=int, default=256, help="the char model's H (train_char's default; less for a smoke run)")
+    p.add_argument("--out", default=None, help="JSON path (default: scale.json in --out-dir)")
+    common.add_output_args(p)
     args = p.parse_args(argv)
+    if args.w2v_mb <= 0 or min(args.val_copies, args.eval_windows, args.repeats, args.hidden) < 1:
+        raise UsageError("--w2v-mb must be positive; --val-copies, --eval-windows, --repeats and --hidden "
+                         "at least 1")
+    out = args.out or common.result_path(args, "scale.json")
     threads = common.set_threads(2)
     v = vocab_pass(args.w2v_mb, args.repeats)
     print(f"word2vec vocabulary pass, {v['bytes'] / 2 ** 20:.0f} MB, no newline: {v['median_s']:.1f} s, "
           f"peak RSS {v['median_peak_rss_mb']:.0f} MB (median of {args.repeats})")
-    e = validation_pass(args.val_copies, args.eval_windows, args.repeats)
+    e = validation_pass(args.val_copies, args.eval_windows, args.repeats, args.hidden)
     print(f"validation pass, {e['chars'] / 1e6:.0f}M characters: {e['cap']} windows {e['capped_s']:.1f} s, "
           f"all {e['val_windows']} windows {e['whole_s']:.1f} s (median of {args.repeats})")
-    common.write_json(args.out, {"machine": common.machine(), "threads": threads,
+    common.write_json(out, {"machine": common.machine(), "threads": threads,
                                  "command": common.command_line(), "vocab_pass": v, "validation": e})
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -15,23 +15,24 @@ seed, seed+1, ... for the repeats. Reported, as medians over the repeats:
 
 gensim is run both ways it can read a corpus: from a Python iterable of sentences, and from a file
 (``corpus_file``, its faster multi-threaded reader); the target compares minirnn with the faster of
-the two. Without gensim installed, only minirnn is measured. Results are printed and written as JSON.
+the two. Without gensim installed, one line says so and only minirnn is measured. Results are printed
+and written as JSON: word2vec.json in --out-dir (benchmarks/results/ with --update-results, or --out).
 The machine is shared: run this under the flock above, never two benchmarks at once.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import numba
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 
 from minirnn.errors import require, run_cli
 from minirnn.keyedvectors import KeyedVectors
@@ -40,6 +41,7 @@ from minirnn.tokenize import iter_sentences
 from minirnn.word2vec import Word2Vec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SMOKE_ARGS = ["--repeats", "1", "--epochs", "1", "--dim", "8", "--gensim-modes", "corpus_file", "--workers", "1"]
 
 
 def parse_args(argv):
@@ -49,7 +51,7 @@ def parse_args(argv):
     p.add_argument("--pairs", default=os.path.join(HERE, "data", "es_word_pairs_quijote.tsv"),
                    help="tab-separated word pairs with human scores, for Spearman")
     p.add_argument("--analogies", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"),
-                   help="analogy questions in word2vec's questions-words.txt format (made by make_es_analogies.py)")
+                   help="analogy questions in word2vec's questions-words.txt format (made by data/make_es_analogies.py)")
     p.add_argument("--dim", type=int, default=100, help="vector size")
     p.add_argument("--window", type=int, default=5, help="largest context window")
     p.add_argument("--min-count", type=int, default=5, help="vocabulary cut")
@@ -64,27 +66,16 @@ def parse_args(argv):
     p.add_argument("--gensim-modes", default="iterable,corpus_file",
                    help="comma-separated gensim input modes to measure (iterable, corpus_file)")
     p.add_argument("--no-gensim", action="store_true", help="measure minirnn only")
-    p.add_argument("--out", default=os.path.join(HERE, "results", "word2vec.json"), help="JSON results file")
+    p.add_argument("--out", default=None, help="JSON results file (default: word2vec.json in --out-dir)")
+    common.add_output_args(p)
     return p.parse_args(argv)
 
 
 def machine_info(workers) -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in lscpu.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads_used": workers, "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "platform": platform.platform()}
-    try:
-        import gensim
-        info["gensim"] = gensim.__version__
-    except ImportError:
-        info["gensim"] = None
-    return info
+    m = common.machine()
+    return {"cpu": m["cpu"], "cores": m["logical_cores"], "threads_used": workers, "python": m["versions"]["python"],
+            "numpy": np.__version__, "numba": numba.__version__, "platform": m["platform"],
+            "gensim": m["versions"].get("gensim"), "load_average_at_start": m["load_average_at_start"]}
 
 
 def summarize(runs, words_per_epoch, epochs) -> dict:
@@ -137,13 +128,7 @@ def run_gensim(args, seed, mode, sentences, sentence_file) -> tuple[dict, KeyedV
 def main(argv=None):
     args = parse_args(argv)
     require(args.repeats >= 1, "--repeats must be >= 1")
-    have_gensim = False
-    if not args.no_gensim:
-        try:
-            import gensim  # noqa: F401
-            have_gensim = True
-        except ImportError:
-            print("gensim is not installed: measuring minirnn only", file=sys.stderr)
+    have_gensim = not args.no_gensim and common.reference("gensim") is not None
     modes = [m.strip() for m in args.gensim_modes.split(",") if m.strip()]
     require(all(m in ("iterable", "corpus_file") for m in modes), f"unknown --gensim-modes {args.gensim_modes}")
 
@@ -196,9 +181,8 @@ def main(argv=None):
             "quality_met": mine["spearman"] >= best["spearman"] - 0.03,
         }
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, ensure_ascii=False)
+    args.out = args.out or common.result_path(args, "word2vec.json")
+    common.write_json(args.out, results)
     m = results["machine"]
     print(f"\n{m['cpu']}, {m['cores']} cores, {args.workers} threads; {results['vocab_tokens']} tokens x "
           f"{args.epochs} epochs, V={results['vocab_size']}, D={args.dim}")

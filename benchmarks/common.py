@@ -1,7 +1,17 @@
-"""Shared benchmark helpers: thread pinning, the machine description, median timing, the GEMM
-ceiling, peak memory and JSON output. Any benchmark in benchmarks/ may import this module.
+"""What the benchmarks share: where results go, optional reference libraries, thread pinning, the
+machine description, median timing, the GEMM ceiling, peak memory, JSON output, and the training
+loops (minirnn's and PyTorch's) that the recipe and parity comparisons run. Every script in
+benchmarks/ imports this module and no script imports another script's helpers from here back.
 
 Conventions
+    * Results go to ``--out-dir DIR`` (default ``$MINIRNN_BENCH_OUT`` if set, else
+      ``<tempdir>/minirnn-bench``); ``--update-results`` writes into benchmarks/results/, the
+      committed figures, instead (``add_output_args``, ``result_path``). A script's ``--out FILE``,
+      where it has one, names the file itself.
+    * A reference library that is not installed (PyTorch, gensim, scikit-learn) is one line on
+      stderr and the minirnn side still runs (``reference``).
+    * Every runnable script defines ``SMOKE_ARGS``, the argv of its smallest size, which
+      tests/test_benchmarks.py runs.
     * Timings are medians of ``repeats`` runs after ``warmup`` runs, in milliseconds.
     * ``set_threads(n)`` must be called before the timed code, and is recorded in the JSON: it
       pins BLAS (threadpoolctl when installed, plus the *_NUM_THREADS variables for children),
@@ -12,15 +22,78 @@ Conventions
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+# ---- where results go ----------------------------------------------------------------------------
+def default_out_dir() -> str:
+    """$MINIRNN_BENCH_OUT, else <tempdir>/minirnn-bench: outside the repository, so that running a
+    benchmark never changes the committed figures."""
+    return os.environ.get("MINIRNN_BENCH_OUT") or os.path.join(tempfile.gettempdir(), "minirnn-bench")
+
+
+def add_output_args(parser) -> None:
+    """--out-dir DIR and --update-results, the same in every benchmark."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--out-dir", default=None, metavar="DIR",
+                       help="folder for the results (default: $MINIRNN_BENCH_OUT if set, else "
+                            f"{os.path.join(tempfile.gettempdir(), 'minirnn-bench')})")
+    group.add_argument("--update-results", action="store_true",
+                       help="write into benchmarks/results/ (the committed figures) instead")
+
+
+def result_path(args, name: str) -> str:
+    """Where the result file `name` goes for these parsed arguments (see add_output_args)."""
+    folder = RESULTS_DIR if args.update_results else (args.out_dir or default_out_dir())
+    return os.path.join(folder, name)
+
+
+# ---- optional reference libraries ---------------------------------------------------------------
+INSTALL = {"torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
+           "gensim": "pip install gensim", "sklearn": "pip install scikit-learn",
+           "faiss": "pip install faiss-cpu"}
+NAMES = {"torch": "PyTorch", "gensim": "gensim", "sklearn": "scikit-learn", "faiss": "faiss"}
+
+
+_missing: set = set()
+
+
+def reference(module: str):
+    """The reference library `module` (torch, gensim, sklearn, faiss), or None after one line on
+    stderr (once per process) saying that it is missing and how to install it: the minirnn side
+    runs either way."""
+    try:
+        return importlib.import_module(module)
+    except (ImportError, OSError) as e:                # OSError: an install whose shared library is missing
+        if module not in _missing:
+            _missing.add(module)
+            why = "is not installed" if isinstance(e, ModuleNotFoundError) else f"does not load ({e})"
+            print(f"note: {NAMES.get(module, module)} {why}; measuring minirnn only "
+                  f"(to compare: {INSTALL.get(module, 'pip install ' + module)})", file=sys.stderr)
+        return None
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files (the Agg backend), or None where matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
 
 
 # ---- threads ------------------------------------------------------------------------------------
@@ -129,12 +202,20 @@ def _gpu() -> str | None:
 def machine() -> dict:
     """CPU model, cores, BLAS, GPU and library versions: where the figures came from."""
     import numpy as np
+    from importlib import metadata
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("numba", "torch", "cupy", "scipy", "threadpoolctl"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:
-            pass
+    for mod, dist in (("numba", "numba"), ("torch", "torch"), ("cupy", None), ("scipy", "scipy"),
+                      ("threadpoolctl", "threadpoolctl"), ("gensim", "gensim"), ("sklearn", "scikit-learn"),
+                      ("faiss", None)):
+        if mod in sys.modules:                   # loaded: the version that runs
+            versions[mod] = getattr(sys.modules[mod], "__version__", None)
+            continue
+        for name in ([dist] if dist else [f"{mod}-cuda12x", f"{mod}-cuda13x", f"{mod}-cpu", f"{mod}-gpu"]):
+            try:                                 # installed, not loaded: its version without importing it
+                versions[mod] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                pass
     try:
         load = os.getloadavg()
     except OSError:
@@ -245,3 +326,87 @@ def write_json(path: str, payload: dict) -> str:
 def command_line() -> str:
     """The command that produced a result, for the JSON and README."""
     return " ".join([os.path.basename(sys.executable)] + sys.argv)
+
+
+# ---- training loops (the recipe study and the parity comparison) --------------------------------
+def curve_of(vals, times) -> list:
+    """[[iteration, validation loss, seconds since the start, seconds of that validation pass]]
+    from a loop's (iteration, loss) pairs and its `times`."""
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)]
+
+
+def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None,
+                  val_windows=None):
+    """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
+    its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
+    at each validation point (seconds since the start, validation included; seconds of that
+    validation pass). Validation covers the first `val_windows` windows (None: all). Returns
+    (train losses, [(iteration, val loss)], seconds)."""
+    from minirnn.optim import Adam
+    from minirnn.trainer import Trainer
+    opt = Adam(model.trainable(), lr=lr) if opt is None else opt
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, opt, train, val, iters=iters, eval_every=iters, checkpoint_dir=tmp,
+                          meta={}, clip=clip, schedule=schedule)
+        losses, vals = [], []
+        t0 = time.perf_counter()
+        for it in range(iters):
+            trainer.step()
+            losses.append(float(trainer.last_loss))
+            if (it + 1) % val_every == 0 or it + 1 == iters:
+                t_val = time.perf_counter()
+                vals.append((it + 1, trainer.evaluate(val_windows)))
+                if times is not None:
+                    now = time.perf_counter()
+                    times.append((now - t0, now - t_val))
+        return losses, vals, time.perf_counter() - t0
+
+
+def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None, val_windows=None):
+    """The same loop in PyTorch: torch.optim.Adam(lr), clip_grad_norm_(clip), validation as
+    Trainer.evaluate. `times`, `val_windows` and the return value as in train_minirnn."""
+    F = torch.nn.functional
+    params = [p for p in list(rnn.parameters()) + list(out.parameters()) if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    eye = torch.eye(V, dtype=dtype)
+    losses, vals, state = [], [], None
+
+    def run(x, state):
+        h, state = rnn(eye[torch.from_numpy(x)], state)
+        return out(h), state
+
+    t0 = time.perf_counter()
+    for it in range(iters):
+        w = it % len(train)
+        if w == 0:
+            state = None
+        x, y = train.window(w)
+        logits, state = run(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        losses.append(loss.item())
+        if (it + 1) % val_every == 0 or it + 1 == iters:
+            t_val = time.perf_counter()
+            with torch.no_grad():
+                total, s = 0.0, None
+                n = len(val) if not val_windows else min(val_windows, len(val))
+                for k in range(n):
+                    vx, vy = val.window(k)
+                    lg, s = run(vx, s)
+                    total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
+            vals.append((it + 1, total / n))
+            if times is not None:
+                now = time.perf_counter()
+                times.append((now - t0, now - t_val))
+    return losses, vals, time.perf_counter() - t0
+
+
+def word_vectors(corpus: str, dim: int = 100, epochs: int = 5, workers: int = 2, seed: int = 1):
+    """Skip-gram vectors of `corpus` (minirnn.word2vec, as train_word.py makes them): KeyedVectors."""
+    from minirnn.word2vec import Word2Vec
+    print(f"word2vec on {corpus} (dim {dim}, {epochs} epochs)", flush=True)
+    return Word2Vec(dim=dim, epochs=epochs, workers=workers, seed=seed).train(corpus).wv

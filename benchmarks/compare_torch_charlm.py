@@ -26,23 +26,31 @@ Adam(lr=3e-3), clip_grad_norm_(5)), on the same windows, validation as Trainer.e
     python benchmarks/compare_torch_charlm.py --recipe [--text kjv.txt] [--seeds 0 1 2 3] [--reuse]
 
 Each seed trains both, one after the other. The curves, their means over the seeds, the gaps and the
-median seconds go to benchmarks/results/charlm_recipe_<text>.json (+ .png); every run is appended to
-recipe.json, the study of benchmarks/recipe.py, as well (not when --out is given).
+median seconds go to charlm_recipe_<text>.json (+ .png) in --out-dir; with --update-results they go to
+benchmarks/results/ and every run is appended to recipe.json there, the study of benchmarks/recipe.py.
+
+Without PyTorch installed, one line says so and minirnn's side alone is trained and written.
 """
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
-import time
 
 import numpy as np
 
-from minirnn import chardata
-from minirnn.model import RNNLM
-from minirnn.optim import Adam, bias_lr_factors
-from minirnn.textio import default_corpus
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import recipe  # noqa: E402
+from common import train_minirnn, train_torch  # noqa: E402
+
+from minirnn import chardata  # noqa: E402
+from minirnn.errors import run_cli  # noqa: E402
+from minirnn.model import RNNLM  # noqa: E402
+from minirnn.optim import Adam, bias_lr_factors  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+
+SMOKE_ARGS = ["--iters", "3", "--val-every", "3", "--val-windows", "2", "--hidden", "8", "--layers", "1",
+              "--threads", "1"]
 from minirnn.trainer import Trainer
 
 
@@ -73,123 +81,62 @@ def torch_twin(model, torch, two_biases=False):
     return rnn, out
 
 
-def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None):
-    """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
-    its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
-    at each validation point (seconds since the start, validation included; seconds of that
-    validation pass)."""
-    opt = Adam(model.trainable(), lr=lr) if opt is None else opt
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, opt, train, val, iters=iters, eval_every=iters, checkpoint_dir=tmp,
-                          meta={}, clip=clip, schedule=schedule)
-        losses, vals = [], []
-        t0 = time.perf_counter()
-        for it in range(iters):
-            trainer.step()
-            losses.append(float(trainer.last_loss))
-            if (it + 1) % val_every == 0 or it + 1 == iters:
-                t_val = time.perf_counter()
-                vals.append((it + 1, trainer.evaluate()))
-                if times is not None:
-                    now = time.perf_counter()
-                    times.append((now - t0, now - t_val))
-        return losses, vals, time.perf_counter() - t0
-
-
-def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None):
-    """The same loop in PyTorch: torch.optim.Adam(lr), clip_grad_norm_(clip), validation as
-    Trainer.evaluate. `times` as in train_minirnn."""
-    F = torch.nn.functional
-    params = [p for p in list(rnn.parameters()) + list(out.parameters()) if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    eye = torch.eye(V, dtype=dtype)
-    losses, vals, state = [], [], None
-
-    def run(x, state):
-        h, state = rnn(eye[torch.from_numpy(x)], state)
-        return out(h), state
-
-    t0 = time.perf_counter()
-    for it in range(iters):
-        w = it % len(train)
-        if w == 0:
-            state = None
-        x, y = train.window(w)
-        logits, state = run(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-        losses.append(loss.item())
-        if (it + 1) % val_every == 0 or it + 1 == iters:
-            t_val = time.perf_counter()
-            with torch.no_grad():
-                total, s = 0.0, None
-                for k in range(len(val)):
-                    vx, vy = val.window(k)
-                    lg, s = run(vx, s)
-                    total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
-            vals.append((it + 1, total / len(val)))
-            if times is not None:
-                now = time.perf_counter()
-                times.append((now - t0, now - t_val))
-    return losses, vals, time.perf_counter() - t0
-
-
-def compare_recipes(args):
-    """minirnn's defaults against PyTorch's, for each seed: the curves, their means over the seeds
-    and the gaps, to JSON and PNG, and every run to recipe.json."""
-    import recipe
+def compare_recipes(args, torch):
+    """minirnn's defaults against PyTorch's (when installed), for each seed: the curves, their means
+    over the seeds and the gaps, to JSON and PNG; with --update-results every run to recipe.json."""
     text = args.text or default_corpus()
     seeds = args.seeds or [args.seed]
-    runs = {"default": {}, "torch": {}}
+    specs = ("torch", "default") if torch is not None else ("default",)
+    runs = {spec: {} for spec in specs}
     tid = recipe.text_id(text)
     for seed in seeds:
-        for spec in ("torch", "default"):              # side by side: each seed runs both, one after the other
+        for spec in specs:                             # side by side: each seed runs both, one after the other
             cfg = recipe.parse_spec(spec)
-            old = reusable_run(recipe, spec, seed, args.iters, tid) if args.reuse else None
+            old = reusable_run(spec, seed, args.iters, tid) if args.reuse else None
             if old is not None:
                 curve, seconds, where = old["curve"], old["seconds"], old.get("date") or old.get("note") or True
                 runs[spec][seed] = {"val_loss": curve, "seconds": seconds, "reused": where,
                                     **({"flags": old["flags"]} if "flags" in old else {})}
             else:
-                curve, seconds, extra = recipe.run_spec(cfg, text, seed, args.iters, args.val_every, args.threads)
+                curve, seconds, extra = recipe.run_spec(cfg, text, seed, args.iters, args.val_every, args.threads,
+                                                        val_windows=args.val_windows)
                 runs[spec][seed] = {"val_loss": curve, "seconds": round(seconds, 1), **extra}
-                if args.out is None:                   # a run to a given --out leaves the study alone
+                if args.update_results and args.out is None and not args.val_windows:  # the study, on request
                     recipe.append(recipe.RESULTS, recipe.record(spec, cfg, seed, args.iters, text, curve, seconds,
                                                                 args.threads, "compare_torch_charlm.py --recipe",
                                                                 **extra))
             print(f"seed {seed} {spec:8s}: " + "  ".join(f"{p[0]}: {p[1]:.4f}" for p in curve) +
                   (f"  (from recipe.json, {where})" if old is not None else f"  ({seconds:.0f}s)"), flush=True)
-    its = [c[0] for c in runs["torch"][seeds[0]]["val_loss"]]
+    its = [c[0] for c in runs["default"][seeds[0]]["val_loss"]]
     mean = {k: [float(np.mean([r["val_loss"][i][1] for r in v.values()])) for i in range(len(its))]
             for k, v in runs.items()}
-    gaps = [m - t for m, t in zip(mean["default"], mean["torch"])]
     # wall time only from the runs trained here, side by side (reused ones ran under other conditions)
     seconds = {k: float(np.median([r["seconds"] for r in v.values() if "reused" not in r] or [np.nan]))
                for k, v in runs.items()}
-    print(f"mean of {len(seeds)} seed(s), minirnn - torch: " +
-          "  ".join(f"{it}: {g:+.4f}" for it, g in zip(its, gaps)) +
-          f"; median seconds of the runs trained here: minirnn {seconds['default']:.0f}, torch {seconds['torch']:.0f}")
+    gaps = None
+    if torch is not None:
+        gaps = [m - t for m, t in zip(mean["default"], mean["torch"])]
+        print(f"mean of {len(seeds)} seed(s), minirnn - torch: " +
+              "  ".join(f"{it}: {g:+.4f}" for it, g in zip(its, gaps)) +
+              f"; median seconds of the runs trained here: minirnn {seconds['default']:.0f}, "
+              f"torch {seconds['torch']:.0f}")
     name = os.path.splitext(os.path.basename(text))[0]
-    path = args.out or os.path.join(os.path.dirname(__file__), "results", f"charlm_recipe_{name}.json")
-    write_with_plot(path, {"text": recipe.text_id(text), "seeds": seeds, "iters": args.iters,
+    path = args.out or common.result_path(args, f"charlm_recipe_{name}.json")
+    write_with_plot(path, {"text": tid, "seeds": seeds, "iters": args.iters,
                            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                        "torch_threads": args.threads,
                                        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
                            "curves": "[iteration, val nats/char, seconds since the start (validation included), seconds of "
                                      "that validation pass (runs since issue 15's second round)]",
-                           "minirnn_defaults": runs["default"], "torch_defaults": runs["torch"],
-                           "iterations": its, "mean_minirnn": mean["default"], "mean_torch": mean["torch"],
+                           "minirnn_defaults": runs["default"], "torch_defaults": runs.get("torch"),
+                           "iterations": its, "mean_minirnn": mean["default"], "mean_torch": mean.get("torch"),
                            "mean_minirnn_minus_torch": gaps, "median_seconds": seconds},
                     lambda ax: _draw_recipe(ax, runs, its, mean, name))
 
 
-def reusable_run(recipe, spec, seed, iters, text_id):
-    """The latest run of `spec` with this seed, length and text in recipe.json, or None; a
-    'default' run counts only if it was trained with the flags train_char.py has now."""
+def reusable_run(spec, seed, iters, text_id):
+    """The latest run of `spec` with this seed, length and text in the committed recipe.json, or
+    None; a 'default' run counts only if it was trained with the flags train_char.py has now."""
     for r in reversed(recipe.load(recipe.RESULTS)):
         if (r["variant"] != spec or r["seed"] != seed or r["iters"] != iters or "stopped_at" in r
                 or r["text"]["sha256"] != text_id["sha256"]):
@@ -202,6 +149,8 @@ def reusable_run(recipe, spec, seed, iters, text_id):
 
 def _draw_recipe(ax, runs, its, mean, name):
     for key, label, style in (("default", "minirnn defaults", "o-"), ("torch", "PyTorch defaults", "s--")):
+        if key not in runs:
+            continue
         line, = ax.plot(its, mean[key], style, label=f"{label} (mean of {len(runs[key])})")
         for r in runs[key].values():                   # each seed, faint
             ax.plot(its, [p[1] for p in r["val_loss"]], style[1:], color=line.get_color(), alpha=0.3, lw=0.8)
@@ -209,7 +158,7 @@ def _draw_recipe(ax, runs, its, mean, name):
     ax.set_title(name)
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", default=None, help="UTF-8 text (default: the bundled novel)")
     p.add_argument("--model", choices=["lstm", "rnn"], default="lstm")
@@ -221,12 +170,14 @@ def main():
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--val-windows", type=int, default=None,
+                   help="validate on the first N windows (default: all; fewer only for quick runs)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=int, default=2, help="torch threads (NumPy's BLAS uses its own setting)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="with --recipe: run both recipes for each of these seeds (default: --seed)")
-    p.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/charlm_torch_<dtype>.json)")
+    p.add_argument("--out", default=None, help="JSON path (default: charlm_torch_<dtype>.json in --out-dir)")
     p.add_argument("--two-biases", action="store_true",
                    help="torch trains both of its biases (b_ih = b_hh = b/2 at the start); minirnn trains "
                         "its one bias at twice the learning rate (optim.bias_lr_factors): the same trajectory")
@@ -236,70 +187,69 @@ def main():
     p.add_argument("--recipe", action="store_true",
                    help="each library's defaults from its own initialisation (see above); only --text, "
                         "--iters, --val-every, --seed(s), --threads and --out apply")
-    args = p.parse_args()
+    common.add_output_args(p)
+    args = p.parse_args(argv)
+    torch = common.reference("torch")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     if args.recipe:
-        return compare_recipes(args)
-    try:
-        import torch
-    except ImportError:
-        sys.exit("PyTorch is not installed: pip install torch==2.13.0 to run this comparison")
-    torch.set_num_threads(args.threads)
+        return compare_recipes(args, torch)
     ids, vocab = chardata.encode_file(args.text or default_corpus())
     train, val = chardata.split(ids, 0.1, args.batch, args.seq)
     dtype = np.dtype(args.dtype)
     model = RNNLM(len(vocab), hidden=args.hidden, layers=args.layers, cell=args.model, embed=0,
                   seed=args.seed, dtype=dtype)
-    rnn, out = torch_twin(model, torch, args.two_biases)   # copied before minirnn trains
+    rnn, out = (torch_twin(model, torch, args.two_biases) if torch is not None else (None, None))  # before training
     print(f"{args.layers}-layer {args.model} H={args.hidden}, V={len(vocab)}, {args.dtype}, "
-          f"{args.iters} iterations of {args.batch}x{args.seq}; torch {torch.__version__}, {args.threads} threads")
+          f"{args.iters} iterations of {args.batch}x{args.seq}; "
+          + (f"torch {torch.__version__}, {args.threads} threads" if torch is not None else "no torch"))
     factors = bias_lr_factors(model.trainable(), 2.0 if args.two_biases else 1.0)
     opt = Adam(model.trainable(), lr=args.lr, lr_factors=factors)
     m_loss, m_val, m_time = train_minirnn(model, train, val, args.iters, args.lr, args.clip, args.val_every,
-                                          opt=opt)
+                                          opt=opt, val_windows=args.val_windows)
     print(f"minirnn: final train {m_loss[-1]:.4f}, val {m_val[-1][1]:.4f}, {m_time:.1f}s")
-    t_loss, t_val, t_time = train_torch(torch, rnn, out, len(vocab), train, val, args.iters, args.lr,
-                                        args.clip, args.val_every,
-                                        torch.float64 if dtype == np.float64 else torch.float32)
-    print(f"torch:   final train {t_loss[-1]:.4f}, val {t_val[-1][1]:.4f}, {t_time:.1f}s")
-    diff50 = float(np.max(np.abs(np.array(m_loss[:50]) - np.array(t_loss[:50]))))
-    dval = [abs(a[1] - b[1]) for a, b in zip(m_val, t_val)]
-    print(f"max |train loss difference| over the first 50 iterations: {diff50:.3e}")
-    print(f"|val loss difference| at iteration {m_val[-1][0]}: {dval[-1]:.4f} nats/char")
     result = {
         "config": vars(args) | {"vocab": len(vocab), "text": args.text or "bundled quijote.txt"},
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "torch": torch.__version__},
+                    "numpy": np.__version__, "torch": torch.__version__ if torch is not None else None},
         "minirnn": {"train_loss": m_loss, "val_loss": m_val, "seconds": m_time},
-        "torch": {"train_loss": t_loss, "val_loss": t_val, "seconds": t_time},
-        "max_abs_train_diff_first50": diff50,
-        "final_val_abs_diff": dval[-1],
+        "torch": None,
     }
+    t_loss = t_val = None
+    if torch is not None:
+        t_loss, t_val, t_time = train_torch(torch, rnn, out, len(vocab), train, val, args.iters, args.lr,
+                                            args.clip, args.val_every,
+                                            torch.float64 if dtype == np.float64 else torch.float32,
+                                            val_windows=args.val_windows)
+        print(f"torch:   final train {t_loss[-1]:.4f}, val {t_val[-1][1]:.4f}, {t_time:.1f}s")
+        diff50 = float(np.max(np.abs(np.array(m_loss[:50]) - np.array(t_loss[:50]))))
+        dval = [abs(a[1] - b[1]) for a, b in zip(m_val, t_val)]
+        print(f"max |train loss difference| over the first 50 iterations: {diff50:.3e}")
+        print(f"|val loss difference| at iteration {m_val[-1][0]}: {dval[-1]:.4f} nats/char")
+        result.update({"torch": {"train_loss": t_loss, "val_loss": t_val, "seconds": t_time},
+                       "max_abs_train_diff_first50": diff50, "final_val_abs_diff": dval[-1]})
     default_name = f"charlm_torch_{args.dtype}{'_two_biases' if args.two_biases else ''}.json"
-    path = args.out or os.path.join(os.path.dirname(__file__), "results", default_name)
+    path = args.out or common.result_path(args, default_name)
     write_with_plot(path, result, lambda ax: _draw_parity(ax, m_loss, t_loss, m_val, t_val))
 
 
 def _draw_parity(ax, m_loss, t_loss, m_val, t_val):
     ax.plot(m_loss, label="minirnn train", alpha=0.7)
-    ax.plot(t_loss, label="torch train", alpha=0.7, linestyle="--")
     ax.plot(*zip(*m_val), "o-", label="minirnn val")
-    ax.plot(*zip(*t_val), "s--", label="torch val")
+    if t_loss is not None:
+        ax.plot(t_loss, label="torch train", alpha=0.7, linestyle="--")
+        ax.plot(*zip(*t_val), "s--", label="torch val")
     ax.set_ylabel("cross-entropy (nats/char)")
 
 
 def write_with_plot(path, payload, draw):
     """Write payload as JSON to path, and, where matplotlib is installed, draw(ax) beside it as a PNG
     (loss against iteration)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=1)
+    common.write_json(path, payload)
     print(f"wrote {path}")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = common.pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     draw(ax)
@@ -309,5 +259,6 @@ def write_with_plot(path, payload, draw):
     fig.savefig(path[:-5] + ".png", dpi=100)
     print(f"wrote {path[:-5]}.png")
 
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

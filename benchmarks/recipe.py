@@ -6,7 +6,8 @@ validation; 32 streams, windows of 64, state carried and reset at each epoch) an
 validation loss as Trainer.evaluate does, every --eval-every iterations. Each run appends one
 record (text, variant, seed, curve of [iteration, val nats/char, seconds since the start, seconds of
 that validation pass]) to
-benchmarks/results/recipe.json; --plot draws that file to recipe.png.
+recipe.json in --out-dir (benchmarks/results/recipe.json, the study, with --update-results);
+--plot draws that file to recipe.png beside it.
 
 A variant is a spec string:
     default                  what `python scripts/train_char.py` does now (its parser's defaults)
@@ -14,6 +15,8 @@ A variant is a spec string:
                              a word @beta2=0.99 sets that attribute of the optimizer it builds
     torch                    PyTorch's defaults: one-hot -> nn.LSTM(V, 256, 2) -> nn.Linear, default
                              initialisation, Adam(lr), clip_grad_norm_(5); `torch,lr=2e-3` changes lr
+                             (and `hidden=H` the width, as for the keys below); skipped with one line
+                             when PyTorch is not installed
     key=value,...            minirnn's loop with the old recipe (forget bias 1, one bias, Adam 3e-3,
                              no schedule) changed by the keys given:
         init=fb1|u1|u2       LSTM bias b: U(-k,k) with the forget quarter set to 1 (the old init);
@@ -24,6 +27,7 @@ A variant is a spec string:
         sched=cos:W:F[:S]    warm-up of W iterations, hold lr until iteration S (default W), then a
                              half cosine to F * lr at the last iteration
         clip=C               gradient-norm clipping
+        hidden=H             the width of both layers (default 256)
 
     python benchmarks/recipe.py --variants torch default --seeds 0 1
     python benchmarks/recipe.py --variants "init=u2,blr=2" "init=u2,blr=2,sched=cos:100:0.1"
@@ -52,9 +56,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
 
-from compare_torch_charlm import train_minirnn, train_torch  # noqa: E402
+import common  # noqa: E402
+from common import curve_of, train_minirnn, train_torch  # noqa: E402
 
 from minirnn import chardata  # noqa: E402
+from minirnn.errors import UsageError, run_cli  # noqa: E402
 from minirnn.cli import make_optimizer  # noqa: E402
 from minirnn.layers import lstm  # noqa: E402
 from minirnn.model import RNNLM  # noqa: E402
@@ -65,7 +71,9 @@ RESULTS = os.path.join(HERE, "results", "recipe.json")
 # train_char.py flags that do not change a run's curve (where it runs, what it prints and saves)
 NOT_RECIPE = {"text", "seed", "iters", "eval_every", "eval_windows", "print_every", "sample_every", "sample_length",
               "sample_temperature", "checkpoint_dir", "resume", "overwrite", "backend"}
-OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0}
+OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0, "hidden": 256}
+SMOKE_ARGS = ["--variants", "default --hidden 8 --layers 1", "torch,hidden=8", "hidden=8",
+              "--iters", "2", "--eval-every", "2", "--val-windows", "2", "--threads", "1"]
 
 
 def parse_spec(spec: str) -> dict:
@@ -80,14 +88,14 @@ def parse_spec(spec: str) -> dict:
     if kind == "minirnn":
         cfg.update(OLD)
     elif kind == "torch":
-        cfg.update(lr=3e-3, clip=5.0)
+        cfg.update(lr=3e-3, clip=5.0, hidden=256)
     elif kind != "default":
-        raise SystemExit(f"unknown variant {spec!r}")
+        raise UsageError(f"unknown variant {spec!r}")
     for w in words[1 if kind != "minirnn" else 0:]:
         k, v = w.split("=", 1)
-        if k not in ("init", "blr", "lr", "sched", "clip"):
-            raise SystemExit(f"unknown key {k!r} in {spec!r}")
-        cfg[k] = v if k in ("init", "sched") else float(v)
+        if k not in ("init", "blr", "lr", "sched", "clip", "hidden"):
+            raise UsageError(f"unknown key {k!r} in {spec!r}")
+        cfg[k] = v if k in ("init", "sched") else int(v) if k == "hidden" else float(v)
     return cfg
 
 
@@ -103,7 +111,7 @@ def redraw_biases(model, init: str, seed: int):
         elif init == "u2":
             b = b + rng.uniform(-k, k, 4 * H)                                 # b_ih + b_hh
         elif init != "u1":
-            raise SystemExit(f"unknown init {init!r}")
+            raise UsageError(f"unknown init {init!r}")
         model.params[f"rnn.{l}.b"][...] = b.astype(model.dtype)
 
 
@@ -112,11 +120,11 @@ def make_schedule(sched: str, lr: float, iters: int):
         return None
     name, warmup, floor, *start = sched.split(":")
     if name != "cos":
-        raise SystemExit(f"unknown schedule {sched!r}")
+        raise UsageError(f"unknown schedule {sched!r}")
     return WarmupCosine(lr, iters, int(warmup), float(floor), int(start[0]) if start else None)
 
 
-def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=None):
+def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=None, val_windows=None):
     """train_char.py with its defaults (plus `argv`), in process: the same model, optimizer and
     schedule the script builds, for `iters` iterations (or only the first `stop` of them, the
     schedule still planned for `iters`). Returns (curve, seconds, flags)."""
@@ -130,51 +138,56 @@ def run_default(text, seed, iters, eval_every, argv=(), stop=None, opt_attrs=Non
     opt, schedule = make_optimizer(args, model, len(train))
     for k, v in (opt_attrs or {}).items():
         if not hasattr(opt, k):
-            raise SystemExit(f"the optimizer has no attribute {k!r}")
+            raise UsageError(f"the optimizer has no attribute {k!r}")
         setattr(opt, k, v)
     times = []
     _, vals, seconds = train_minirnn(model, train, val, stop or iters, args.lr, args.clip, eval_every,
-                                     opt=opt, schedule=schedule, times=times)
+                                     opt=opt, schedule=schedule, times=times, val_windows=val_windows)
     flags = {k: v for k, v in vars(args).items() if k not in ("checkpoint_dir", "resume", "backend")}
-    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds, flags
+    return curve_of(vals, times), seconds, flags
 
 
-def run_minirnn(cfg, text, seed, iters, eval_every):
+def run_minirnn(cfg, text, seed, iters, eval_every, val_windows=None):
     ids, vocab = chardata.encode_file(text)
     train, val = chardata.split(ids, 0.1, 32, 64)
-    model = RNNLM(len(vocab), hidden=256, layers=2, cell="lstm", embed=0, seed=seed, dtype=np.float32)
+    model = RNNLM(len(vocab), hidden=cfg.get("hidden", 256), layers=2, cell="lstm", embed=0, seed=seed,
+                  dtype=np.float32)
     redraw_biases(model, cfg["init"], seed)
     params = model.trainable()
     opt = Adam(params, lr=cfg["lr"], lr_factors=bias_lr_factors(params, cfg["blr"]))
     times = []
     _, vals, seconds = train_minirnn(model, train, val, iters, cfg["lr"], cfg["clip"], eval_every, opt=opt,
-                                     schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times)
-    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds
+                                     schedule=make_schedule(cfg["sched"], cfg["lr"], iters), times=times,
+                                     val_windows=val_windows)
+    return curve_of(vals, times), seconds
 
 
-def run_torch(cfg, text, seed, iters, eval_every, threads=2):
+def run_torch(cfg, text, seed, iters, eval_every, threads=2, val_windows=None):
     """PyTorch with its own defaults on minirnn's windows. Returns (curve, seconds)."""
     import torch
     torch.set_num_threads(threads)
     ids, vocab = chardata.encode_file(text)
     train, val = chardata.split(ids, 0.1, 32, 64)
     torch.manual_seed(seed)
-    rnn = torch.nn.LSTM(len(vocab), 256, num_layers=2, batch_first=True)
-    out = torch.nn.Linear(256, len(vocab))
+    H = cfg.get("hidden", 256)
+    rnn = torch.nn.LSTM(len(vocab), H, num_layers=2, batch_first=True)
+    out = torch.nn.Linear(H, len(vocab))
     times = []
     _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
-                                   eval_every, torch.float32, times=times)
-    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)], seconds
+                                   eval_every, torch.float32, times=times, val_windows=val_windows)
+    return curve_of(vals, times), seconds
 
 
-def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None):
-    """Train one parsed variant: (curve, seconds, extra fields of its record)."""
+def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None, val_windows=None):
+    """Train one parsed variant: (curve, seconds, extra fields of its record). Validation covers
+    the first `val_windows` windows (None: all of them, as the study does)."""
     if cfg["kind"] == "torch":
-        return (*run_torch(cfg, text, seed, iters, eval_every, threads), {})
+        return (*run_torch(cfg, text, seed, iters, eval_every, threads, val_windows), {})
     if cfg["kind"] == "default":
-        curve, seconds, flags = run_default(text, seed, iters, eval_every, cfg.get("argv", ()), stop, cfg.get("opt"))
+        curve, seconds, flags = run_default(text, seed, iters, eval_every, cfg.get("argv", ()), stop, cfg.get("opt"),
+                                            val_windows)
         return curve, seconds, {"flags": flags}
-    return (*run_minirnn(cfg, text, seed, iters, eval_every), {})
+    return (*run_minirnn(cfg, text, seed, iters, eval_every, val_windows), {})
 
 
 def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
@@ -218,9 +231,9 @@ def append(path, record):
 def plot(path, png, only=None):
     """One panel per text with the full runs (mean over seeds, each seed faint), and a last panel
     with the screening runs (--stop-at) beside the default's first iterations."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = common.pyplot()
+    if plt is None:
+        raise UsageError("--plot needs matplotlib: pip install matplotlib")
     runs = [r for r in load(path) if only is None or r["variant"] in only]
     full = [r for r in runs if r["iters"] >= 2000 and "stopped_at" not in r]
     screens = [r for r in runs if "stopped_at" in r]
@@ -231,6 +244,9 @@ def plot(path, png, only=None):
         name = screens[0]["text"]["name"]
         same = [r for r in full if r["text"]["name"] == name and r["variant"] == "default"]
         panels.append((f"{name}: screening, first {stop} of 2,000 iterations", screens + same, stop))
+    if not panels:
+        raise UsageError(f"nothing to plot in {path}: it draws runs of 2,000 iterations or more and "
+                         "--stop-at screens")
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     for ax, (title, rs_all, stop) in zip(axes[0], panels):
         groups = {}
@@ -282,17 +298,19 @@ def record_script_run(args, text):
     print(" ".join(f"{p[0]}:{p[1]:.3f}" for p in curve))
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", default=None, help="UTF-8 text (default: the bundled novel)")
     p.add_argument("--variants", nargs="+", default=["torch", "default"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--val-windows", type=int, default=None,
+                   help="validate on the first N windows (default: all; fewer only for quick runs)")
     p.add_argument("--stop-at", type=int, default=None, metavar="N",
                    help="variants 'default ...' only: stop after N of the --iters iterations (the schedule "
                         "is still planned for --iters), to screen the early curve")
-    p.add_argument("--out", default=RESULTS)
+    p.add_argument("--out", default=None, help="the JSON list of runs (default: recipe.json in --out-dir)")
     p.add_argument("--threads", type=int, default=2,
                    help="PyTorch's threads; NumPy's BLAS takes OPENBLAS_NUM_THREADS from the environment")
     p.add_argument("--note", default="", help="free text stored with the run (e.g. the commit)")
@@ -302,20 +320,30 @@ def main():
                         "train_char.py's defaults) instead of training")
     p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
     p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
-    args = p.parse_args()
+    common.add_output_args(p)
+    args = p.parse_args(argv)
+    args.out = args.out or common.result_path(args, "recipe.json")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.plot:
         return plot(args.out, args.out[:-5] + ".png", args.plot_only)
     text = args.text or default_corpus()
     if args.from_metrics:
         return record_script_run(args, text)
-    for spec in args.variants:
-        cfg = parse_spec(spec)
+    cfgs = {spec: parse_spec(spec) for spec in args.variants}          # every spec checked before training
+    if any(cfg["kind"] == "torch" for cfg in cfgs.values()) and common.reference("torch") is None:
+        cfgs = {spec: cfg for spec, cfg in cfgs.items() if cfg["kind"] != "torch"}
+    for spec, cfg in cfgs.items():
         for seed in args.seeds:
-            curve, seconds, extra = run_spec(cfg, text, seed, args.iters, args.eval_every, args.threads, args.stop_at)
+            curve, seconds, extra = run_spec(cfg, text, seed, args.iters, args.eval_every, args.threads, args.stop_at,
+                                             args.val_windows)
+            extra.update({"stopped_at": args.stop_at} if args.stop_at else {})
+            extra.update({"val_windows": args.val_windows} if args.val_windows else {})
             append(args.out, record(spec, cfg, seed, args.iters, text, curve, seconds, args.threads, args.note,
-                                    **({"stopped_at": args.stop_at} if args.stop_at else {}), **extra))
-            marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve if p[0] % 500 == 0)
+                                    **extra))
+            marks = " ".join(f"{p[0]}:{p[1]:.3f}" for p in curve)
             print(f"{os.path.basename(text)} {spec} seed {seed}: {marks} ({seconds:.0f}s)", flush=True)
+    print(f"wrote {args.out}")
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

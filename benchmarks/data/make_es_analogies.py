@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write benchmarks/data/es_analogies_quijote.txt: Spanish analogy questions over the novel's vocabulary.
 
-    python benchmarks/make_es_analogies.py            # rewrites the file (deterministic)
+    python benchmarks/data/make_es_analogies.py       # rewrites the file (deterministic)
 
 The file is in the format of word2vec's questions-words.txt, read by gensim's and minirnn's
 ``evaluate_word_analogies``: ``: section`` lines, then questions ``a b c d`` (a : b :: c : d).
@@ -55,7 +55,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default=default_corpus(), help="corpus whose vocabulary the pairs must be in")
     p.add_argument("--min-count", type=int, default=5, help="drop pairs with a word seen fewer times")
-    p.add_argument("--out", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"))
+    p.add_argument("--out", default=os.path.join(HERE, "es_analogies_quijote.txt"))
     return p.parse_args(argv)
 
 
