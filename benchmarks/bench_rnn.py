@@ -111,7 +111,7 @@ def _minirnn_setup(spec):
 
     def cache_bytes():
         _, _, cache = model.loss(x, y, None, train=True)
-        _, (cell, _, layer_caches), _, _ = cache              # (embedding, stack, output, loss)
+        _, (cell, layer_caches), _, _ = cache                 # (embedding, stack, output, loss)
         own = 0
         for _, c in layer_caches:   # lstm: (x, h0, c0, Wx, Wh, gates, c, h); rnn: (x, h0, Wx, Wh, h);
             # gru: (x, h0, Wx, Wh, gates, h)
