@@ -46,7 +46,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,10 +68,6 @@ GEMM = 2048                               # the ceiling's sgemm size
 
 # the smallest run: what the benchmarks' smoke test runs (a few seconds)
 SMOKE_ARGS = ["--tiny", "--rounds", "1", "--warmup", "1", "--steps", "1", "--rows", "char_val,sample"]
-
-
-def default_out_dir() -> str:
-    return os.environ.get("MINIRNN_BENCH_OUT") or os.path.join(tempfile.gettempdir(), "minirnn-bench")
 
 
 def flops(cfg) -> float:
@@ -423,7 +418,7 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="time minirnn alone")
     ap.add_argument("--tiny", action="store_true", help=f"every row at {TINY} (a smoke run)")
     ap.add_argument("--profile", action="store_true", help="profile minirnn's rows with perf instead")
-    ap.add_argument("--out-dir", default=default_out_dir(), help="where the JSON goes")
+    ap.add_argument("--out-dir", default=common.default_out_dir(), help="where the JSON goes")
     ap.add_argument("--update-results", action="store_true", help="also write to benchmarks/results/")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
