@@ -5,6 +5,7 @@
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
     python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
+    python scripts/train_char.py --lstm-file ex/lstm.py   # the LSTM you wrote (python -m minirnn.exercises)
 
 Every --eval-every iterations it measures the validation loss (nats per character over the first
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
@@ -37,6 +38,9 @@ def build_parser():
                     eval_every=250, checkpoint_dir="checkpoints/char")
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
+    p.add_argument("--lstm-file", default=None, metavar="FILE",
+                   help="your LSTM exercise file (python -m minirnn.exercises start lstm DIR): once it passes "
+                        "its check, the model's LSTM layers run it (the book path, not the engine)")
     return p
 
 
@@ -46,6 +50,11 @@ def main(argv=None):
     arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",),
                                      paths=("text",))
     check_flags(args)
+    if args.lstm_file:
+        require(args.model == "lstm", f"--lstm-file is an LSTM; it needs --model lstm, not {args.model}")
+        from minirnn import exercises
+        exercises.use_lstm_file(args.lstm_file)
+        print(f"LSTM layers: {args.lstm_file} (checked: every gradient right)")
     check_options(args.sample_temperature, 0, 1.0, temperature_flag="--sample-temperature")
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
