@@ -88,7 +88,7 @@ def _blank_lines(lines, fn, hints, what, setup):
     names = ret.value.elts if ret is not None and isinstance(ret.value, ast.Tuple) else \
         [ret.value] if ret is not None else []
     if names and all(isinstance(n, ast.Name) for n in names):      # the names, never the formula
-        todo.append(f"{indent}{MARKER}: end with  return {ast.unparse(ret.value)}")
+        todo.append(f"{indent}{MARKER}: end with  return {', '.join(ast.unparse(n) for n in names)}")
     todo.append(f'{indent}raise NotImplementedError("TODO: write {what}")')
     if cut >= len(body):
         raise LookupError(f"{what}: the book's body has nothing past its set-up to blank")
