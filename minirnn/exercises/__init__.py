@@ -188,8 +188,9 @@ class Report:
         else:
             lines = [f"{ex.name}: {what} graded against the book" +
                      (" and central differences (float64)" if ex.grade in GRADIENT_GRADERS else "") + ":"]
+            shown = set()
             for v in self.verdicts:
-                lines += v.lines()
+                lines += v.lines(shown)
             bad = sum(not v.ok for v in self.verdicts)
             lines.append(f"{bad} of {len(self.verdicts)} wrong: start with the first." if bad
                          else f"all {len(self.verdicts)} right.")

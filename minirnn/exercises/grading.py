@@ -48,13 +48,19 @@ class Verdict:
     reread: list = field(default_factory=list)  # lines of the book's derivation
     note: str = ""
 
-    def lines(self):
+    def lines(self, shown=None):
+        """The report's lines. ``shown``: equations printed above, not repeated (updated here)."""
         if self.ok:
             return [f"  right  {self.name}"]
+        new = [r for r in self.reread if shown is None or r not in shown]
         head = f"  wrong  {self.name}: " + (self.note if self.note and not self.err else
                                              f"relative error {self.err:.1e}" + (f" ({self.note})" if self.note else ""))
-        out = [head + (f", at {self.where}" if self.where else "") + ("; reread" if self.reread else "")]
-        out += [f"           {r}" for r in self.reread]
+        head += f", at {self.where}" if self.where else ""
+        if self.reread and not new:
+            head += "; may follow from the errors above"
+        out = [head + ("; reread" if new else "")] + [f"           {r}" for r in new]
+        if shown is not None:
+            shown.update(new)
         return out
 
 
