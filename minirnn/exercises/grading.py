@@ -15,6 +15,7 @@ and the book's side by side on the same random inputs and compare each output.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -91,7 +92,6 @@ def _call(fn, *args, path, what, **kw):
 
 
 def _same(a, b) -> bool:
-    import os
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -202,12 +202,13 @@ def _run_recurrent(learner, book, cell, path):
         state = ["h0", "c0"] if cell == "lstm" else ["h0"]
         ins = [a["x"]] + [a[s] for s in state] + [a["Wx"], a["Wh"], a["b"]]
         dcT = a.get("dcT")
-        out = _call(learner.forward, *ins, path=path, what="forward")
-        got = _call(learner.backward, a["dh"], out[-1], path=path, what="backward",
+        mine = [None if v is None else v.copy() for v in ins]   # the learner's own copies
+        out = _call(learner.forward, *mine, path=path, what="forward")
+        got = _call(learner.backward, a["dh"].copy(), out[-1], path=path, what="backward",
                     **({"dcT": None if dcT is None else dcT.copy()} if cell == "lstm" else {}))
         ref_out = book.forward(*ins)
         want = book.backward(a["dh"], ref_out[-1], **({"dcT": dcT} if cell == "lstm" else {}))
-        if not isinstance(got, tuple) or len(got) != len(names):
+        if not isinstance(got, (tuple, list)) or len(got) != len(names):
             raise Raised(f"backward returned {type(got).__name__}"
                          f"{f' of {len(got)}' if isinstance(got, tuple) else ''}; the book returns the "
                          f"tuple ({', '.join(names)})")
@@ -295,7 +296,7 @@ def grade_linear(learner, path, rng):
         y, cache = _call(learner.forward, a["x"].copy(), a["W"].copy(), a["b"].copy(), path=path, what="forward")
         got = _call(learner.backward, a["dy"].copy(), cache, path=path, what="backward")
         want = linear.backward(a["dy"], linear.forward(a["x"], a["W"], a["b"])[1])
-        if not isinstance(got, tuple) or len(got) != 3:
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise Raised("backward must return the tuple (dx, dW, db)")
         num = _numeric(lambda: (linear.forward(a["x"], a["W"], a["b"])[0],), {"x": a["x"], "W": a["W"], "b": a["b"]},
                        [a["dy"]])
@@ -424,7 +425,7 @@ def grade_sgns(learner, path, rng):
         got = _call(learner.sgns_pair_reference, s0, s1, table, a["context"], a["center"], a["K"], a["alpha"],
                     a["rnd"], path=path, what="sgns_pair_reference")
         loss, rnd = word2vec.sgns_pair_reference(r0, r1, table, a["context"], a["center"], a["K"], a["alpha"], a["rnd"])
-        if not isinstance(got, tuple) or len(got) != 2:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Raised("sgns_pair_reference must return the tuple (loss, rnd)")
         return {"random state (the draws)": (np.float64(int(got[1]) == rnd), np.float64(1.0)),
                 "loss": (np.float64(got[0]), np.float64(loss)), "syn1neg": (s1, r1), "syn0": (s0, r0)}
@@ -462,7 +463,7 @@ def grade_lloyd(learner, path, rng):
         ref.assign(X, C, x_sq, rlab, rdist)
         got = _call(ops.sums, X, rlab.copy(), K, path=path, what="ArrayOps.sums")
         want = ref.sums(X, rlab, K)
-        if not isinstance(got, tuple) or len(got) != 2:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Raised("ArrayOps.sums must return the tuple (sums, counts)")
         out = {"labels": (lab.astype(np.float64), rlab.astype(np.float64)), "min_d": (dist, rdist),
                "counts": (np.asarray(got[1], dtype=np.float64), want[1].astype(np.float64)),
