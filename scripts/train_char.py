@@ -29,13 +29,30 @@ from minirnn.textio import default_corpus
 from minirnn.trainer import Trainer
 
 
+# --lr when not given, by --model, each held and decayed over the last 30% of the run. LSTM: the
+# fastest of the curves in README's "Training recipe" (3e-3 learned slower; 1e-2 stalled at the
+# unigram level). RNN and GRU: measured the same way, docs/recipe_cells.md.
+DEFAULT_LR = {"lstm": 6e-3, "rnn": 2e-3, "gru": 6e-3}
+
+
+class Parser(argparse.ArgumentParser):
+    """Fills --lr from DEFAULT_LR[--model] when it is not given (after parsing, so in any order)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        if getattr(ns, "lr", 0) is None:
+            ns.lr = DEFAULT_LR[ns.model]
+        return ns, rest
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p = Parser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--text", default=None, help="UTF-8 text file to learn (default: the bundled Don Quijote)")
-    # lr 6e-3 held, decayed over the last 30% of the run: the fastest of the curves in README's
-    # "Training recipe" (3e-3 learned slower; 1e-2 stalled at the unigram level)
-    add_model_flags(p, hidden=256, layers=2, embed=0, batch=32, seq=64, lr=6e-3, iters=2000,
+    add_model_flags(p, hidden=256, layers=2, embed=0, batch=32, seq=64, lr=None, iters=2000,
                     eval_every=250, checkpoint_dir="checkpoints/char")
+    for a in p._actions:                                       # say which default --lr takes
+        if a.dest == "lr":
+            a.help += "; default by --model: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
     p.add_argument("--lstm-file", default=None, metavar="FILE",
