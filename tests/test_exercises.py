@@ -251,3 +251,36 @@ def test_lstm_file_that_fails_is_refused(tmp_path, monkeypatch, capsys):
     assert "not written yet" in capsys.readouterr().err
     assert run_cli(train_char.main, [*flags, "--model", "rnn"]) == 2
     assert "needs --model lstm" in capsys.readouterr().err
+
+
+RNN_ANOTHER_WAY = """\
+    das = xp.empty((N, T, H), dtype=h.dtype)                   # (N, T, H) every step's da_t
+    for t in reversed(range(T)):
+        das[:, t] = (dh[:, t] + dh_next) * (1 - h[:, t] ** 2)  # (3) and (4)
+        dh_next = das[:, t] @ Wh.T                             # (5)
+    h_prev = xp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H) h_{t-1} for every t
+    dWh = xp.einsum("nth,ntk->hk", h_prev, das)               # (6) the sum over t in one product
+    db = das.sum(axis=(0, 1))
+    if ids:
+        dWx = xp.zeros((D, H))
+        xp.add.at(dWx, x, das)
+    else:
+        dWx = xp.einsum("ntd,ntk->dk", x, das)
+        if dx is not None:
+            dx = das @ Wx.T
+    return dx, dh_next, dWx, dWh, db
+"""
+
+
+def test_a_correct_backward_written_another_way_passes(tmp_path):
+    # the check grades the numbers, not the code: a learner's own formulation (all da_t first, the
+    # parameter gradients as single products after the loop) passes as the book does
+    exercises.start("rnn", str(tmp_path))
+    path = tmp_path / "rnn.py"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(i for i, l in enumerate(lines) if l.lstrip().startswith(MARKER))
+    last = next(i for i, l in enumerate(lines) if "raise NotImplementedError" in l)
+    path.write_text("".join(lines[:first]) + RNN_ANOTHER_WAY + "".join(lines[last + 1:]), encoding="utf-8")
+    report, _ = exercises.check(str(path))
+    assert report.passed, report.text(str(path))
+    assert report.todos == 0
