@@ -5,6 +5,7 @@
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
     python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
+    python scripts/train_char.py --lstm-file ex/lstm.py   # the LSTM you wrote (python -m minirnn.exercises)
 
 Every --eval-every iterations it measures the validation loss (nats per character over the first
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
@@ -28,15 +29,35 @@ from minirnn.textio import default_corpus
 from minirnn.trainer import Trainer
 
 
+# --lr when not given, by --model, each held and decayed over the last 30% of the run. LSTM: the
+# fastest of the curves in README's "Training recipe" (3e-3 learned slower; 1e-2 stalled at the
+# unigram level). RNN and GRU: measured the same way, docs/recipe_cells.md.
+DEFAULT_LR = {"lstm": 6e-3, "rnn": 2e-3, "gru": 6e-3}
+
+
+class Parser(argparse.ArgumentParser):
+    """Fills --lr from DEFAULT_LR[--model] when it is not given (after parsing, so in any order)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        if getattr(ns, "lr", 0) is None:
+            ns.lr = DEFAULT_LR[ns.model]
+        return ns, rest
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p = Parser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--text", default=None, help="UTF-8 text file to learn (default: the bundled Don Quijote)")
-    # lr 6e-3 held, decayed over the last 30% of the run: the fastest of the curves in README's
-    # "Training recipe" (3e-3 learned slower; 1e-2 stalled at the unigram level)
-    add_model_flags(p, hidden=256, layers=2, embed=0, batch=32, seq=64, lr=6e-3, iters=2000,
+    add_model_flags(p, hidden=256, layers=2, embed=0, batch=32, seq=64, lr=None, iters=2000,
                     eval_every=250, checkpoint_dir="checkpoints/char")
+    for a in p._actions:                                       # say which default --lr takes
+        if a.dest == "lr":
+            a.help += "; default by --model: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
+    p.add_argument("--lstm-file", default=None, metavar="FILE",
+                   help="your LSTM exercise file (python -m minirnn.exercises start lstm DIR): once it passes "
+                        "its check, the model's LSTM layers run it (the book path, not the engine)")
     return p
 
 
@@ -46,6 +67,11 @@ def main(argv=None):
     arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",),
                                      paths=("text",))
     check_flags(args)
+    if args.lstm_file:
+        require(args.model == "lstm", f"--lstm-file is an LSTM; it needs --model lstm, not {args.model}")
+        from minirnn import exercises
+        exercises.use_lstm_file(args.lstm_file)
+        print(f"LSTM layers: {args.lstm_file} (checked: every gradient right)")
     check_options(args.sample_temperature, 0, 1.0, temperature_flag="--sample-temperature")
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")

@@ -1,0 +1,170 @@
+"""Write an exercise file from the book's own source, so that it cannot drift from the book.
+
+``exercise_source(module, keep, blank, hints)`` reads ``module``'s source with ``ast`` and returns
+a file that holds
+
+- the module docstring (the equations, numbered as the book numbers them);
+- the imports the kept code uses, made absolute (``from ..backend import x`` becomes
+  ``from minirnn.backend import x``), and ``from <module> import ...`` for the book's own names
+  the kept code uses but the file does not define;
+- the top-level functions and classes named in ``keep`` (None: all of them), verbatim, with the
+  shape comments; except that the body of each function named in ``blank`` ("backward", or
+  "Adam._update" for a method) is cut after its docstring and its set-up lines and replaced by
+  TODO comments and ``raise NotImplementedError``.
+
+The set-up lines kept at the top of a blanked body: with ``setup="loop"`` every statement before the
+body's first ``for`` loop (unpacking the cache, the zero gradients, dh_next: the loop over time is
+the exercise); with ``setup="names"`` the leading assignments that only name things
+(``x, W = cache``, ``D, M = W.shape``, ``xp = array_module(p)``).
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+
+MARKER = "# TODO(exercise)"   # every generated TODO line starts with it; check reports those left
+
+
+def _defs(tree):
+    """Top-level function and class definitions by name."""
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def _find(tree, dotted):
+    """The function node named 'f' or 'Class.method'."""
+    node = None
+    scope = tree.body
+    for part in dotted.split("."):
+        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part),
+                    None)
+        if node is None:
+            raise LookupError(f"the book has no {dotted}")
+        scope = node.body
+    return node
+
+
+def _is_naming(value) -> bool:
+    """An expression that only names or unpacks things: a name, an attribute (W.shape), a subscript
+    of those (p.shape[0], self.state["m"][name]), a constant, a tuple of them, array_module(...)."""
+    if isinstance(value, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(value, ast.Attribute):
+        return _is_naming(value.value)
+    if isinstance(value, ast.Subscript):
+        return _is_naming(value.value) and _is_naming(value.slice)
+    if isinstance(value, ast.Tuple):
+        return all(_is_naming(e) for e in value.elts)
+    if isinstance(value, ast.Call):
+        f = value.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        return name == "array_module" and all(_is_naming(a) for a in value.args)
+    return False
+
+
+def _setup_count(body, setup) -> int:
+    """How many leading statements of a body (docstring excluded) to keep: see the module doc."""
+    loops = [i for i, s in enumerate(body) if isinstance(s, ast.For)]
+    if setup == "loop" and loops:
+        return loops[0]
+    n = 0
+    while n < len(body) and isinstance(body[n], ast.Assign) and _is_naming(body[n].value):
+        n += 1
+    return n
+
+
+def _blank_lines(lines, fn, hints, what, setup):
+    """Replace fn's body after its docstring and set-up by TODO lines. Returns the new lines of
+    the range fn.body[first cut].lineno .. fn.end_lineno and that range (1-based, inclusive)."""
+    body = fn.body
+    start = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str) else 0
+    rest = body[start:]
+    cut = start + _setup_count(rest, setup)
+    indent = " " * body[start if start < len(body) else 0].col_offset
+    ret = next((s for s in reversed(body) if isinstance(s, ast.Return)), None)
+    todo = [f"{indent}{MARKER}: {h}".rstrip() for h in hints]
+    names = ret.value.elts if ret is not None and isinstance(ret.value, ast.Tuple) else \
+        [ret.value] if ret is not None else []
+    if names and all(isinstance(n, ast.Name) for n in names):      # the names, never the formula
+        todo.append(f"{indent}{MARKER}: end with  return {', '.join(ast.unparse(n) for n in names)}")
+    todo.append(f'{indent}raise NotImplementedError("TODO: write {what}")')
+    if cut >= len(body):
+        raise LookupError(f"{what}: the book's body has nothing past its set-up to blank")
+    first = body[cut].lineno
+    floor = body[cut - 1].end_lineno if cut > 0 else fn.lineno
+    while first - 1 > floor and lines[first - 2].strip().startswith("#"):
+        first -= 1                                        # comments just above belong to the cut
+    return todo, (first, fn.end_lineno)
+
+
+def _absolute_import(node, package):
+    mod = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    return ast.unparse(ast.ImportFrom(module=mod, names=node.names, level=0))
+
+
+def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", setup="names"):
+    """The text of an exercise file made from the book module ``module_name`` (see the module doc).
+    ``hints`` maps each name in ``blank`` to its TODO lines."""
+    module = importlib.import_module(module_name)
+    src = inspect.getsource(module)
+    lines = src.splitlines()
+    tree = ast.parse(src)
+    defs = _defs(tree)
+    keep = list(defs) if keep is None else list(keep)
+    package = module.__package__
+
+    # which names the kept code uses
+    used = set()
+    for name in keep:
+        for n in ast.walk(defs[name]):
+            if isinstance(n, ast.Name):
+                used.add(n.id)
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
+                used.add(n.value.id)
+
+    out = []
+    imports, defined = [], set(keep)
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.asname or a.name.split(".")[0] for a in node.names]
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                imports.insert(0, ast.unparse(node))
+                continue
+            if len(keep) == len(defs) or any(n in used for n in names):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    imports.append(_absolute_import(node, package))
+                else:
+                    imports.append(ast.unparse(node))
+                defined.update(names)
+    book_names = set(defs) | {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                              for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                              if isinstance(t, ast.Name)}
+    borrowed = sorted((used & book_names) - defined)
+    if borrowed:
+        imports.append(f"from {module_name} import {', '.join(borrowed)}  # the book's, unchanged")
+    doc = ast.get_docstring(tree, clean=False)
+    out.append(('"""' + doc + '"""\n' if doc is not None else "") + "\n".join(imports))
+
+    # the kept definitions, each with its blanked function(s)
+    cuts = {}
+    for dotted in blank:
+        fn = _find(tree, dotted)
+        what = f"{dotted}()"
+        todo, (a, b) = _blank_lines(lines, fn, (hints or {}).get(dotted, ()), what, setup)
+        cuts[a] = (b, todo)
+    for name in keep:
+        node = defs[name]
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        i, chunk = first, []
+        while i <= node.end_lineno or i in cuts:
+            if i in cuts:
+                b, todo = cuts[i]
+                chunk.extend(todo)
+                i = b + 1
+                continue
+            chunk.append(lines[i - 1])
+            i += 1
+        out.append("\n".join(chunk))
+    return header + "\n\n\n".join(out) + "\n"
