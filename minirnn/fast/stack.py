@@ -9,16 +9,28 @@ backward takes either stack's forward's cache; the dropout masks are drawn by th
 in the same order, from the same ``rng``. tests/test_fast_path.py holds it equal to the book.
 """
 from ..layers import dropout as dropout_layer
+from ..layers import gru as _book_gru
+from ..layers import lstm as _book_lstm
+from ..layers import rnn as _book_rnn
+from ..layers import stack as _book_stack
 from . import gru, lstm, rnn
 
-CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
+_TWIN = {_book_rnn: rnn, _book_lstm: lstm, _book_gru: gru}
+
+
+def cell_module(cell):
+    """The module that runs ``cell``: the engine's twin of the book's cell, or, where the book's
+    ``stack.CELLS`` names a module the engine has no twin of (a learner's own LSTM, installed by
+    ``train_char.py --lstm-file``), that module itself."""
+    book = _book_stack.CELLS[cell]
+    return _TWIN.get(book, book)
 
 
 def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
     """layers/stack.py's ``forward``: returns (h, new_state, cache)."""
     L = len(params)
     state = state if state is not None else [None] * L
-    layer = CELLS[cell]                                      # the engine's twin of the cell
+    layer = cell_module(cell)                                # the engine's twin of the cell
     caches, new_state = [], []
     inp = x                                                  # (N, T, D) (1)
     for l in range(L):
@@ -40,7 +52,7 @@ def forward(x, state, params, cell="lstm", p_drop=0.0, rng=None):
 def backward(dh, cache, need_dx=True):
     """layers/stack.py's ``backward``: returns (dx, dstate, dparams)."""
     cell, caches = cache
-    layer = CELLS[cell]
+    layer = cell_module(cell)
     L = len(caches)
     dstate, dparams = [None] * L, [None] * L
     for l in reversed(range(L)):
