@@ -52,7 +52,7 @@ def build_parser():
                     eval_every=250, checkpoint_dir="checkpoints/char")
     for a in p._actions:                                       # say which default --lr takes
         if a.dest == "lr":
-            a.help += "; default by --model: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+            a.help += " (default: by --model, " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")"
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
     p.add_argument("--lstm-file", default=None, metavar="FILE",

@@ -30,7 +30,7 @@ def test_default_lr_differs_by_cell_and_help_says_which(capsys):
     with pytest.raises(SystemExit):
         train_char.build_parser().parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default by --model: " + ", ".join(f"{k} {v:g}" for k, v in train_char.DEFAULT_LR.items()) in text
+    assert "(default: by --model, " + ", ".join(f"{k} {v:g}" for k, v in train_char.DEFAULT_LR.items()) in text
 
 
 def test_run_records_the_cells_rate_and_resume_keeps_it(tiny_text, tmp_path):
