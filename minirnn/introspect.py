@@ -390,16 +390,45 @@ def sample_with_probs(model, prime_ids, length, rng, temperature=0.8):
 
 def read_metrics(path):
     """The records of a run's metrics.jsonl, as a list of dicts (lines that fail to parse are
-    reported, not fatal: a run killed mid-write leaves half a line)."""
+    reported, not fatal: a run killed mid-write leaves half a line). A file that is not UTF-8, or
+    not a regular file (a FIFO would block), is a UsageError."""
     import json
+    from .textio import check_input_file
+    check_input_file(path, "metrics file (metrics.jsonl)")
     records, bad = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    bad += 1
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x}); not a metrics.jsonl "
+                         f"written by minirnn") from None
     return records, bad
+
+
+def check_run_metrics(path, records) -> list:
+    """The records of one run that can be plotted, or UsageError: each has an integer 'iter', its
+    'train_loss' and 'val_loss' are numbers (or absent/null), and 'iter' increases from line to line
+    (a file holding two runs, appended one after the other, goes back)."""
+    def number(v):
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    recs = [r for r in records if isinstance(r, dict) and "iter" in r]
+    prev = None
+    for n, r in enumerate(recs, 1):
+        it = r["iter"]
+        if not isinstance(it, int) or isinstance(it, bool):
+            raise UsageError(f"{path}: record {n} has iter {str(it)[:20]!r}, not an integer")
+        for k in ("train_loss", "val_loss"):
+            if not number(r.get(k)):
+                raise UsageError(f"{path}: record {n} (iter {it}) has {k} {str(r[k])[:20]!r}, not a number")
+        if prev is not None and it <= prev:
+            raise UsageError(f"{path}: iter goes back from {prev} to {it} at record {n}: the file holds more "
+                             f"than one run (give each run its own --checkpoint-dir)")
+        prev = it
+    return recs

@@ -32,6 +32,7 @@ import numpy as np
 from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, require, run_cli
+from minirnn.textio import check_output_dir, check_output_file
 
 
 def build_parser():
@@ -153,10 +154,12 @@ def coloured(text, values, colour, titles=None):
 PNG_DIR = None      # --png-dir: also write each plot there as a file
 
 
+PNG_NAMES = ("loss_curves.png", "gate_saturation.png", "gradient_flow.png")
+
+
 def img(png: bytes, alt: str):
     if PNG_DIR:
-        with open(os.path.join(PNG_DIR, alt.replace(" ", "_") + ".png"), "wb") as f:
-            f.write(png)
+        atomic_write(os.path.join(PNG_DIR, alt.replace(" ", "_") + ".png"), lambda f: f.write(png))
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -227,11 +230,18 @@ def main(argv=None):
     require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
     require(args.temperature > 0, f"--temperature must be > 0, got {args.temperature}")
 
-    PNG_DIR = args.png_dir
-    if PNG_DIR:
-        os.makedirs(PNG_DIR, exist_ok=True)
     model, vocab, meta = load(args.checkpoint)
     other = load(args.compare) if args.compare else None
+    # every path written is checked before the work: none of them is an input (the checkpoints, the
+    # metrics.jsonl beside them, the text), a FIFO, a device or a directory
+    inputs = [("--checkpoint", args.checkpoint), ("--compare", args.compare),
+              ("--text", args.text if args.text else meta.get("text") if isinstance(meta.get("text"), str) else None)]
+    inputs += [("metrics file", os.path.join(os.path.dirname(os.path.abspath(ck)), "metrics.jsonl"))
+               for ck in (args.checkpoint, args.compare) if ck]
+    check_output_file(args.out, "--out", inputs)
+    PNG_DIR = args.png_dir
+    if PNG_DIR is not None:
+        check_output_dir(PNG_DIR, "--png-dir", names=PNG_NAMES, inputs=inputs)
     cell, L, H = model.config()["cell"], model.config()["layers"], model.config()["hidden"]
     if args.text:
         raw = read_head(args.text, args.chars)
@@ -283,7 +293,7 @@ def main(argv=None):
         run_dir = os.path.dirname(os.path.abspath(ck))
         mpath = os.path.join(run_dir, "metrics.jsonl")
         if os.path.exists(mpath):
-            recs, _ = ins.read_metrics(mpath)
+            recs = ins.check_run_metrics(mpath, ins.read_metrics(mpath)[0])
             if recs:
                 runs.append((f"{os.path.basename(run_dir)} ({model_label(m)})", recs))
     body = ("<p class='note'>From <code>metrics.jsonl</code> next to the checkpoint: the smoothed training loss "
@@ -356,6 +366,8 @@ def main(argv=None):
                   "<th>&lt; 0.1 on ≥ 90%</th><th>saturated on ≥ 90%</th>"
                   "<th>saturated on &lt; 10%</th><th>mean left</th><th>mean right</th></tr>"
                 + rows + "</table>")
+    elif cell == "gru":
+        body = "<p>Gate saturation is drawn for LSTMs only; this model is a GRU.</p>"
     else:
         body = "<p>An RNN has no gates.</p>"
     sections.append("<h2>4. Gate saturation</h2>" + body)

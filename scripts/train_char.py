@@ -50,7 +50,7 @@ def main(argv=None):
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     text_path = args.text or default_corpus()
-    claim_checkpoint_dir(args)
+    claim_checkpoint_dir(args, inputs={"--text": text_path})
     files = {"text": text_path}
     if meta is not None:
         check_fingerprints(meta, files)

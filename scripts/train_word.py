@@ -143,7 +143,11 @@ def main(argv=None):
     q_loaded = load_quantizer(args.quantizer) if args.quantizer and args.clusters > 0 else None
     outputs = ([] if args.vectors else ["vectors.txt", "vectors.txt.counts.json"]) + \
         ([] if args.quantizer or args.clusters == 0 else ["quantizer"])
-    claim_checkpoint_dir(args, outputs)
+    claim_checkpoint_dir(args, outputs, inputs={
+        "--corpus": args.corpus, "--vectors": args.vectors,
+        "--vectors counts": args.vectors and args.vectors + ".counts.json",
+        **({f"--quantizer's {n}": os.path.join(args.quantizer, n) for n in ("quantizer.npz", "quantizer.json")}
+           if args.quantizer else {})})
     files = {"corpus": args.corpus, "vectors": args.vectors}
     if meta is not None:
         check_fingerprints(meta, files)
