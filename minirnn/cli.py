@@ -287,9 +287,13 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
     if args.resume == "latest" and not os.path.exists(path):
         raise UsageError(f"--resume: no checkpoint at {path} (give its path, or the --checkpoint-dir it is in)")
     arrays, meta = checkpoint.load(path)
-    if meta.get("kind") != kind or "flags" not in meta:
+    if meta.get("kind") != kind:
         held = str(meta.get("kind", "something else"))[:40]
-        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r})")
+        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r}, this script "
+                         f"trains {kind!r})")
+    if "flags" not in meta:
+        raise UsageError(f"{path}: a {kind} checkpoint without the flags it was trained with; it cannot "
+                         f"be resumed")
     check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
     saved = dict(meta["flags"])

@@ -71,7 +71,14 @@ def memory_bytes() -> int:
     """Physical memory of this machine in bytes ($MINIRNN_MEMORY overrides it, for tests)."""
     override = os.environ.get("MINIRNN_MEMORY")
     if override:
-        return int(float(override))
+        try:
+            value = int(float(override))
+        except (ValueError, OverflowError):
+            value = 0
+        if value < 1:
+            raise UsageError(f"MINIRNN_MEMORY={override[:40]!r}: should be a number of bytes (e.g. 8e9), "
+                             f"or unset")
+        return value
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):           # not POSIX: no up-front check

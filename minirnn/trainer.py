@@ -334,6 +334,15 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _utf8(s: str) -> bool:
+    """True when s can be written as UTF-8 (no lone surrogate such as '\\ud800')."""
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _is_number(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool))
 
@@ -347,8 +356,13 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         got = meta.get(field) if isinstance(meta, dict) else meta
         raise UsageError(f"{path}: checkpoint metadata is malformed: {field} should be {want}, "
                          f"got {json.dumps(got)[:60]}")
-    if meta.get("kind") != kind or meta.get("format") != FORMAT:
-        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {str(meta.get('kind'))[:40]!r})")
+    if meta.get("kind") != kind:
+        held = meta.get("kind")
+        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds " +
+                         (f"a {str(held)[:40]!r} model)" if held else "no model kind)"))
+    if meta.get("format") != FORMAT:
+        raise UsageError(f"{path}: a {kind}-model checkpoint of an unknown format "
+                         f"({str(meta.get('format'))[:40]!r}, expected {FORMAT!r})")
     for field, test, want in (
             ("iteration", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
             ("smooth_loss", lambda v: v is None or _is_number(v), "a number"),
@@ -378,13 +392,17 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         raise UsageError(f"{path}: the checkpoint's weights do not match its config (out.W "
                          f"{None if out_w is None else out_w.shape}, config H={m['hidden']}, "
                          f"V={m['vocab_size']})")
+    for k, a in arrays.items():                               # weights NaN/inf: the file is damaged
+        if k.startswith(("param/", "opt/", "state/")) and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise UsageError(f"{path}: the checkpoint's {k} holds NaN or inf; it cannot be used "
+                             f"(train again, or use an earlier checkpoint such as best.npz)")
     n_layers = len({k.split(".")[1] for k in arrays if k.startswith("param/rnn.")})
     if n_layers != m["layers"]:
         raise UsageError(f"{path}: the checkpoint holds {n_layers} recurrent layers, its config says {m['layers']}")
     names = {"char": "vocab", "word": "words"}[kind] if kind in ("char", "word") else None
     if names is not None:
         table = meta.get(names)
-        if not (isinstance(table, list) and all(isinstance(c, str) and c for c in table)
+        if not (isinstance(table, list) and all(isinstance(c, str) and c and _utf8(c) for c in table)
                 and len(set(table)) == len(table)) or (kind == "char" and any(len(c) != 1 for c in table)):
             bad(names, "a list of distinct " + ("characters" if kind == "char" else "words"))
         # the char model predicts its characters; the word model's classes are clusters or words

@@ -96,6 +96,9 @@ def quantizer(args, kv, q=None):
         q = q or load_quantizer(args.quantizer)
         if q.words != list(kv.index_to_key):
             raise UsageError(f"{args.quantizer}: the quantizer was fitted on other word vectors than {args.vectors}")
+        if q.centroids.shape[1] != kv.vector_size:
+            raise UsageError(f"{args.quantizer}: its centroids have {q.centroids.shape[1]} dimensions, the "
+                             f"vectors {args.vectors} {kv.vector_size}: it was fitted on other word vectors")
         return q
     require(args.clusters <= len(kv), f"--clusters {args.clusters} is more than the {len(kv)} words")
     print(f"stage 2: k-means, {args.clusters} clusters ({args.metric}) of {len(kv):,} word vectors")
@@ -107,7 +110,12 @@ def quantizer(args, kv, q=None):
                force=info.moved == 0)
     q = EmbeddingQuantizer(args.clusters, metric=args.metric, seed=args.seed, max_iter=args.kmeans_iter,
                            callback=progress)
-    q.fit(kv.index_to_key, kv.vectors, kv.counts)
+    try:
+        q.fit(kv.index_to_key, kv.vectors, kv.counts)
+    except UsageError:
+        raise
+    except ValueError as e:     # k-means' checks of the data (all-zero vectors for cosine, ...)
+        raise UsageError(f"{args.vectors}: {e}") from None
     status.done()
     path = os.path.join(os.path.abspath(args.checkpoint_dir), "quantizer")
     q.save(path)
