@@ -18,8 +18,8 @@ Checkpoints and metrics stay consistent: at an evaluation point the checkpoint i
 the metrics.jsonl line after it, so the file never records an evaluation whose checkpoint was not
 written; ``run`` drops the lines beyond the iteration it starts from (a resumed run would otherwise
 list those iterations twice). A failed write (disk full, read-only directory) stops the run with
-one line and exit status 1, the previous checkpoint intact. A second Ctrl-C stops at once with one
-line and exit status 130, without saving.
+one line and exit status 1, the previous checkpoint intact. SIGTERM is handled as Ctrl-C is (save,
+exit 0). A second Ctrl-C stops at once with one line and exit status 130, without saving.
 
 Validation: every ``eval_every`` iterations the first ``eval_windows`` windows of the validation
 split (all of them when it holds fewer), so that an evaluation on a large text costs what one on the
@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 from . import backend, checkpoint
-from .errors import UsageError, describe_os_error
+from .errors import Terminated, UsageError, describe_os_error, interrupt_status
 from .layers import stack
 from .model import RNNLM
 from .optim import clip_grad_norm
@@ -188,10 +188,12 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
+        """Ctrl-C (SIGINT) or SIGTERM: finish the iteration, save, exit 0; a second one stops at once."""
         if self._stop:                                        # second Ctrl-C: stop right now
-            raise KeyboardInterrupt
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self._stop = True
-        print("\ninterrupt: finishing this iteration, then saving (Ctrl-C again to abort)",
+        what = "SIGTERM" if signum == signal.SIGTERM else "interrupt"
+        print(f"\n{what}: finishing this iteration, then saving (Ctrl-C again to abort)",
               file=self.out, flush=True)
 
     def _progress(self, t_run, it_run):
@@ -278,7 +280,9 @@ class Trainer:
         if dropped:
             print(f"dropped {dropped} metrics.jsonl line(s) beyond iteration {self.it}, where this run "
                   f"continues", file=self.out, flush=True)
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        # SIGTERM as Ctrl-C; SIGINT unless the process inherited it ignored (a background job)
+        sigs = [signal.SIGTERM] + [signal.SIGINT] * (signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
+        previous = {s: signal.signal(s, self._on_sigint) for s in sigs}
         try:
             return self._loop()
         except NonFiniteError as e:
@@ -289,12 +293,13 @@ class Trainer:
             print(f"error: cannot write in {self.dir} ({describe_os_error(e)}); stopping at iteration "
                   f"{self.it}, {self._kept()}", file=sys.stderr, flush=True)
             return 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print(f"\ninterrupted again: stopped at once without saving; {self._kept()}",
                   file=sys.stderr, flush=True)
-            return 130
+            return interrupt_status(e)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def _kept(self) -> str:
         latest = os.path.join(self.dir, "latest.npz")

@@ -28,7 +28,7 @@ from minirnn import backend
 from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_fingerprints, check_flags,
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
-from minirnn.errors import UsageError, require, run_cli
+from minirnn.errors import UsageError, interrupt_status, require, run_cli
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.textio import check_input_file, check_text_file, default_corpus
@@ -162,9 +162,9 @@ def main(argv=None):
     try:
         kv = word_vectors(args)
         q = quantizer(args, kv, q_loaded) if args.clusters > 0 else None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
-        return 130
+        return interrupt_status(e)
     files["vectors"] = args.vectors                     # trained in stage 1, or given
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     task = (WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids) if q is not None
