@@ -112,6 +112,33 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
     r.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
 
 
+# bounds on what one command prints, against a typo (--length 10000000): raised with the flag named
+MAX_LENGTH = 100_000            # characters or words sampled (--length, --sample-length): --max-length
+MAX_BEAM = 256                  # continuations kept by beam search (--beam): --max-beam
+
+
+def add_limit_flags(p: argparse.ArgumentParser, beam: bool = True) -> None:
+    """--max-length (and --max-beam): the limits of check_limits, which a user can raise."""
+    p.add_argument("--max-length", type=int, default=MAX_LENGTH,
+                   help="the largest length accepted (a guard against typos); raise it to sample more")
+    if beam:
+        p.add_argument("--max-beam", type=int, default=MAX_BEAM,
+                       help="the largest --beam accepted (a guard against typos); raise it for wider beams")
+
+
+def check_limits(args, length_flag: str = "--length") -> None:
+    """UsageError when the length (or --beam) is above its limit, naming the flag that raises it."""
+    length = getattr(args, length_flag.lstrip("-").replace("-", "_"))
+    require(length <= args.max_length,
+            f"{length_flag} {length:,} is above the limit of {args.max_length:,} (a guard against typos): "
+            f"raise it with --max-length {length} if you mean it")
+    beam = getattr(args, "beam", 0)
+    require(beam <= getattr(args, "max_beam", MAX_BEAM),
+            f"--beam {beam:,} is above the limit of {getattr(args, 'max_beam', MAX_BEAM):,} continuations (a "
+            f"guard against typos; the search's time and memory grow with it): raise it with --max-beam "
+            f"{beam} if you mean it")
+
+
 def check_flags(args) -> None:
     require(args.hidden >= 1, f"--hidden must be >= 1, got {args.hidden}")
     require(args.layers >= 1, f"--layers must be >= 1, got {args.layers}")

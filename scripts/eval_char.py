@@ -8,11 +8,12 @@ The model reads the text as one stream, one character after the other, with its 
 window to window (so every character is predicted from everything before it), and is scored on each
 next character; the first character, with no context, is not scored. The file is streamed (memory:
 one chunk and one window). Characters the model never saw are skipped (left out of the stream) and
-reported with their counts, not an error.
+reported with their counts, not an error. A progress line goes to stderr every few seconds.
 
     bits/char = nats/char / ln 2        perplexity = e^(nats/char)
 """
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -45,6 +46,25 @@ def _limit(chunks, n):
         n -= len(c)
 
 
+PROGRESS_EVERY = 5.0    # seconds between progress lines on stderr
+
+
+def _progress(chunks, total_bytes, stream=sys.stderr):
+    """Pass the chunks through, printing every PROGRESS_EVERY seconds how many characters have been
+    read (of about `total_bytes`: a UTF-8 character takes one byte or more) and how fast."""
+    t0 = last = time.perf_counter()
+    done = 0
+    for c in chunks:
+        yield c
+        done += len(c)
+        now = time.perf_counter()
+        if now - last >= PROGRESS_EVERY:
+            rate = done / max(now - t0, 1e-9)
+            print(f"  {done:,} characters of about {total_bytes:,} scored ({rate:,.0f} chars/s, "
+                  f"{now - t0:.0f} s)", file=stream, flush=True)
+            last = now
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.window >= 1, f"--window must be >= 1, got {args.window}")
@@ -57,6 +77,7 @@ def main(argv=None):
     chunks = stream_ids(args.text, index, unknown=unknown)
     if args.max_chars:
         chunks = _limit(chunks, args.max_chars)
+    chunks = _progress(chunks, args.max_chars or os.path.getsize(args.text))
     t0 = time.perf_counter()
     r = evaluate_ids(model, chunks, window=args.window)
     dt = time.perf_counter() - t0

@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 from minirnn.checkpoint import atomic_write
-from minirnn.cli import HelpFormatter
+from minirnn.cli import HelpFormatter, add_limit_flags, check_limits
 from minirnn.errors import UsageError, require, run_cli
 from minirnn.textio import check_output_dir, check_output_file
 
@@ -51,6 +51,7 @@ def build_parser():
     p.add_argument("--sample-length", type=int, default=400, help="characters in the shaded sample")
     p.add_argument("--temperature", type=float, default=0.8, help="temperature of the sample")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    add_limit_flags(p, beam=False)
     p.add_argument("--out", default="report.html", help="the HTML page to write")
     p.add_argument("--png-dir", default=None, help="also write the plots there as PNG files "
                    "(loss_curves.png, gate_saturation.png, gradient_flow.png)")
@@ -64,6 +65,29 @@ def load(path):
     from minirnn.trainer import load_model
     model, _, meta = load_model(path, "char")
     return model, CharVocab(meta["vocab"]), meta
+
+
+CHUNK = 1000    # characters per forward pass: what a pass holds (gates, c, h) is O(CHUNK L H), not O(T L H)
+
+
+def first_pass(ins, model, ids):
+    """One pass over ids (T,) from a zero state, CHUNK characters at a time with the state carried
+    (the same numbers as one pass over all of them): p(ids[t+1] | ids[..t]) (T-1,), the activations
+    (T, L*H), and for an LSTM each layer's gate saturation (None for an RNN or a GRU)."""
+    T = len(ids)
+    probs, acts, sums, state = [], [], None, None
+    for a in range(0, T, CHUNK):
+        chunk, nxt = ids[a:a + CHUNK], ids[a + 1:a + CHUNK + 1]
+        logits, layers, state = ins.run_layers(model, chunk[None, :], state)   # (1, n, V)
+        probs.append(ins.char_probs(logits[:, :len(nxt)], nxt[None, :])[0])     # (n or n-1,)
+        acts.append(ins.activations(model, layers))                            # (n, L*H)
+        if model.config()["cell"] == "lstm":                  # fractions of steps, summed over chunks
+            sat = [ins.gate_saturation(d["gates"]) for d in layers]
+            part = [{g: (l * len(chunk), r * len(chunk)) for g, (l, r) in s.items()} for s in sat]
+            sums = part if sums is None else [{g: (a0 + a1, b0 + b1) for g, ((a0, b0), (a1, b1))
+                                               in ((g, (x[g], y[g])) for g in x)} for x, y in zip(sums, part)]
+    sats = None if sums is None else [{g: (l / T, r / T) for g, (l, r) in s.items()} for s in sums]
+    return np.concatenate(probs), np.concatenate(acts, axis=0), sats
 
 
 def model_label(model):
@@ -228,6 +252,7 @@ def main(argv=None):
     require(args.max_k >= 1, f"--max-k must be >= 1, got {args.max_k}")
     require(args.positions >= 1, f"--positions must be >= 1, got {args.positions}")
     require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
+    check_limits(args, "--sample-length")
     require(args.temperature > 0, f"--temperature must be > 0, got {args.temperature}")
 
     model, vocab, meta = load(args.checkpoint)
@@ -254,10 +279,9 @@ def main(argv=None):
     show = min(args.show, T)
 
     # one forward pass over the text: every gate, cell and hidden state, and p(next char)
-    logits, layers, _ = ins.run_layers(model, ids[None, :])
-    probs = ins.char_probs(logits[:, :-1], ids[None, 1:])[0]  # (T-1,) p(ids[t+1] | ids[..t])
+    print(f"forward pass over {T:,} characters", file=sys.stderr, flush=True)
+    probs, acts, sats = first_pass(ins, model, ids)
     nats = float(-np.log(probs).mean())
-    acts = ins.activations(model, layers)                      # (T, L*H)
     feats = ins.text_features(text)
     corrs = ins.feature_correlations(acts, feats)
     best = ins.best_cells(corrs, top=3)
@@ -347,7 +371,6 @@ def main(argv=None):
 
     # -- gate saturation
     if cell == "lstm":
-        sats = [ins.gate_saturation(d["gates"]) for d in layers]
         rows = ""
         for l, sat in enumerate(sats):
             for g in ins.GATES:
@@ -376,6 +399,8 @@ def main(argv=None):
     ks = [k for k in list(range(1, 11)) + [12, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 200]
           if k <= args.max_k] + [args.max_k]
     ks = sorted(set(ks))
+    print(f"gradient flow: {len(ks)} distances k up to {args.max_k}, {args.positions} positions"
+          + (", two models" if other else ""), file=sys.stderr, flush=True)
     flow = ins.gradient_flow(model, ids, ks, n_positions=args.positions)
     curves = [(model_label(model), flow)]
     if other:
@@ -406,6 +431,7 @@ def main(argv=None):
     # -- a sample and the text shaded by probability
     rng = np.random.default_rng(args.seed)
     prime = vocab.default_prime()
+    print(f"a sample of {args.sample_length:,} characters", file=sys.stderr, flush=True)
     s_ids, s_p = ins.sample_with_probs(model, vocab.encode(prime), args.sample_length, rng, args.temperature)
     sample = vocab.decode(s_ids)
     key = ("<p class='key'>probability of the character under the model: p = " + "".join(
