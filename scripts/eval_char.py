@@ -49,9 +49,10 @@ def _limit(chunks, n):
 PROGRESS_EVERY = 5.0    # seconds between progress lines on stderr
 
 
-def _progress(chunks, total_bytes, stream=sys.stderr):
+def _progress(chunks, total_bytes, stream=None):
     """Pass the chunks through, printing every PROGRESS_EVERY seconds how many characters have been
     read (of about `total_bytes`: a UTF-8 character takes one byte or more) and how fast."""
+    stream = stream or sys.stderr
     t0 = last = time.perf_counter()
     done = 0
     for c in chunks:
