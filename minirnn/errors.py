@@ -5,14 +5,14 @@ Scripts wrap their ``main`` in ``run_cli``, the one place where every failure be
 
     UsageError, BackendError      input the user can fix          ``error: <message>``, exit 2
     OSError, MemoryError          a fault of the machine          ``error: <what failed>``, exit 1
-                                  (disk full, read-only directory, out of memory)
+                                  during the work (disk full, out of memory)
     KeyboardInterrupt             Ctrl-C that the script did not   ``interrupted``, exit 130
                                   handle itself (a second Ctrl-C, word2vec)
     Terminated                    SIGTERM, the same way             ``terminated``, exit 143
     any other exception           a bug in minirnn                 ``internal error: ...``, exit 1
                                   (``MINIRNN_TRACEBACK=1`` shows the traceback instead)
 
-When an output cannot be written is a matter of when it is found: every path a command writes is
+Whether an output that cannot be written is input or fault depends on when it is found: every path a command writes is
 checked before the work (``textio.check_output_file``), so a read-only directory, a missing one or
 an input given as the output is input the user can fix, exit 2; a write that fails during the work
 (disk full, the directory made read-only meanwhile) is a fault of the machine, exit 1.
