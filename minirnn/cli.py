@@ -9,10 +9,11 @@ The checks done here run before any long work (reading a corpus, word2vec, k-mea
 
 * ``check_flags``: every flag's range, and sizes against the machine's memory (``model_bytes``);
 * ``claim_checkpoint_dir``: an exclusive lock (``fcntl.flock`` on ``<dir>/.lock``) for the whole
-  run, so two runs cannot write one directory; a fresh run (no --resume) into a directory that
-  already holds a run (latest.npz, best.npz, metrics.jsonl, or the stage outputs it would write)
-  is refused unless --overwrite, which removes that run first; temporary files of a killed save
-  are removed;
+  run, so two runs cannot write one directory; a fresh run (no --resume), or one resumed from
+  another directory's checkpoint, into a directory that already holds a run (latest.npz, best.npz,
+  metrics.jsonl, or the stage outputs it would write) is refused unless --overwrite, which removes
+  that run first; every file the run writes there passes ``textio.check_output_file`` against the
+  run's inputs first; temporary files of a killed save are removed;
 * ``resume_checkpoint``: input paths (--text, --corpus, ...) are stored absolute and their files'
   size and SHA-256 beside them, so resuming from another directory, or with the file changed,
   is an error naming the file instead of silent training on something else.

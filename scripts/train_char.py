@@ -9,7 +9,7 @@
 Every --eval-every iterations it measures the validation loss (nats per character over the first
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
 best.npz when validation improved), then appends a line to <checkpoint-dir>/metrics.jsonl and prints
-a sample. Ctrl-C saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
+a sample. Ctrl-C (or SIGTERM) saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
 refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file).
 """
 import argparse
