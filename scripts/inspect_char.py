@@ -81,11 +81,14 @@ def first_pass(ins, model, ids):
         logits, layers, state = ins.run_layers(model, chunk[None, :], state)   # (1, n, V)
         probs.append(ins.char_probs(logits[:, :len(nxt)], nxt[None, :])[0])     # (n or n-1,)
         acts.append(ins.activations(model, layers))                            # (n, L*H)
-        if model.config()["cell"] == "lstm":                  # fractions of steps, summed over chunks
+        if model.config()["cell"] == "lstm":     # steps below 0.1 and above 0.9, counted over chunks
             sat = [ins.gate_saturation(d["gates"]) for d in layers]
-            part = [{g: (l * len(chunk), r * len(chunk)) for g, (l, r) in s.items()} for s in sat]
-            sums = part if sums is None else [{g: (a0 + a1, b0 + b1) for g, ((a0, b0), (a1, b1))
-                                               in ((g, (x[g], y[g])) for g in x)} for x, y in zip(sums, part)]
+            if sums is None:
+                sums = [{g: [np.zeros_like(l), np.zeros_like(r)] for g, (l, r) in s.items()} for s in sat]
+            for total, s in zip(sums, sat):
+                for g, (l, r) in s.items():
+                    total[g][0] += l * len(chunk)                     # (H,) steps below 0.1
+                    total[g][1] += r * len(chunk)                     # (H,) steps above 0.9
     sats = None if sums is None else [{g: (l / T, r / T) for g, (l, r) in s.items()} for s in sums]
     return np.concatenate(probs), np.concatenate(acts, axis=0), sats
 
