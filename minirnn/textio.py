@@ -79,8 +79,8 @@ def check_output_file(path, flag: str = "--out", inputs=None) -> str:
     not a FIFO, device or socket (it would block, or be replaced by a plain file), in an existing
     directory where a file can be created (a read-only directory is refused here, before any work),
     and not one of the command's own inputs. `inputs`: {what: path} of the files the command reads
-    (e.g. ``{"--text": ...}``, or a list of such pairs); a None path is skipped. The write itself goes through
-    ``checkpoint.atomic_write`` (a temporary file renamed over `path`)."""
+    (e.g. ``{"--text": ...}``, or a list of such pairs); a None path is skipped. The write itself
+    goes through ``checkpoint.atomic_write`` (a temporary file renamed over `path`)."""
     path = os.fspath(path)
     if not path:
         raise UsageError(f"{flag}: an empty file name")

@@ -17,7 +17,7 @@ refuses non-finite parameters and validation losses, and the run then stops with
 Checkpoints and metrics stay consistent: at an evaluation point the checkpoint is written first and
 the metrics.jsonl line after it, so the file never records an evaluation whose checkpoint was not
 written; ``run`` drops the lines beyond the iteration it starts from (a resumed run would otherwise
-list those iterations twice). A failed write (disk full, read-only directory) stops the run with
+list those iterations twice). A failed write (disk full, the directory made read-only) stops the run with
 one line and exit status 1, the previous checkpoint intact. SIGTERM is handled as Ctrl-C is (save,
 exit 0). A second Ctrl-C stops at once with one line and exit status 130, without saving.
 
