@@ -9,10 +9,11 @@ The checks done here run before any long work (reading a corpus, word2vec, k-mea
 
 * ``check_flags``: every flag's range, and sizes against the machine's memory (``model_bytes``);
 * ``claim_checkpoint_dir``: an exclusive lock (``fcntl.flock`` on ``<dir>/.lock``) for the whole
-  run, so two runs cannot write one directory; a fresh run (no --resume) into a directory that
-  already holds a run (latest.npz, best.npz, metrics.jsonl, or the stage outputs it would write)
-  is refused unless --overwrite, which removes that run first; temporary files of a killed save
-  are removed;
+  run, so two runs cannot write one directory; a fresh run (no --resume), or one resumed from
+  another directory's checkpoint, into a directory that already holds a run (latest.npz, best.npz,
+  metrics.jsonl, or the stage outputs it would write) is refused unless --overwrite, which removes
+  that run first; every file the run writes there passes ``textio.check_output_file`` against the
+  run's inputs first; temporary files of a killed save are removed;
 * ``resume_checkpoint``: input paths (--text, --corpus, ...) are stored absolute and their files'
   size and SHA-256 beside them, so resuming from another directory, or with the file changed,
   is an error naming the file instead of silent training on something else.
@@ -32,7 +33,7 @@ from . import backend, checkpoint
 from .errors import UsageError, require, require_memory
 from .layers import stack
 from .optim import OPTIMIZERS, StepDecay, WarmupCosine, bias_lr_factors
-from .textio import check_output_dir
+from .textio import check_output_dir, check_output_file
 from .trainer import check_meta
 
 RUN_FILES = ("latest.npz", "latest.json", "best.npz", "best.json", "metrics.jsonl")
@@ -112,6 +113,33 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
     r.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
 
 
+# bounds on what one command prints, against a typo (--length 10000000): raised with the flag named
+MAX_LENGTH = 100_000            # characters or words sampled (--length, --sample-length): --max-length
+MAX_BEAM = 256                  # continuations kept by beam search (--beam): --max-beam
+
+
+def add_limit_flags(p: argparse.ArgumentParser, beam: bool = True) -> None:
+    """--max-length (and --max-beam): the limits of check_limits, which a user can raise."""
+    p.add_argument("--max-length", type=int, default=MAX_LENGTH,
+                   help="the largest length accepted (a guard against typos); raise it to sample more")
+    if beam:
+        p.add_argument("--max-beam", type=int, default=MAX_BEAM,
+                       help="the largest --beam accepted (a guard against typos); raise it for wider beams")
+
+
+def check_limits(args, length_flag: str = "--length") -> None:
+    """UsageError when the length (or --beam) is above its limit, naming the flag that raises it."""
+    length = getattr(args, length_flag.lstrip("-").replace("-", "_"))
+    require(length <= args.max_length,
+            f"{length_flag} {length:,} is above the limit of {args.max_length:,} (a guard against typos): "
+            f"raise it with --max-length {length} if you mean it")
+    beam = getattr(args, "beam", 0)
+    require(beam <= getattr(args, "max_beam", MAX_BEAM),
+            f"--beam {beam:,} is above the limit of {getattr(args, 'max_beam', MAX_BEAM):,} continuations (a "
+            f"guard against typos; the search's time and memory grow with it): raise it with --max-beam "
+            f"{beam} if you mean it")
+
+
 def check_flags(args) -> None:
     require(args.hidden >= 1, f"--hidden must be >= 1, got {args.hidden}")
     require(args.layers >= 1, f"--layers must be >= 1, got {args.layers}")
@@ -127,6 +155,7 @@ def check_flags(args) -> None:
             f"--lr-decay {args.lr_decay} applies to --lr-schedule step (the default is cosine): add --lr-schedule step")
     require(0 <= args.lr_floor <= 1, f"--lr-floor must be in [0, 1], got {args.lr_floor}")
     require(0 < args.lr_decay_frac <= 1, f"--lr-decay-frac must be in (0, 1], got {args.lr_decay_frac}")
+    require(args.iters >= 1, f"--iters must be >= 1, got {args.iters}")
     require(args.lr_schedule != "cosine" or 0 <= args.warmup < args.iters,
             f"--warmup must be >= 0 and below --iters ({args.iters}), got {args.warmup}")
     require(args.lr_decay_every >= 0, f"--lr-decay-every must be >= 0, got {args.lr_decay_every}")
@@ -136,7 +165,6 @@ def check_flags(args) -> None:
     require(args.warmup == 0 or args.lr_schedule == "cosine",
             f"--warmup {args.warmup} applies to --lr-schedule cosine, not step")
     require(args.clip >= 0, f"--clip must be >= 0, got {args.clip}")
-    require(args.iters >= 1, f"--iters must be >= 1, got {args.iters}")
     require(args.eval_every >= 1, f"--eval-every must be >= 1, got {args.eval_every}")
     require(args.print_every >= 1, f"--print-every must be >= 1, got {args.print_every}")
     require(args.sample_every is None or args.sample_every >= 0,
@@ -170,12 +198,39 @@ def check_model_size(args, vocab_size, embed) -> None:
                    "use a smaller --hidden, --layers, --embed/--dim, --batch or --seq")
 
 
-def claim_checkpoint_dir(args, outputs=()) -> None:
+def resume_path(args):
+    """The checkpoint --resume continues from (None without --resume)."""
+    if args.resume is None:
+        return None
+    return os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
+
+
+def claim_checkpoint_dir(args, outputs=(), inputs=None) -> None:
     """Lock args.checkpoint_dir for this process; refuse (or, with --overwrite, clear) a used one.
 
     `outputs`: names of other files or directories the run will write there (train_word's stages);
-    a fresh run refuses to replace them too. The lock is held until the process exits."""
+    a fresh run refuses to replace them too. `inputs`: {flag: path} of the files the run reads;
+    every path the run writes there passes ``textio.check_output_file`` against them first (so
+    --overwrite never deletes an input that sits in the directory under a run file's name).
+    ``--resume PATH`` from another directory continues another run: into a directory that holds
+    a run of its own it is refused like a fresh run (--overwrite replaces that run). The lock is
+    held until the process exits."""
     d = args.checkpoint_dir
+    inputs = dict(inputs or {})
+    source = resume_path(args)
+    here = source is not None and _same_dir(os.path.dirname(os.path.abspath(source)), d)
+    if source is not None and not here:
+        inputs["--resume"] = source
+    for n in (*RUN_FILES, *outputs):
+        p = os.path.join(d, n)
+        if os.path.isdir(p) and not os.path.islink(p):        # train_word's quantizer/
+            inside = [f"{k} {v}" for k, v in inputs.items() if v is not None and
+                      os.path.realpath(v).startswith(os.path.realpath(p) + os.sep)]
+            if inside:
+                raise UsageError(f"--checkpoint-dir {d}: the run writes {p}, which holds the input "
+                                 f"{inside[0]}: give another --checkpoint-dir")
+        else:
+            check_output_file(p, "--checkpoint-dir", inputs)
     key = os.path.realpath(d)
     if key not in _LOCKS:
         f = open(os.path.join(d, LOCK_NAME), "a+")
@@ -186,9 +241,13 @@ def claim_checkpoint_dir(args, outputs=()) -> None:
             raise UsageError(f"--checkpoint-dir {d}: another run is writing there now (it holds "
                              f"{os.path.join(d, LOCK_NAME)}); wait for it, or use another --checkpoint-dir") from None
         _LOCKS[key] = f
-    if args.resume is None:
+    if not here:
         used = [n for n in (*RUN_FILES, *outputs) if os.path.lexists(os.path.join(d, n))]
         if used and not getattr(args, "overwrite", False):
+            if source is not None:
+                raise UsageError(f"--checkpoint-dir {d} already holds a run ({', '.join(used)}), and --resume "
+                                 f"{source} is a checkpoint of another directory's run: continue it in a new "
+                                 f"--checkpoint-dir, or replace {d}'s run with --overwrite (deletes it)")
             raise UsageError(f"--checkpoint-dir {d} already holds a run ({', '.join(used)}): continue it with "
                              f"--resume, start afresh there with --overwrite (deletes it), or choose another "
                              f"--checkpoint-dir")
@@ -199,6 +258,13 @@ def claim_checkpoint_dir(args, outputs=()) -> None:
             else:
                 os.remove(p)
     checkpoint.clean_stale_tmp(d)
+
+
+def _same_dir(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def fingerprint(path) -> dict:
@@ -245,13 +311,17 @@ def resume_checkpoint(build_parser, args, argv, kind: str, must_match=(), paths=
             setattr(args, k, os.path.abspath(getattr(args, k)))
     if args.resume is None:
         return None, None
-    path = os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
+    path = resume_path(args)
     if args.resume == "latest" and not os.path.exists(path):
         raise UsageError(f"--resume: no checkpoint at {path} (give its path, or the --checkpoint-dir it is in)")
     arrays, meta = checkpoint.load(path)
-    if meta.get("kind") != kind or "flags" not in meta:
+    if meta.get("kind") != kind:
         held = str(meta.get("kind", "something else"))[:40]
-        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r})")
+        raise UsageError(f"{path}: not a checkpoint of this script (it holds {held!r}, this script "
+                         f"trains {kind!r})")
+    if "flags" not in meta:
+        raise UsageError(f"{path}: a {kind} checkpoint without the flags it was trained with; it cannot "
+                         f"be resumed")
     check_meta(meta, arrays, path, kind)
     given = explicit_flags(build_parser, argv)
     saved = dict(meta["flags"])

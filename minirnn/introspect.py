@@ -76,6 +76,19 @@ def run_layers(model, ids, state=None, keep_caches=False):
     return logits, layers, new_state
 
 
+def _states(model, ids, chunk=1000):
+    """Every layer's h (and, for an LSTM, c) at every step of one text ids (P,), from zeros: a list
+    over layers of {'h': (1, P, H)[, 'c': (1, P, H)]}. The text is run ``chunk`` characters at a
+    time, state carried, keeping only h and c: memory O(P L H), not the O(P L 6H) of the gates too."""
+    xp = backend.array_module(model.params["out.W"])
+    parts, state = [], None
+    for a in range(0, len(ids), chunk):
+        _, layers, state = run_layers(model, ids[None, a:a + chunk], state)
+        parts.append([{k: d[k] for k in ("h", "c") if k in d} for d in layers])
+    return [{k: xp.concatenate([p[l][k] for p in parts], axis=1) for k in parts[0][l]}
+            for l in range(len(parts[0]))]
+
+
 def backward_layers(model, dh_top, cache):
     """Backprop dh_top (N, T, H), dL/d(top layer's h), down through the stack's cache from
     ``run_layers``. Returns the initial-state gradients: a list over layers of (dh0,) or
@@ -213,7 +226,7 @@ def gate_saturation(gates, lo=0.1, hi=0.9):
 
 # ---- (4) gradient flow through time --------------------------------------------------------------
 
-def gradient_flow(model, ids, ks, n_positions=64, warmup=100):
+def gradient_flow(model, ids, ks, n_positions=64, warmup=100, group=32):
     """(4) How much of the loss at step t reaches the hidden state k steps earlier, per layer.
 
     ids is one text (P,) of character ids; position t reads ids[t] and predicts y_t = ids[t+1],
@@ -240,6 +253,8 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100):
     stack is run over ids[t-k+1..t] from s_{t-k} (the n_positions values of t as a batch), the
     gradient of L_t enters at the last step only (softmax: p - onehot(y_t), through out.W), and the
     layers' backward hands back dh0 (and dc0) for every layer at once. Cost: sum(ks) steps.
+    Memory: the states along the text, 2 P L H numbers (``_states``), and the caches of ``group``
+    of the n positions over k steps at a time (the positions are independent streams).
 
     Returns {'k': ks (K,), 'h': (L, K) G^l(k), 'c': (L, K) C^l(k) or None, 'positions': t (n,)}.
     """
@@ -256,37 +271,39 @@ def gradient_flow(model, ids, ks, n_positions=64, warmup=100):
     lo += min(int(warmup), hi - lo)                                 # t - K >= warmup where possible
     n = min(n_positions, hi - lo + 1)
     t = np.unique(np.linspace(lo, hi, n).round().astype(np.int64))  # (n,) the steps t
-    _, layers, _ = run_layers(model, ids[None, :])                  # every state along the text
+    layers = _states(model, ids)                                    # every state along the text
     W_out, b_out = model.params["out.W"], model.params["out.b"]
     xp = backend.array_module(W_out)
-    y = backend.to_device(ids[t + 1])                               # (n,) targets y_t
     G = np.zeros((L, len(ks)))
     C = np.zeros((L, len(ks))) if cell == "lstm" else None
     for j, k in enumerate(ks):
-        s = t - k                                                   # (n,) the step whose state we start from
-        state = [tuple(d[key][0, backend.to_device(s)] for key in (("h", "c") if cell == "lstm" else ("h",)))
-                 for d in layers]                                   # per layer (n, H) each
-        sub = s[:, None] + 1 + np.arange(k)                         # (n, k) positions t-k+1 .. t
-        _, sub_layers, _, caches = run_layers(model, ids[sub], state, keep_caches=True)
-        h_top = sub_layers[-1]["h"][:, -1]                          # (n, H)
-        z = h_top @ W_out + b_out                                   # (n, V) logits at t
-        # dL_t/dz_t = p - onehot(y_t) for each stream: the loss's backward, times its mean's 1/n
-        _, ce_cache = softmax_ce.forward(z[:, None], y[:, None])
-        dz = softmax_ce.backward(ce_cache, dloss=len(t))[:, 0]      # (n, V)
-        dh_top = xp.zeros(sub_layers[-1]["h"].shape, dtype=dz.dtype)  # (n, k, H) no gradient ...
-        dh_top[:, -1] = dz @ W_out.T                                # ... but at the last step
-        dstate = backward_layers(model, dh_top, caches)
-        for l in range(L):                                          # norms in float64: squaring a
-            G[l, j] = _mean_norm(dstate[l][0])                      # float32 1e-25 would underflow
-            if C is not None:
-                C[l, j] = _mean_norm(dstate[l][1])
+        for g in range(0, len(t), group):                           # memory: group x k steps at a time
+            tg = t[g:g + group]                                     # (m,) these steps t
+            y = backend.to_device(ids[tg + 1])                      # (m,) targets y_t
+            s = tg - k                                              # (m,) the step whose state we start from
+            state = [tuple(d[key][0, backend.to_device(s)] for key in (("h", "c") if cell == "lstm" else ("h",)))
+                     for d in layers]                               # per layer (m, H) each
+            sub = s[:, None] + 1 + np.arange(k)                     # (m, k) positions t-k+1 .. t
+            _, sub_layers, _, caches = run_layers(model, ids[sub], state, keep_caches=True)
+            h_top = sub_layers[-1]["h"][:, -1]                      # (m, H)
+            z = h_top @ W_out + b_out                               # (m, V) logits at t
+            # dL_t/dz_t = p - onehot(y_t) for each stream: the loss's backward, times its mean's 1/m
+            _, ce_cache = softmax_ce.forward(z[:, None], y[:, None])
+            dz = softmax_ce.backward(ce_cache, dloss=len(tg))[:, 0]  # (m, V)
+            dh_top = xp.zeros(sub_layers[-1]["h"].shape, dtype=dz.dtype)  # (m, k, H) no gradient ...
+            dh_top[:, -1] = dz @ W_out.T                            # ... but at the last step
+            dstate = backward_layers(model, dh_top, caches)
+            for l in range(L):                                      # norms in float64: squaring a
+                G[l, j] += _norm_sum(dstate[l][0]) / len(t)         # float32 1e-25 would underflow
+                if C is not None:
+                    C[l, j] += _norm_sum(dstate[l][1]) / len(t)
     return {"k": ks, "h": G, "c": C, "positions": t}
 
 
-def _mean_norm(d):
-    """mean over rows of ||d_n||_2, computed in float64 on the host; d (n, H)."""
+def _norm_sum(d):
+    """sum over rows of ||d_n||_2, computed in float64 on the host; d (n, H)."""
     d = backend.to_numpy(d).astype(np.float64)                      # (n, H)
-    return float(np.sqrt((d * d).sum(axis=1)).mean())
+    return float(np.sqrt((d * d).sum(axis=1)).sum())
 
 
 def loss_at(model, ids_window, y, state):
@@ -390,16 +407,45 @@ def sample_with_probs(model, prime_ids, length, rng, temperature=0.8):
 
 def read_metrics(path):
     """The records of a run's metrics.jsonl, as a list of dicts (lines that fail to parse are
-    reported, not fatal: a run killed mid-write leaves half a line)."""
+    reported, not fatal: a run killed mid-write leaves half a line). A file that is not UTF-8, or
+    not a regular file (a FIFO would block), is a UsageError."""
     import json
+    from .textio import check_input_file
+    check_input_file(path, "metrics file (metrics.jsonl)")
     records, bad = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    bad += 1
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x}); not a metrics.jsonl "
+                         f"written by minirnn") from None
     return records, bad
+
+
+def check_run_metrics(path, records) -> list:
+    """The records of one run that can be plotted, or UsageError: each has an integer 'iter', its
+    'train_loss' and 'val_loss' are numbers (or absent/null), and 'iter' increases from line to line
+    (a file holding two runs, appended one after the other, goes back)."""
+    def number(v):
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    recs = [r for r in records if isinstance(r, dict) and "iter" in r]
+    prev = None
+    for n, r in enumerate(recs, 1):
+        it = r["iter"]
+        if not isinstance(it, int) or isinstance(it, bool):
+            raise UsageError(f"{path}: record {n} has iter {str(it)[:20]!r}, not an integer")
+        for k in ("train_loss", "val_loss"):
+            if not number(r.get(k)):
+                raise UsageError(f"{path}: record {n} (iter {it}) has {k} {str(r[k])[:20]!r}, not a number")
+        if prev is not None and it <= prev:
+            raise UsageError(f"{path}: iter goes back from {prev} to {it} at record {n}: the file holds more "
+                             f"than one run (give each run its own --checkpoint-dir)")
+        prev = it
+    return recs

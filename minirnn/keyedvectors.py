@@ -492,14 +492,16 @@ def spearman(x, y) -> float:
 
 # ---- file parsing helpers -----------------------------------------------------------------------
 def _looks_like_text_record(data: bytes, pos: int, D: int) -> bool:
-    """True when the first record after the header is a text line of a word and D numbers."""
+    """True when the first record after the header is a text line: a word and numbers, however many
+    (a count other than the header's D is then reported as such by ``_read_text``, instead of the
+    file being misread as binary)."""
     if pos >= len(data):
         return True  # no records (V = 0): either format
     end = data.find(b"\n", pos)
     line = data[pos:end if end >= 0 else len(data)]
     try:
         parts = line.decode("utf-8").split()
-        if len(parts) != D + 1:
+        if len(parts) < 2:
             return False
         [float(p) for p in parts[1:]]
     except (UnicodeDecodeError, ValueError):
@@ -508,23 +510,26 @@ def _looks_like_text_record(data: bytes, pos: int, D: int) -> bool:
 
 
 def _read_text(path, data, pos, V, D):
+    """The V records of a text file; each must hold a word and the header's D numbers, and no record
+    may follow the V-th (the header is checked against the lines, both ways)."""
     lines = data[pos:].split(b"\n")
     words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
-    for line in lines:
-        if len(words) == V:
-            break
+    for n, line in enumerate(lines, 2):
         if not line.strip():
             continue
+        if len(words) == V:
+            raise UsageError(f"{path}: the header says {V} words, but line {n} holds another record: "
+                             f"the header does not match the file")
         try:
             parts = line.decode("utf-8").split()
         except UnicodeDecodeError:
-            raise UsageError(f"{path}: line {len(words) + 2} is not valid UTF-8") from None
+            raise UsageError(f"{path}: line {n} is not valid UTF-8") from None
         if len(parts) != D + 1:
-            raise UsageError(f"{path}: line {len(words) + 2} has {len(parts) - 1} numbers, the header says {D}")
+            raise UsageError(f"{path}: line {n} has {len(parts) - 1} numbers, the header says {D}")
         try:
             vectors[len(words)] = np.array(parts[1:], dtype=np.float32)
         except ValueError:
-            raise UsageError(f"{path}: line {len(words) + 2} holds something that is not a number") from None
+            raise UsageError(f"{path}: line {n} holds something that is not a number") from None
         words.append(parts[0])
     if len(words) != V:
         raise UsageError(f"{path}: the header says {V} words, the file holds {len(words)}")
@@ -532,6 +537,7 @@ def _read_text(path, data, pos, V, D):
 
 
 def _read_binary(path, data, pos, V, D):
+    """The V records of a binary file; only whitespace may follow the V-th."""
     words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
     nbytes = 4 * D
     for i in range(V):
@@ -546,6 +552,9 @@ def _read_binary(path, data, pos, V, D):
             raise UsageError(f"{path}: word {i + 1} is not valid UTF-8") from None
         vectors[i] = np.frombuffer(data, dtype="<f4", count=D, offset=sp + 1)
         pos = sp + 1 + nbytes
+    if data[pos:].strip():
+        raise UsageError(f"{path}: the header says {V} words x {D} dimensions, but {len(data) - pos:,} more "
+                         f"bytes follow them: the header does not match the file")
     return words, vectors
 
 

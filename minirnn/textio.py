@@ -7,9 +7,12 @@ non-UTF-8 file with a ``UsageError`` that names the file and the problem.
 ``check_input_file`` is the one gate every input file passes (texts, checkpoints, word vectors,
 quantizers): it must be a regular file. A FIFO, a device or a shell's ``<(cat file)`` (a pipe) is
 refused with a message instead of being opened, which would block forever or be read only once
-while the loaders need to read twice. ``check_output_file`` / ``check_output_dir`` probe that an
-output can be written (by creating and removing a file beside it), so that a bad ``--out`` fails
-before hours of training, not after.
+while the loaders need to read twice. ``check_output_file`` is the one rule for every file a
+command writes (``check_output_dir`` applies it to each file a command writes in a directory):
+checked before the work, never one of the command's inputs, never a directory, FIFO or device, in
+a directory where a file can be created (probed by creating and removing one); the write itself is
+atomic (``checkpoint.atomic_write``). So a bad ``--out`` fails before hours of training, not after,
+and is input the user can fix (exit 2), a read-only directory included.
 """
 from __future__ import annotations
 
@@ -60,16 +63,38 @@ def _probe_dir(directory: str, flag: str) -> None:
         raise UsageError(f"{flag} {directory}: cannot write there ({e.strerror})") from None
 
 
-def check_output_file(path, flag: str = "--out") -> str:
-    """UsageError unless `path` can be written as a file: not a directory nor a special file, in an
-    existing directory where a file can be created. Run it before the long work."""
+def _same_file(a: str, b: str) -> bool:
+    """True when paths a and b name one file (an existing one: os.path.samefile, so hard links,
+    symlinks and ``./x`` count; otherwise the same real path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_file(path, flag: str = "--out", inputs=None) -> str:
+    """The one rule for every file a command writes, checked before the work starts.
+
+    UsageError (exit 2) unless `path` can be written as a regular file: not empty, not a directory,
+    not a FIFO, device or socket (it would block, or be replaced by a plain file), in an existing
+    directory where a file can be created (a read-only directory is refused here, before any work),
+    and not one of the command's own inputs. `inputs`: {what: path} of the files the command reads
+    (e.g. ``{"--text": ...}``, or a list of such pairs); a None path is skipped. The write itself
+    goes through ``checkpoint.atomic_write`` (a temporary file renamed over `path`)."""
     path = os.fspath(path)
     if not path:
         raise UsageError(f"{flag}: an empty file name")
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path}: is a directory; give a file name")
     if os.path.exists(path) and not os.path.isfile(path):
-        raise UsageError(f"{flag} {path}: exists and is not a regular file")
+        mode = os.stat(path).st_mode
+        kind = ("a pipe or FIFO" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise UsageError(f"{flag} {path}: is {kind}; give the name of a regular file to write")
+    for what, src in (inputs.items() if isinstance(inputs, dict) else inputs or ()):
+        if src is not None and os.path.lexists(src) and _same_file(path, os.fspath(src)):
+            raise UsageError(f"{flag} {path}: is the input {what} {os.fspath(src)}; writing there would "
+                             f"destroy it: give another {flag}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"{flag} {path}: directory {directory} does not exist")
@@ -86,9 +111,12 @@ def refuse_existing(paths, flag: str, overwrite: bool) -> None:
                          f"{flag}, or --overwrite to replace {'them' if len(there) > 1 else 'it'}")
 
 
-def check_output_dir(path, flag: str = "--out") -> str:
-    """UsageError unless `path` is (or can be made) a writable directory. Creates it."""
+def check_output_dir(path, flag: str = "--out", names=(), inputs=None) -> str:
+    """UsageError unless `path` is (or can be made) a writable directory (creates it) where each of
+    the files `names` passes ``check_output_file`` (not one of `inputs`, not a FIFO, ...)."""
     path = os.fspath(path)
+    if not path:
+        raise UsageError(f"{flag}: an empty directory name")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{flag} {path}: exists and is not a directory")
     try:
@@ -96,6 +124,8 @@ def check_output_dir(path, flag: str = "--out") -> str:
     except OSError as e:
         raise UsageError(f"{flag} {path}: cannot create it ({e.strerror})") from None
     _probe_dir(path, flag)
+    for name in names:
+        check_output_file(os.path.join(path, name), flag, inputs)
     return path
 
 

@@ -19,9 +19,9 @@ refuses non-finite parameters and validation losses, and the run then stops with
 Checkpoints and metrics stay consistent: at an evaluation point the checkpoint is written first and
 the metrics.jsonl line after it, so the file never records an evaluation whose checkpoint was not
 written; ``run`` drops the lines beyond the iteration it starts from (a resumed run would otherwise
-list those iterations twice). A failed write (disk full, read-only directory) stops the run with
-one line and exit status 1, the previous checkpoint intact. A second Ctrl-C stops at once with one
-line and exit status 130, without saving.
+list those iterations twice). A failed write (disk full, the directory made read-only) stops the run with
+one line and exit status 1, the previous checkpoint intact. SIGTERM is handled as Ctrl-C is (save,
+exit 0). A second Ctrl-C stops at once with one line and exit status 130, without saving.
 
 Validation: every ``eval_every`` iterations the first ``eval_windows`` windows of the validation
 split (all of them when it holds fewer), so that an evaluation on a large text costs what one on the
@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from . import backend, checkpoint, philox
-from .errors import UsageError, describe_os_error
+from .errors import Terminated, UsageError, describe_os_error, interrupt_status
 from .layers import stack
 from .model import RNNLM
 from .optim import clip_grad_norm
@@ -191,10 +191,12 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
+        """Ctrl-C (SIGINT) or SIGTERM: finish the iteration, save, exit 0; a second one stops at once."""
         if self._stop:                                        # second Ctrl-C: stop right now
-            raise KeyboardInterrupt
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self._stop = True
-        print("\ninterrupt: finishing this iteration, then saving (Ctrl-C again to abort)",
+        what = "SIGTERM" if signum == signal.SIGTERM else "interrupt"
+        print(f"\n{what}: finishing this iteration, then saving (Ctrl-C again to abort)",
               file=self.out, flush=True)
 
     def _progress(self, t_run, it_run):
@@ -281,7 +283,9 @@ class Trainer:
         if dropped:
             print(f"dropped {dropped} metrics.jsonl line(s) beyond iteration {self.it}, where this run "
                   f"continues", file=self.out, flush=True)
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        # SIGTERM as Ctrl-C; SIGINT unless the process inherited it ignored (a background job)
+        sigs = [signal.SIGTERM] + [signal.SIGINT] * (signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
+        previous = {s: signal.signal(s, self._on_sigint) for s in sigs}
         try:
             return self._loop()
         except NonFiniteError as e:
@@ -292,12 +296,13 @@ class Trainer:
             print(f"error: cannot write in {self.dir} ({describe_os_error(e)}); stopping at iteration "
                   f"{self.it}, {self._kept()}", file=sys.stderr, flush=True)
             return 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print(f"\ninterrupted again: stopped at once without saving; {self._kept()}",
                   file=sys.stderr, flush=True)
-            return 130
+            return interrupt_status(e)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def _kept(self) -> str:
         latest = os.path.join(self.dir, "latest.npz")
@@ -337,6 +342,15 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _utf8(s: str) -> bool:
+    """True when s can be written as UTF-8 (no lone surrogate such as '\\ud800')."""
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _is_number(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool))
 
@@ -350,8 +364,13 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         got = meta.get(field) if isinstance(meta, dict) else meta
         raise UsageError(f"{path}: checkpoint metadata is malformed: {field} should be {want}, "
                          f"got {json.dumps(got)[:60]}")
-    if meta.get("kind") != kind or meta.get("format") != FORMAT:
-        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds {str(meta.get('kind'))[:40]!r})")
+    if meta.get("kind") != kind:
+        held = meta.get("kind")
+        raise UsageError(f"{path}: not a {kind}-model checkpoint (it holds " +
+                         (f"a {str(held)[:40]!r} model)" if held else "no model kind)"))
+    if meta.get("format") != FORMAT:
+        raise UsageError(f"{path}: a {kind}-model checkpoint of an unknown format "
+                         f"({str(meta.get('format'))[:40]!r}, expected {FORMAT!r})")
     for field, test, want in (
             ("iteration", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
             ("smooth_loss", lambda v: v is None or _is_number(v), "a number"),
@@ -381,13 +400,17 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         raise UsageError(f"{path}: the checkpoint's weights do not match its config (out.W "
                          f"{None if out_w is None else out_w.shape}, config H={m['hidden']}, "
                          f"V={m['vocab_size']})")
+    for k, a in arrays.items():                               # weights NaN/inf: the file is damaged
+        if k.startswith(("param/", "opt/", "state/")) and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise UsageError(f"{path}: the checkpoint's {k} holds NaN or inf; it cannot be used "
+                             f"(train again, or use an earlier checkpoint such as best.npz)")
     n_layers = len({k.split(".")[1] for k in arrays if k.startswith("param/rnn.")})
     if n_layers != m["layers"]:
         raise UsageError(f"{path}: the checkpoint holds {n_layers} recurrent layers, its config says {m['layers']}")
     names = {"char": "vocab", "word": "words"}[kind] if kind in ("char", "word") else None
     if names is not None:
         table = meta.get(names)
-        if not (isinstance(table, list) and all(isinstance(c, str) and c for c in table)
+        if not (isinstance(table, list) and all(isinstance(c, str) and c and _utf8(c) for c in table)
                 and len(set(table)) == len(table)) or (kind == "char" and any(len(c) != 1 for c in table)):
             bad(names, "a list of distinct " + ("characters" if kind == "char" else "words"))
         # the char model predicts its characters; the word model's classes are clusters or words

@@ -11,7 +11,7 @@ The model reads the text as one stream, one character after the other, with its 
 window to window (so every character is predicted from everything before it), and is scored on each
 next character; the first character, with no context, is not scored. The file is streamed (memory:
 one chunk and one window). Characters the model never saw are skipped (left out of the stream) and
-reported with their counts, not an error.
+reported with their counts, not an error. A progress line goes to stderr every few seconds.
 
     bits/char = nats/char / ln 2        perplexity = e^(nats/char)
 """
@@ -65,7 +65,30 @@ def held_out_ids(meta, index, unknown):
     ids = np.array([index.get(ch, -1) for ch in held], dtype=np.int64)     # (n,)
     if (ids < 0).any():
         unknown.update(ch for ch, i in zip(held, ids) if i < 0)
-    return f"{path} (held out, its last {len(held):,} characters)", [ids[ids >= 0]]
+    kept = ids[ids >= 0]                                                    # (n',)
+    step = 1 << 16                                                          # chunks, for progress lines
+    return (f"{path} (held out, its last {len(held):,} characters)",
+            [kept[i:i + step] for i in range(0, len(kept), step)] or [kept])
+
+
+PROGRESS_EVERY = 5.0    # seconds between progress lines on stderr
+
+
+def _progress(chunks, total_bytes, stream=None):
+    """Pass the chunks through, printing every PROGRESS_EVERY seconds how many characters have been
+    read (of about `total_bytes`: a UTF-8 character takes one byte or more) and how fast."""
+    stream = stream or sys.stderr
+    t0 = last = time.perf_counter()
+    done = 0
+    for c in chunks:
+        yield c
+        done += len(c)
+        now = time.perf_counter()
+        if now - last >= PROGRESS_EVERY:
+            rate = done / max(now - t0, 1e-9)
+            print(f"  {done:,} characters of about {total_bytes:,} scored ({rate:,.0f} chars/s, "
+                  f"{now - t0:.0f} s)", file=stream, flush=True)
+            last = now
 
 
 def main(argv=None):
@@ -83,6 +106,8 @@ def main(argv=None):
         name, chunks = args.text, stream_ids(args.text, index, unknown=unknown)
     if args.max_chars:
         chunks = _limit(chunks, args.max_chars)
+    total = args.max_chars or (os.path.getsize(args.text) if args.text is not None else sum(map(len, chunks)))
+    chunks = _progress(chunks, total)
     t0 = time.perf_counter()
     r = evaluate_ids(model, chunks, window=args.window)
     dt = time.perf_counter() - t0

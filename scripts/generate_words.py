@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from minirnn import backend
-from minirnn.cli import HelpFormatter
+from minirnn.cli import HelpFormatter, add_limit_flags, check_limits
 from minirnn.errors import UsageError, require, run_cli
 from minirnn.sampling import beam_search, check_options
 from minirnn.tokenize import tokenize
@@ -46,6 +46,7 @@ def build_parser():
                    "instead of sampling one (0 = sample)")
     p.add_argument("--beam-end", default="", help="with --beam: words that end a continuation")
     p.add_argument("--length-norm", action="store_true", help="with --beam: rank by log-probability per word")
+    add_limit_flags(p)
     p.add_argument("--backend", choices=list(backend.BACKENDS), default=None, help="array backend")
     return p
 
@@ -56,6 +57,7 @@ def main(argv=None):
     check_options(args.temperature, args.top_k, 1.0)
     require(args.seed is None or args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     require(args.beam >= 0, f"--beam must be >= 0, got {args.beam}")
+    check_limits(args)
     if args.backend:
         backend.set_backend(args.backend)
     model, arrays, meta = load_model(args.checkpoint, "word")

@@ -31,8 +31,9 @@ import numpy as np
 
 from minirnn import backend
 from minirnn.checkpoint import atomic_write
-from minirnn.cli import HelpFormatter
+from minirnn.cli import HelpFormatter, add_limit_flags, check_limits
 from minirnn.errors import UsageError, require, run_cli
+from minirnn.textio import check_output_dir, check_output_file
 
 
 def build_parser():
@@ -51,6 +52,7 @@ def build_parser():
     p.add_argument("--sample-length", type=int, default=400, help="characters in the shaded sample")
     p.add_argument("--temperature", type=float, default=0.8, help="temperature of the sample")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    add_limit_flags(p, beam=False)
     p.add_argument("--out", default="report.html", help="the HTML page to write")
     p.add_argument("--png-dir", default=None, help="also write the plots there as PNG files "
                    "(loss_curves.png, gate_saturation.png, gradient_flow.png)")
@@ -66,6 +68,32 @@ def load(path):
     from minirnn.trainer import load_model
     model, _, meta = load_model(path, "char")
     return model, CharVocab(meta["vocab"]), meta
+
+
+CHUNK = 1000    # characters per forward pass: what a pass holds (gates, c, h) is O(CHUNK L H), not O(T L H)
+
+
+def first_pass(ins, model, ids):
+    """One pass over ids (T,) from a zero state, CHUNK characters at a time with the state carried
+    (the same numbers as one pass over all of them): p(ids[t+1] | ids[..t]) (T-1,), the activations
+    (T, L*H), and for an LSTM each layer's gate saturation (None for an RNN or a GRU)."""
+    T = len(ids)
+    probs, acts, sums, state = [], [], None, None
+    for a in range(0, T, CHUNK):
+        chunk, nxt = ids[a:a + CHUNK], ids[a + 1:a + CHUNK + 1]
+        logits, layers, state = ins.run_layers(model, chunk[None, :], state)   # (1, n, V)
+        probs.append(ins.char_probs(logits[:, :len(nxt)], nxt[None, :])[0])     # (n or n-1,)
+        acts.append(ins.activations(model, layers))                            # (n, L*H)
+        if model.config()["cell"] == "lstm":     # steps below 0.1 and above 0.9, counted over chunks
+            sat = [ins.gate_saturation(d["gates"]) for d in layers]
+            if sums is None:
+                sums = [{g: [np.zeros_like(l), np.zeros_like(r)] for g, (l, r) in s.items()} for s in sat]
+            for total, s in zip(sums, sat):
+                for g, (l, r) in s.items():
+                    total[g][0] += l * len(chunk)                     # (H,) steps below 0.1
+                    total[g][1] += r * len(chunk)                     # (H,) steps above 0.9
+    sats = None if sums is None else [{g: (l / T, r / T) for g, (l, r) in s.items()} for s in sums]
+    return np.concatenate(probs), np.concatenate(acts, axis=0), sats
 
 
 def model_label(model):
@@ -156,10 +184,12 @@ def coloured(text, values, colour, titles=None):
 PNG_DIR = None      # --png-dir: also write each plot there as a file
 
 
+PNG_NAMES = ("loss_curves.png", "gate_saturation.png", "gradient_flow.png")
+
+
 def img(png: bytes, alt: str):
     if PNG_DIR:
-        with open(os.path.join(PNG_DIR, alt.replace(" ", "_") + ".png"), "wb") as f:
-            f.write(png)
+        atomic_write(os.path.join(PNG_DIR, alt.replace(" ", "_") + ".png"), lambda f: f.write(png))
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -230,13 +260,21 @@ def main(argv=None):
     require(args.max_k >= 1, f"--max-k must be >= 1, got {args.max_k}")
     require(args.positions >= 1, f"--positions must be >= 1, got {args.positions}")
     require(args.sample_length >= 0, f"--sample-length must be >= 0, got {args.sample_length}")
+    check_limits(args, "--sample-length")
     require(args.temperature > 0, f"--temperature must be > 0, got {args.temperature}")
 
-    PNG_DIR = args.png_dir
-    if PNG_DIR:
-        os.makedirs(PNG_DIR, exist_ok=True)
     model, vocab, meta = load(args.checkpoint)
     other = load(args.compare) if args.compare else None
+    # every path written is checked before the work: none of them is an input (the checkpoints, the
+    # metrics.jsonl beside them, the text), a FIFO, a device or a directory
+    inputs = [("--checkpoint", args.checkpoint), ("--compare", args.compare),
+              ("--text", args.text if args.text else meta.get("text") if isinstance(meta.get("text"), str) else None)]
+    inputs += [("metrics file", os.path.join(os.path.dirname(os.path.abspath(ck)), "metrics.jsonl"))
+               for ck in (args.checkpoint, args.compare) if ck]
+    check_output_file(args.out, "--out", inputs)
+    PNG_DIR = args.png_dir
+    if PNG_DIR is not None:
+        check_output_dir(PNG_DIR, "--png-dir", names=PNG_NAMES, inputs=inputs)
     cell, L, H = model.config()["cell"], model.config()["layers"], model.config()["hidden"]
     if args.text:
         raw = read_head(args.text, args.chars)
@@ -249,10 +287,9 @@ def main(argv=None):
     show = min(args.show, T)
 
     # one forward pass over the text: every gate, cell and hidden state, and p(next char)
-    logits, layers, _ = ins.run_layers(model, ids[None, :])
-    probs = ins.char_probs(logits[:, :-1], ids[None, 1:])[0]  # (T-1,) p(ids[t+1] | ids[..t])
+    print(f"forward pass over {T:,} characters", file=sys.stderr, flush=True)
+    probs, acts, sats = first_pass(ins, model, ids)
     nats = float(-np.log(probs).mean())
-    acts = ins.activations(model, layers)                      # (T, L*H)
     feats = ins.text_features(text)
     corrs = ins.feature_correlations(acts, feats)
     best = ins.best_cells(corrs, top=3)
@@ -288,7 +325,7 @@ def main(argv=None):
         run_dir = os.path.dirname(os.path.abspath(ck))
         mpath = os.path.join(run_dir, "metrics.jsonl")
         if os.path.exists(mpath):
-            recs, _ = ins.read_metrics(mpath)
+            recs = ins.check_run_metrics(mpath, ins.read_metrics(mpath)[0])
             if recs:
                 runs.append((f"{os.path.basename(run_dir)} ({model_label(m)})", recs))
     body = ("<p class='note'>From <code>metrics.jsonl</code> next to the checkpoint: the smoothed training loss "
@@ -342,7 +379,6 @@ def main(argv=None):
 
     # -- gate saturation
     if cell == "lstm":
-        sats = [ins.gate_saturation(d["gates"]) for d in layers]
         rows = ""
         for l, sat in enumerate(sats):
             for g in ins.GATES:
@@ -361,6 +397,8 @@ def main(argv=None):
                   "<th>&lt; 0.1 on ≥ 90%</th><th>saturated on ≥ 90%</th>"
                   "<th>saturated on &lt; 10%</th><th>mean left</th><th>mean right</th></tr>"
                 + rows + "</table>")
+    elif cell == "gru":
+        body = "<p>Gate saturation is drawn for LSTMs only; this model is a GRU.</p>"
     else:
         body = "<p>An RNN has no gates.</p>"
     sections.append("<h2>4. Gate saturation</h2>" + body)
@@ -369,6 +407,8 @@ def main(argv=None):
     ks = [k for k in list(range(1, 11)) + [12, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 200]
           if k <= args.max_k] + [args.max_k]
     ks = sorted(set(ks))
+    print(f"gradient flow: {len(ks)} distances k up to {args.max_k}, {args.positions} positions"
+          + (", two models" if other else ""), file=sys.stderr, flush=True)
     flow = ins.gradient_flow(model, ids, ks, n_positions=args.positions)
     curves = [(model_label(model), flow)]
     if other:
@@ -399,6 +439,7 @@ def main(argv=None):
     # -- a sample and the text shaded by probability
     rng = np.random.default_rng(args.seed)
     prime = vocab.default_prime()
+    print(f"a sample of {args.sample_length:,} characters", file=sys.stderr, flush=True)
     s_ids, s_p = ins.sample_with_probs(model, vocab.encode(prime), args.sample_length, rng, args.temperature)
     sample = vocab.decode(s_ids)
     key = ("<p class='key'>probability of the character under the model: p = " + "".join(

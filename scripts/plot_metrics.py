@@ -16,6 +16,7 @@ import sys
 from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, run_cli
+from minirnn.textio import check_output_file
 
 
 def build_parser():
@@ -30,20 +31,26 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from minirnn.plots import require_matplotlib
     require_matplotlib()                                       # before any work: one line and exit 2
-    from minirnn.introspect import read_metrics
+    from minirnn.introspect import check_run_metrics, read_metrics
     from minirnn.plots import runs_side_by_side
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(args.runs):
         raise UsageError(f"--labels has {len(labels)} names for {len(args.runs)} runs")
-    runs = []
-    for j, d in enumerate(args.runs):
-        path = d if os.path.isfile(d) else os.path.join(d, "metrics.jsonl")
-        if not os.path.exists(path):
+    paths = []
+    for d in args.runs:
+        path = d if os.path.isfile(d) or not os.path.isdir(d) and os.path.lexists(d) else \
+            os.path.join(d, "metrics.jsonl")
+        if not os.path.lexists(path):
             raise UsageError(f"{path}: no such file (is {d} a --checkpoint-dir?)")
+        paths.append(path)
+    # the output is checked before the work: not one of the metrics files, nor a FIFO, device, directory
+    check_output_file(args.out, "--out", [("metrics file", p) for p in paths])
+    runs = []
+    for j, (d, path) in enumerate(zip(args.runs, paths)):
         recs, bad = read_metrics(path)
         if bad:
             print(f"{path}: {bad} line(s) that are not JSON were skipped", file=sys.stderr)
-        recs = [r for r in recs if isinstance(r, dict) and "iter" in r]
+        recs = check_run_metrics(path, recs)
         if not recs:
             raise UsageError(f"{path}: no metrics records")
         name = labels[j] if labels else os.path.basename(os.path.normpath(os.path.dirname(os.path.abspath(path))))

@@ -75,6 +75,7 @@ def main(argv=None):
     require(args.clusters >= 1, f"--clusters must be at least 1, got {args.clusters}")
     require(args.n_init >= 1, f"--n-init must be at least 1, got {args.n_init}")
     require(args.max_iter >= 1, f"--max-iter must be at least 1, got {args.max_iter}")
+    require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     require(args.tol >= 0, f"--tol must be >= 0, got {args.tol}")
     require(args.show >= 0 and args.top >= 1, "--show must be >= 0 and --top >= 1")
     if args.backend:
@@ -85,7 +86,8 @@ def main(argv=None):
         numba.set_num_threads(args.threads)
     refuse_existing([os.path.join(args.out, n) for n in ("quantizer.npz", "quantizer.json")], "--out",
                     args.overwrite)
-    check_output_dir(args.out, "--out")                 # before the clustering, not after it
+    check_output_dir(args.out, "--out", names=("quantizer.npz", "quantizer.json"),   # before the clustering
+                     inputs={"--vectors": args.vectors, "--vectors counts": args.vectors + ".counts.json"})
     kv = KeyedVectors.load(args.vectors)
     V, D = kv.vectors.shape
     require(args.clusters <= V, f"--clusters {args.clusters} is more than the {V} words in {args.vectors}")

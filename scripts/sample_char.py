@@ -22,7 +22,7 @@ import numpy as np
 
 from minirnn import backend
 from minirnn.chardata import CharVocab
-from minirnn.cli import HelpFormatter
+from minirnn.cli import HelpFormatter, add_limit_flags, check_limits
 from minirnn.errors import require, run_cli
 from minirnn.sampling import beam_search, check_options, generate
 from minirnn.trainer import load_model
@@ -42,6 +42,7 @@ def build_parser():
                    "instead of sampling one (0 = sample)")
     p.add_argument("--beam-end", default="", help="with --beam: characters that end a continuation (e.g. '.')")
     p.add_argument("--length-norm", action="store_true", help="with --beam: rank by log-probability per character")
+    add_limit_flags(p)
     p.add_argument("--backend", choices=list(backend.BACKENDS), default=None, help="array backend (default: $MINIRNN_BACKEND or numpy)")
     return p
 
@@ -53,6 +54,7 @@ def main(argv=None):
     require(args.seed is None or args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     check_options(args.temperature, args.top_k, args.top_p)
     require(args.beam >= 0, f"--beam must be >= 0, got {args.beam}")
+    check_limits(args)
     if args.backend:
         backend.set_backend(args.backend)
     model, _, meta = load_model(args.checkpoint, "char")

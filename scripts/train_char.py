@@ -10,7 +10,7 @@
 Every --eval-every iterations it measures the validation loss (nats per character over the first
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
 best.npz when validation improved), then appends a line to <checkpoint-dir>/metrics.jsonl and prints
-a sample. Ctrl-C saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
+a sample. Ctrl-C (or SIGTERM) saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
 refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file).
 """
 import argparse
@@ -76,7 +76,7 @@ def main(argv=None):
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
     text_path = args.text or default_corpus()
-    claim_checkpoint_dir(args)
+    claim_checkpoint_dir(args, inputs={"--text": text_path})
     files = {"text": text_path}
     if meta is not None:
         check_fingerprints(meta, files)

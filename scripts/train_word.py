@@ -28,7 +28,7 @@ from minirnn import backend
 from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_fingerprints, check_flags,
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
-from minirnn.errors import UsageError, require, run_cli
+from minirnn.errors import UsageError, interrupt_status, require, run_cli
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.textio import check_input_file, check_text_file, default_corpus
@@ -96,6 +96,9 @@ def quantizer(args, kv, q=None):
         q = q or load_quantizer(args.quantizer)
         if q.words != list(kv.index_to_key):
             raise UsageError(f"{args.quantizer}: the quantizer was fitted on other word vectors than {args.vectors}")
+        if q.centroids.shape[1] != kv.vector_size:
+            raise UsageError(f"{args.quantizer}: its centroids have {q.centroids.shape[1]} dimensions, the "
+                             f"vectors {args.vectors} {kv.vector_size}: it was fitted on other word vectors")
         return q
     require(args.clusters <= len(kv), f"--clusters {args.clusters} is more than the {len(kv)} words")
     print(f"stage 2: k-means, {args.clusters} clusters ({args.metric}) of {len(kv):,} word vectors")
@@ -107,7 +110,12 @@ def quantizer(args, kv, q=None):
                force=info.moved == 0)
     q = EmbeddingQuantizer(args.clusters, metric=args.metric, seed=args.seed, max_iter=args.kmeans_iter,
                            callback=progress)
-    q.fit(kv.index_to_key, kv.vectors, kv.counts)
+    try:
+        q.fit(kv.index_to_key, kv.vectors, kv.counts)
+    except UsageError:
+        raise
+    except ValueError as e:     # k-means' checks of the data (all-zero vectors for cosine, ...)
+        raise UsageError(f"{args.vectors}: {e}") from None
     status.done()
     path = os.path.join(os.path.abspath(args.checkpoint_dir), "quantizer")
     q.save(path)
@@ -143,16 +151,20 @@ def main(argv=None):
     q_loaded = load_quantizer(args.quantizer) if args.quantizer and args.clusters > 0 else None
     outputs = ([] if args.vectors else ["vectors.txt", "vectors.txt.counts.json"]) + \
         ([] if args.quantizer or args.clusters == 0 else ["quantizer"])
-    claim_checkpoint_dir(args, outputs)
+    claim_checkpoint_dir(args, outputs, inputs={
+        "--corpus": args.corpus, "--vectors": args.vectors,
+        "--vectors counts": args.vectors and args.vectors + ".counts.json",
+        **({f"--quantizer's {n}": os.path.join(args.quantizer, n) for n in ("quantizer.npz", "quantizer.json")}
+           if args.quantizer else {})})
     files = {"corpus": args.corpus, "vectors": args.vectors}
     if meta is not None:
         check_fingerprints(meta, files)
     try:
         kv = word_vectors(args)
         q = quantizer(args, kv, q_loaded) if args.clusters > 0 else None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
-        return 130
+        return interrupt_status(e)
     files["vectors"] = args.vectors                     # trained in stage 1, or given
     vectors = np.asarray(kv.vectors, dtype=np.float32)
     task = (WordTask.clusters(kv.index_to_key, vectors, q.labels, q.centroids) if q is not None

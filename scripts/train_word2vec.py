@@ -92,11 +92,13 @@ def main(argv=None):
     require(args.topn >= 1, f"--topn must be >= 1, got {args.topn}")
     # every check before the vocabulary pass and the epochs: the corpus, then each output
     check_text_file(args.corpus)
-    check_output_file(args.out, "--out")
+    inputs = {"--corpus": args.corpus}
+    check_output_file(args.out, "--out", inputs)
+    check_output_file(args.out + ".counts.json", "--out", inputs)
     refuse_existing([args.out, args.out + ".counts.json"], "--out", args.overwrite)
     if args.model:
         model_path = args.model if args.model.endswith(".npz") else args.model + ".npz"
-        check_output_file(model_path, "--model")
+        check_output_file(model_path, "--model", inputs)
         refuse_existing([model_path], "--model", args.overwrite)
         require(os.path.abspath(model_path) != os.path.abspath(args.out), "--model and --out name the same file")
     model = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, max_vocab=args.max_vocab,

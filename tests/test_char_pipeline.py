@@ -191,7 +191,8 @@ def test_ctrl_c_saves_and_exits_zero_then_resumes(tiny_text, tmp_path):
     d = str(tmp_path / "ctrlc")
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_char.py"), "--text", tiny_text, *SMALL,
            "--print-every", "1", "--eval-every", "1000", "--iters", "100000", "--checkpoint-dir", d]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,   # Ctrl-C's
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even in a & job
     line = proc.stdout.readline()
     while line and not line.startswith("iter 3/"):                      # training is under way
         line = proc.stdout.readline()
