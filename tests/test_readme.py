@@ -6,10 +6,10 @@ the repository's `scripts/` (a fresh clone's working tree, without the outputs o
 tiny sizes: the flags in TINY are appended to the command (argparse keeps the last value given, so
 they override the README's sizes without changing anything else it asks for). What is not run:
 `pip install` (the package is installed already; the test puts the repository on PYTHONPATH) and
-`python -m pytest` (this suite itself). The exercises' commands come with the feature that provides
-them; where it is absent they are skipped, and said so.
+`python -m pytest` (this suite itself). The GPU commands run as on a machine without a GPU:
+`--backend cupy` on the strict CuPy stand-in of tests/standin (as CI proves the device path), and
+`benchmarks/gpu_check.py` as it is, where it must say in one line that there is no GPU and exit 2.
 """
-import importlib.util
 import os
 import re
 import shlex
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import standin_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,15 +69,6 @@ def readme_commands(text: str):
     return out
 
 
-def _feature_missing(cmd: str):
-    """Why a command cannot run on this branch, or None."""
-    if "minirnn.exercises" in cmd and importlib.util.find_spec("minirnn.exercises") is None:
-        return "python -m minirnn.exercises is not on this branch"
-    if "--lstm-file" in cmd and "--lstm-file" not in (ROOT / "scripts" / "train_char.py").read_text():
-        return "train_char.py --lstm-file is not on this branch"
-    return None
-
-
 def tiny(cmd: str):
     """The command as the test runs it: pip and pytest parts dropped, TINY flags appended."""
     parts = []
@@ -105,38 +97,35 @@ def test_readme_commands_are_found():
 def test_every_readme_command_runs_in_order(tmp_path):
     cmds = readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
     (tmp_path / "scripts").symlink_to(ROOT / "scripts")
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
            "MINIRNN_BACKEND": "numpy", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    ran, skipped = [], []
+    ran = []
     for cmd in cmds:
-        why = _feature_missing(cmd)
-        if why:
-            skipped.append(f"{cmd}  ({why})")
-            continue
         run = tiny(cmd)
         if not run:
             continue
         # with python on PATH as this interpreter, `python` in the README means this Python
-        out = subprocess.run(["bash", "-c", run], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=300)
+        out = subprocess.run(["bash", "-c", run], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env=standin_env(env) if "--backend cupy" in cmd else env)
         ran.append(cmd)
         assert "Traceback" not in out.stderr, f"{cmd}\n{out.stderr[-3000:]}"
-        if "minirnn.exercises check" in cmd or "--lstm-file" in cmd:
-            # a fresh `start` file holds TODOs: check grades it wrong, and train_char refuses it,
-            # each with a message and a nonzero status, never a traceback
-            assert out.returncode in (0, 1, 2), f"{cmd}\n{out.stderr[-3000:]}"
+        if "minirnn.exercises check" in cmd:      # a fresh `start` file holds TODOs: graded unfinished
+            assert out.returncode == 1 and "TODO" in out.stdout + out.stderr, f"{cmd}\n{out.stdout[-2000:]}"
+        elif "--lstm-file" in cmd:                # ... and train_char refuses it with one line
+            assert out.returncode == 2 and out.stderr.startswith("error: "), f"{cmd}\n{out.stderr[-3000:]}"
+        elif "gpu_check.py" in cmd:               # no GPU here: one line, exit 2
+            assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, f"{cmd}\n{out.stderr}"
         else:
             assert out.returncode == 0, f"{cmd}\nrc {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
     assert len(ran) >= 15, ran
     # what the walk made, where the README says it goes; nothing else lands in the clone's root
     for p in ("checkpoints/char/best.npz", "checkpoints/rnn/best.npz", "checkpoints/gru/best.npz",
-              "checkpoints/word/best.npz", "checkpoints/word_all/best.npz", "runs/report.html",
+              "checkpoints/word/best.npz", "checkpoints/word_all/best.npz", "checkpoints/gpu/best.npz", "runs/report.html",
               "runs/curves.png", "runs/vectors.txt", "runs/quant/quantizer.npz"):
         assert (tmp_path / p).is_file(), p
-    assert {p.name for p in tmp_path.iterdir()} <= {"scripts", "checkpoints", "runs", "mywork"}
-    if skipped:
-        pytest.skip("ran every command but these, whose feature is on another branch: " + "; ".join(skipped))
+    assert {p.name for p in tmp_path.iterdir()} <= {"scripts", "benchmarks", "checkpoints", "runs", "mywork"}
 
 
 def test_readme_has_at_most_200_lines():
