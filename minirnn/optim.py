@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import fast
 from .backend import array_module, to_device, to_numpy
 

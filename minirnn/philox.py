@@ -76,7 +76,7 @@ class CounterRNG:
 
     def random(self, size, dtype=np.float64):
         """Uniform numbers in [0, 1), shape ``size``, float32 or float64."""
-        xp, dtype = self.xp, np.dtype(dtype)
+        dtype = np.dtype(dtype)
         shape = (size,) if np.ndim(size) == 0 else tuple(size)
         n = int(np.prod(shape))
         if dtype == np.float32:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import standin_env
 
 ROOT = Path(__file__).resolve().parent.parent

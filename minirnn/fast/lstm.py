@@ -88,26 +88,35 @@ def _h_prev(h_tm, h0):
     return np.concatenate([h0[None], h_tm[:-1]], dtype=h_tm.dtype)
 
 
-def forward(x, h0, c0, Wx, Wh, b):
-    """The book's ``forward`` on NumPy arrays: per step one GEMM into a preallocated buffer, its
-    transpose, and one Numba kernel for (1)-(5); no per-step allocation. Returns (h, cT, cache)."""
+def _input_rows(x, Wx, dtype):
+    """(1)'s input part x_t Wx as (table, rows): step t of stream n reads row rows[t, n] of table.
+    For ids, the table is Wx itself (no (T, N, 4H) copy made before the loop); for dense x, the
+    output of one GEMM over every step, time-major (a scratch buffer: the kernel writes the gates
+    elsewhere, see _rnn_kernels.py on overlap)."""
     N, T = x.shape[:2]
-    D, H = Wx.shape[0], Wh.shape[0]
-    dtype = Wx.dtype
-    h0 = np.zeros((N, H), dtype=dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)  # (N, H)
-    c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
-    # (1), the input part x_t Wx, which the kernel reads as row rows[t, n] of a table: for ids, of
-    # Wx itself (no (T, N, 4H) copy made before the loop); for dense x, of the output of one GEMM
-    # over every step, time-major (a scratch buffer: the kernel writes the gates elsewhere, see
-    # _rnn_kernels.py on overlap). b is added in the kernel.
-    b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
+    D, G = Wx.shape
     if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
         table = np.ascontiguousarray(Wx, dtype=dtype)        # (D, 4H)
         rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
     else:                                                    # dense: x_t Wx = row t*N + n of x Wx
-        table = _work("xa", (T * N, 4 * H), dtype)           # (T*N, 4H)
+        table = _work("xa", (T * N, G), dtype)               # (T*N, 4H)
         np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
         rows = np.arange(T * N).reshape(T, N)                # (T, N)
+    return table, rows
+
+
+def forward(x, h0, c0, Wx, Wh, b):
+    """The book's ``forward`` on NumPy arrays: per step one GEMM into a preallocated buffer, its
+    transpose, and one Numba kernel for (1)-(5); no per-step allocation. Returns (h, cT, cache)."""
+    N, T = x.shape[:2]
+    H = Wh.shape[0]
+    dtype = Wx.dtype
+    h0 = np.zeros((N, H), dtype=dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)  # (N, H)
+    c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
+    # (1), the input part x_t Wx, which the kernel reads as row rows[t, n] of a table (see
+    # _input_rows); b is added in the kernel.
+    b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
+    table, rows = _input_rows(x, Wx, dtype)                  # (., 4H), (T, N)
     gates = np.empty((T, N, 4 * H), dtype=dtype)             # (T, N, 4H) activated i, f, g, o
     c = np.empty((T, N, H), dtype=dtype)                     # (T, N, H)
     # h_{t-1} for t = 0 .. T in one buffer: slot 0 holds h0, slot t + 1 holds h_t, so that backward's
@@ -136,16 +145,10 @@ def infer(x, h0, c0, Wx, Wh, b):
     (N, 4H) block and two (N, H) blocks taking turns) instead of (T, N, 4H) and (T, N, H) arrays
     written out for backward; only h, which the layer above reads, is kept for every step."""
     N, T = x.shape[:2]
-    D, H = Wx.shape[0], Wh.shape[0]
+    H = Wh.shape[0]
     dtype = Wx.dtype
     b = np.ascontiguousarray(b, dtype=dtype)                 # (4H,)
-    if x.ndim == 2:                                          # ids: x_t Wx = Wx[ids_t]
-        table = np.ascontiguousarray(Wx, dtype=dtype)        # (D, 4H)
-        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
-    else:                                                    # dense: x_t Wx = row t*N + n of x Wx
-        table = _work("xa", (T * N, 4 * H), dtype)           # (T*N, 4H)
-        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
-        rows = np.arange(T * N).reshape(T, N)                # (T, N)
+    table, rows = _input_rows(x, Wx, dtype)                  # (., 4H), (T, N)
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H) slot 0: h0, t+1: h_t
     hbuf[0] = 0 if h0 is None else h0
     h = hbuf[1:]                                             # (T, N, H) view

@@ -9,7 +9,6 @@ Shapes
 Equation
     (1) y = x W + b
 """
-from ..backend import array_module
 
 
 def init_params(D, M, rng, dtype):
