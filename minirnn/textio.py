@@ -72,15 +72,22 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output_file(path, flag: str = "--out", inputs=None) -> str:
+# what an existing file must start with for a command to replace it (``check_output_file``'s ``kind``)
+KINDS = {"png": ("a PNG image", (b"\x89PNG\r\n\x1a\n",)),
+         "html": ("an HTML page", (b"<!DOCTYPE html", b"<!doctype html", b"<html"))}
+
+
+def check_output_file(path, flag: str = "--out", inputs=None, kind=None) -> str:
     """The one rule for every file a command writes, checked before the work starts.
 
     UsageError (exit 2) unless `path` can be written as a regular file: not empty, not a directory,
     not a FIFO, device or socket (it would block, or be replaced by a plain file), in an existing
     directory where a file can be created (a read-only directory is refused here, before any work),
     and not one of the command's own inputs. `inputs`: {what: path} of the files the command reads
-    (e.g. ``{"--text": ...}``, or a list of such pairs); a None path is skipped. The write itself
-    goes through ``checkpoint.atomic_write`` (a temporary file renamed over `path`)."""
+    (e.g. ``{"--text": ...}``, or a list of such pairs); a None path is skipped. `kind` (a key of
+    KINDS): the command writes a file of that kind and replaces an existing file only if it is one
+    (a picture may replace an older picture, never a checkpoint or a metrics file). The write
+    itself goes through ``checkpoint.atomic_write`` (a temporary file renamed over `path`)."""
     path = os.fspath(path)
     if not path:
         raise UsageError(f"{flag}: an empty file name")
@@ -95,6 +102,13 @@ def check_output_file(path, flag: str = "--out", inputs=None) -> str:
         if src is not None and os.path.lexists(src) and _same_file(path, os.fspath(src)):
             raise UsageError(f"{flag} {path}: is the input {what} {os.fspath(src)}; writing there would "
                              f"destroy it: give another {flag}")
+    if kind is not None and os.path.isfile(path) and os.path.getsize(path) > 0:
+        what, magics = KINDS[kind]
+        with open(path, "rb") as f:
+            head = f.read(max(map(len, magics)))
+        if not head.startswith(magics):
+            raise UsageError(f"{flag} {path}: exists and is not {what}; refusing to replace it: give "
+                             f"another {flag}, or remove that file first")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"{flag} {path}: directory {directory} does not exist")
@@ -111,7 +125,7 @@ def refuse_existing(paths, flag: str, overwrite: bool) -> None:
                          f"{flag}, or --overwrite to replace {'them' if len(there) > 1 else 'it'}")
 
 
-def check_output_dir(path, flag: str = "--out", names=(), inputs=None) -> str:
+def check_output_dir(path, flag: str = "--out", names=(), inputs=None, kind=None) -> str:
     """UsageError unless `path` is (or can be made) a writable directory (creates it) where each of
     the files `names` passes ``check_output_file`` (not one of `inputs`, not a FIFO, ...)."""
     path = os.fspath(path)
@@ -125,7 +139,7 @@ def check_output_dir(path, flag: str = "--out", names=(), inputs=None) -> str:
         raise UsageError(f"{flag} {path}: cannot create it ({e.strerror})") from None
     _probe_dir(path, flag)
     for name in names:
-        check_output_file(os.path.join(path, name), flag, inputs)
+        check_output_file(os.path.join(path, name), flag, inputs, kind)
     return path
 
 

@@ -53,13 +53,22 @@ def _limit(chunks, n):
 
 
 def held_out_ids(meta, index, unknown):
-    """The ids of the validation split of the checkpoint's training text (its last val_frac), as
-    train_char.py cut it: one chunk."""
-    from minirnn.textio import read_text
+    """The ids of the validation split of the checkpoint's training text (its last val_frac), cut as
+    train_char.py cuts it (chardata.read_chunks, then chardata.split's n_val), in chunks. The text
+    must be the one the checkpoint was trained on (its size and SHA-256, as --resume checks)."""
+    from minirnn.chardata import read_chunks
+    from minirnn.cli import fingerprint
     path = meta.get("text")
-    if not isinstance(path, str) or not os.path.exists(path):
+    if not isinstance(path, str) or not os.path.isfile(path):
         raise UsageError("the checkpoint does not name a text that exists here: give one with --text")
-    text = read_text(path)
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    saved = files.get("text")
+    if isinstance(saved, dict):
+        now = fingerprint(path)
+        if (now["bytes"], now["sha256"]) != (saved.get("bytes"), saved.get("sha256")):
+            raise UsageError(f"{path}: not the text this checkpoint was trained on (it changed since), so "
+                             f"its held-out split is not known: give a text with --text")
+    text = "".join(read_chunks(path))
     flags = meta.get("flags") if isinstance(meta.get("flags"), dict) else {}
     held = text[len(text) - int(len(text) * float(flags.get("val_frac", 0.1))):]
     ids = np.array([index.get(ch, -1) for ch in held], dtype=np.int64)     # (n,)

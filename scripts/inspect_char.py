@@ -271,10 +271,10 @@ def main(argv=None):
               ("--text", args.text if args.text else meta.get("text") if isinstance(meta.get("text"), str) else None)]
     inputs += [("metrics file", os.path.join(os.path.dirname(os.path.abspath(ck)), "metrics.jsonl"))
                for ck in (args.checkpoint, args.compare) if ck]
-    check_output_file(args.out, "--out", inputs)
+    check_output_file(args.out, "--out", inputs, kind="html")
     PNG_DIR = args.png_dir
     if PNG_DIR is not None:
-        check_output_dir(PNG_DIR, "--png-dir", names=PNG_NAMES, inputs=inputs)
+        check_output_dir(PNG_DIR, "--png-dir", names=PNG_NAMES, inputs=inputs, kind="png")
     cell, L, H = model.config()["cell"], model.config()["layers"], model.config()["hidden"]
     if args.text:
         raw = read_head(args.text, args.chars)

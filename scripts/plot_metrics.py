@@ -44,7 +44,7 @@ def main(argv=None):
             raise UsageError(f"{path}: no such file (is {d} a --checkpoint-dir?)")
         paths.append(path)
     # the output is checked before the work: not one of the metrics files, nor a FIFO, device, directory
-    check_output_file(args.out, "--out", [("metrics file", p) for p in paths])
+    check_output_file(args.out, "--out", [("metrics file", p) for p in paths], kind="png")
     runs = []
     for j, (d, path) in enumerate(zip(args.runs, paths)):
         recs, bad = read_metrics(path)

@@ -30,7 +30,7 @@ from minirnn.trainer import Trainer
 
 
 # --lr when not given, by --model, each held and decayed over the last 30% of the run. LSTM: the
-# fastest of the curves in README's "Training recipe" (3e-3 learned slower; 1e-2 stalled at the
+# fastest of the curves in docs/recipe.md's study (3e-3 learned slower; 1e-2 stalled at the
 # unigram level). RNN and GRU: measured the same way, docs/recipe_cells.md.
 DEFAULT_LR = {"lstm": 6e-3, "rnn": 2e-3, "gru": 6e-3}
 

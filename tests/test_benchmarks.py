@@ -148,7 +148,7 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
 
 @pytest.mark.parametrize("cell, arrays", [("lstm", 6), ("gru", 5), ("rnn", 1)])
 def test_bench_rnn_counts_the_arrays_each_cell_keeps_for_backward(cell, arrays):
-    # the stack's cache holds (cell, pick, caches): the count that crashed every minirnn row
+    # the stack's cache holds (cell, caches): the count that crashed every minirnn row when it changed
     bench_rnn = bench_module("bench_rnn")
     from minirnn import fast
     previous = fast.ENABLED

@@ -1,5 +1,5 @@
 """Hostile but realistic use (issue 16): one test per class of failure, each backing a line of the
-README's "Guarantees": nothing lost, never a traceback, one line and the right exit status."""
+docs/guarantees.md: nothing lost, never a traceback, one line and the right exit status."""
 import errno
 import fcntl
 import json

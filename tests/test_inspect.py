@@ -238,6 +238,33 @@ def test_eval_char_without_text_scores_the_held_out_split(checkpoints, tmp_path,
     checkpoint.save(str(tmp_path / "moved.npz"), arrays, meta)
     assert run_cli(eval_char.main, ["--checkpoint", str(tmp_path / "moved.npz")]) == 2
     assert "give one with --text" in capsys.readouterr().err
+    # a text changed since training: its held-out split is not the model's, so it is refused
+    changed = tmp_path / "changed.txt"
+    changed.write_text(TINY + "y mas", encoding="utf-8")
+    meta["text"] = str(changed)
+    checkpoint.save(str(tmp_path / "changed.npz"), arrays, meta)
+    assert run_cli(eval_char.main, ["--checkpoint", str(tmp_path / "changed.npz")]) == 2
+    assert "not the text this checkpoint was trained on" in capsys.readouterr().err
+
+
+def test_eval_char_held_out_split_reads_newlines_as_training_does(tmp_path, capsys):
+    """A text with lone carriage returns: training reads them as newlines (universal newlines), and
+    so does the held-out split, which then equals the last val_frac of what training read."""
+    text = tmp_path / "cr.txt"
+    text.write_bytes(TINY.replace(". ", ".\r").encode("utf-8"))
+    ck = tmp_path / "ck"
+    assert train_char.main(["--text", str(text), "--hidden", "8", "--layers", "1", "--batch", "2",
+                            "--seq", "16", "--iters", "2", "--eval-every", "2", "--print-every", "2",
+                            "--sample-every", "0", "--dtype", "float64", "--checkpoint-dir", str(ck)]) == 0
+    capsys.readouterr()
+    read = TINY.replace(". ", ".\n")
+    held = tmp_path / "held.txt"
+    held.write_text(read[len(read) - int(len(read) * 0.1):], encoding="utf-8")
+    pick = lambda out: re.findall(r"^(?:nats/char|perplexity)\s+\S+|[\d,]+ characters scored", out, re.M)  # noqa: E731
+    assert eval_char.main(["--checkpoint", str(ck / "latest.npz")]) == 0
+    a = pick(capsys.readouterr().out)
+    assert eval_char.main(["--checkpoint", str(ck / "latest.npz"), "--text", str(held)]) == 0
+    assert a == pick(capsys.readouterr().out) and len(a) == 3
 
 
 # ---- the page and the plots -------------------------------------------------------------------------

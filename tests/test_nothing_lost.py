@@ -97,6 +97,8 @@ def test_written_paths_are_never_inputs_devices_fifos_or_directories(tiny_text, 
     os.mkfifo(fifo)
     os.mkdir(tmp_path / "pf")
     os.mkfifo(tmp_path / "pf" / "gradient_flow.png")
+    os.mkdir(tmp_path / "pd")
+    (tmp_path / "pd" / "gradient_flow.png").write_text("my notes, not a picture")
     dev = "/dev/null"
     ck = os.path.join(a, "latest.npz")
     inspect = ["--checkpoint", ck, "--chars", "200", "--show", "50", "--max-k", "3", "--positions", "2",
@@ -114,6 +116,13 @@ def test_written_paths_are_never_inputs_devices_fifos_or_directories(tiny_text, 
             (plot_metrics.main, [a, "--out", dev], "a device"),
             (inspect_char.main, [*inspect, "--out", dev], "a device"),
             (plot_metrics.main, [a, "--out", str(tmp_path)], "is a directory"),
+            # an existing file that is not a picture (or a page) of its own: another checkpoint of
+            # the run, its JSON twin, any other file, is never replaced
+            (plot_metrics.main, [a, "--out", os.path.join(a, "best.npz")], "is not a PNG image"),
+            (inspect_char.main, [*inspect, "--out", os.path.join(a, "best.npz")], "is not an HTML page"),
+            (inspect_char.main, [*inspect, "--out", os.path.join(a, "latest.json")], "is not an HTML page"),
+            (inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", str(tmp_path / "pd")],
+             "gradient_flow.png: exists and is not a PNG image"),
             (plot_metrics.main, [a, "--out", ""], "empty"),
             (train_word2vec.main, ["--corpus", tiny_text, "--out", tiny_text], "is the input --corpus"),
             (train_word2vec.main, ["--corpus", tiny_text, "--out", dev], "a device")):
@@ -122,12 +131,16 @@ def test_written_paths_are_never_inputs_devices_fifos_or_directories(tiny_text, 
         err = one_line_error(capsys)
         assert says in err and ".tmp" not in err, (argv, err)
     assert files == {n: open(os.path.join(a, n), "rb").read() for n in files}      # nothing replaced
+    assert (tmp_path / "pd" / "gradient_flow.png").read_text() == "my notes, not a picture"
     assert os.path.exists(dev) and not os.path.isfile(dev) and not os.path.isfile(fifo)
     assert open(tiny_text, encoding="utf-8").read() == TINY
     # and where everything is right the pictures are written (atomically: no temporary file left)
     png = str(tmp_path / "png")
     assert run_cli(inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", png]) == 0
     assert sorted(os.listdir(png)) == sorted(inspect_char.PNG_NAMES)
+    # and a page or picture of its own kind is replaced when the command runs again
+    assert run_cli(inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", png]) == 0
+    assert run_cli(plot_metrics.main, [a, "--out", os.path.join(png, "gradient_flow.png")]) == 0
 
 
 # 3. input the user can fix is exit 2, wherever it is found ------------------------------------------------
