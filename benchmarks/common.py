@@ -103,6 +103,10 @@ def set_threads(n: int) -> dict:
     before PyTorch made torch.nn.RNN ~12x slower here). Returns what was done, for the JSON."""
     done = {"threads": int(n)}
     for var in THREAD_VARS:                      # for subprocesses, and libraries loaded later
+        if var == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
+            # Numba re-reads its environment at every compilation and refuses a NUMBA_NUM_THREADS
+            # other than the one it started with once its threads run: set_num_threads below instead
+            continue
         os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
