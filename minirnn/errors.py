@@ -39,6 +39,11 @@ class UsageError(ValueError):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
+class DataError(UsageError):
+    """Data that fails a library's check (k-means' rows: NaN, all zeros, ...): still a ValueError
+    for the library's callers; a script names the file the data came from (exit 2)."""
+
+
 def _one_line(text) -> str:
     return " ".join(str(text).split())
 

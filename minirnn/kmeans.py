@@ -56,6 +56,7 @@ import numpy as np
 
 from . import backend
 from . import _kmeans_kernels as _k
+from .errors import DataError
 
 try:  # optional: holds BLAS to one thread while the Numba threads each run their own GEMM
     from threadpoolctl import threadpool_limits as _threadpool_limits
@@ -83,7 +84,7 @@ class IterationInfo(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 def check_data(X, name="X"):
-    """X as a C-contiguous float32/float64 2-D array of the backend it lives on, or ValueError.
+    """X as a C-contiguous float32/float64 2-D array of the backend it lives on, or DataError (a ValueError).
 
     Integer input becomes float64 (as in scikit-learn); float32 and float64 are kept.
     """
@@ -91,29 +92,29 @@ def check_data(X, name="X"):
     try:
         X = xp.asarray(X)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{name} must be a 2-D numeric array: {e}") from None
+        raise DataError(f"{name} must be a 2-D numeric array: {e}") from None
     if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+        raise DataError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {X.shape}")
+        raise DataError(f"{name} is empty: shape {X.shape}")
     if X.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
+        raise DataError(f"{name} must be numeric, got dtype {X.dtype}")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     finite = xp.isfinite(X).all(axis=1)                                        # (N,)
     if not backend.to_numpy(finite.all()):                                     # one read back
         bad = int(backend.to_numpy(xp.flatnonzero(~finite)[0]))
-        raise ValueError(f"{name} contains NaN or infinity (first in row {bad})")
+        raise DataError(f"{name} contains NaN or infinity (first in row {bad})")
     return xp.ascontiguousarray(X)
 
 
 def _normalize_rows(X, name="X"):
-    """Rows scaled to unit length, for metric='cosine'; an all-zero row has no direction: ValueError."""
+    """Rows scaled to unit length, for metric='cosine'; an all-zero row has no direction: DataError (a ValueError)."""
     xp = backend.array_module(X)
     norms = xp.sqrt((X * X).sum(axis=1))                                       # (N,)
     if not backend.to_numpy((norms > 0).all()):                                # one read back
         bad = int(backend.to_numpy(xp.flatnonzero(norms == 0)[0]))
-        raise ValueError(f"metric='cosine' needs non-zero rows, but row {bad} of {name} is all zeros")
+        raise DataError(f"metric='cosine' needs non-zero rows, but row {bad} of {name} is all zeros")
     return xp.ascontiguousarray(X / norms[:, None]).astype(X.dtype, copy=False)  # (N, D)
 
 
@@ -126,7 +127,7 @@ def distinct_rows(X) -> np.ndarray:
 
 
 def _too_few_distinct(K, n_distinct):
-    return ValueError(f"n_clusters={K} is more than the {n_distinct} distinct points in X")
+    return DataError(f"n_clusters={K} is more than the {n_distinct} distinct points in X")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ def _check_k(n_clusters, n_samples):
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral) or n_clusters < 1:
         raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
     if n_clusters > n_samples:
-        raise ValueError(f"n_clusters={n_clusters} is more than the {n_samples} points in X")
+        raise DataError(f"n_clusters={n_clusters} is more than the {n_samples} points in X")
     return int(n_clusters)
 
 

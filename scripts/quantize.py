@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 
 from minirnn import backend  # noqa: E402
-from minirnn.errors import UsageError, require, run_cli  # noqa: E402
+from minirnn.errors import DataError, UsageError, require, run_cli  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
 from minirnn.textio import check_output_dir, refuse_existing  # noqa: E402
@@ -109,9 +109,7 @@ def main(argv=None):
                            max_iter=args.max_iter, tol=args.tol, callback=progress)
     try:
         q.fit(kv.index_to_key, kv.vectors, kv.counts)
-    except UsageError:
-        raise
-    except ValueError as e:  # the library's checks (NaN in vectors, too few distinct vectors, ...)
+    except DataError as e:  # k-means' checks of the data (NaN in vectors, too few distinct vectors, ...)
         raise UsageError(f"{args.vectors}: {e}") from None
     elapsed = time.perf_counter() - start
     q.save(args.out)

@@ -28,7 +28,7 @@ from minirnn import backend
 from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_fingerprints, check_flags,
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
-from minirnn.errors import UsageError, interrupt_status, require, run_cli
+from minirnn.errors import DataError, UsageError, interrupt_status, require, run_cli
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.textio import check_input_file, check_text_file, default_corpus
@@ -112,9 +112,7 @@ def quantizer(args, kv, q=None):
                            callback=progress)
     try:
         q.fit(kv.index_to_key, kv.vectors, kv.counts)
-    except UsageError:
-        raise
-    except ValueError as e:     # k-means' checks of the data (all-zero vectors for cosine, ...)
+    except DataError as e:      # k-means' checks of the data (all-zero vectors for cosine, ...)
         raise UsageError(f"{args.vectors}: {e}") from None
     status.done()
     path = os.path.join(os.path.abspath(args.checkpoint_dir), "quantizer")

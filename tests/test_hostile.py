@@ -351,3 +351,23 @@ def test_validation_is_capped_during_training_and_whole_at_the_end(tiny_text, tm
     t2.run()
     (rec,) = metrics(str(tmp_path / "w"))
     assert "val_windows" not in rec and rec["val_loss"] == t2.evaluate()
+
+
+def test_data_errors_are_input_and_other_value_errors_are_bugs(tmp_path, capsys, monkeypatch):
+    """quantize.py: k-means' checks of the vectors (more clusters than distinct vectors, NaN) are the
+    input's fault, exit 2 naming the file; any other ValueError inside the clustering is a bug of
+    minirnn, exit 1 ("internal error"), not blamed on the user's file."""
+    vec = vectors_file(tmp_path / "v.txt", rows=6)
+    dup = tmp_path / "dup.txt"                       # 6 rows, 2 distinct vectors
+    dup.write_text("6 2\n" + "".join(f"w{i} {i % 2}.0 1.0\n" for i in range(6)), encoding="utf-8")
+    assert run_cli(quantize.main, ["--vectors", str(dup), "--clusters", "3", "--out", str(tmp_path / "q1")]) == 2
+    err = one_line_error(capsys)
+    assert str(dup) in err and "distinct" in err
+    from minirnn.quantizer import EmbeddingQuantizer
+
+    def broken(self, *a, **k):
+        raise ValueError("operands could not be broadcast together")
+    monkeypatch.setattr(EmbeddingQuantizer, "fit", broken)
+    assert run_cli(quantize.main, ["--vectors", vec, "--clusters", "3", "--out", str(tmp_path / "q2")]) == 1
+    err = one_line_error(capsys)
+    assert "internal error" in err and vec not in err
