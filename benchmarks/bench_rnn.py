@@ -87,24 +87,14 @@ def _minirnn_setup(spec):
     import numpy as np
     from minirnn import backend, fast
     from minirnn.model import RNNLM
-    from minirnn.optim import Adam, clip_grad_norm
     backend.set_backend(spec["backend"])
     fused = spec["path"] == "fused"
     fast.set_enabled(fused)                                   # the engine, or the book alone
     model = RNNLM(V, hidden=spec["H"], layers=spec["L"], cell=spec["cell"], embed=0, seed=0)
-    opt = Adam(model.trainable(), lr=2e-3)
     rng = np.random.default_rng(0)
     x = backend.to_device(rng.integers(0, V, (N, T)))       # (N, T)
     y = backend.to_device(rng.integers(0, V, (N, T)))       # (N, T)
-    box = {"state": None}
-
-    def step():
-        loss, state, cache = model.loss(x, y, box["state"], train=True)
-        grads, _ = model.backward(cache)
-        clip_grad_norm(grads, 5.0)
-        opt.step(grads)
-        box["state"] = [tuple(s.copy() for s in layer) for layer in state]
-        return loss
+    step, box = common.minirnn_step(model, x, y)
 
     def forward():
         return model.loss(x, y, box["state"])[0]

@@ -82,23 +82,16 @@ def flops(cfg) -> float:
 def _minirnn_setup(cfg):
     import numpy as np
     from minirnn.model import RNNLM
-    from minirnn.optim import Adam, clip_grad_norm
     from minirnn.sampling import generate
     model = RNNLM(cfg["V"], hidden=cfg["H"], layers=cfg["L"], cell="lstm", embed=cfg["E"], seed=0,
                   dtype=np.float32)
-    opt = Adam(model.trainable(), lr=2e-3)
     rng = np.random.default_rng(0)
     x = rng.integers(0, cfg["V"], (cfg["N"], cfg["T"]))      # (N, T)
     y = rng.integers(0, cfg["V"], (cfg["N"], cfg["T"]))      # (N, T)
-    box = {"state": None}
+    step, box = common.minirnn_step(model, x, y)
 
     def train():
-        loss, state, cache = model.loss(x, y, box["state"], train=True)
-        grads, _ = model.backward(cache)
-        clip_grad_norm(grads, 5.0)
-        opt.step(grads)
-        box["state"] = [tuple(s.copy() for s in layer) for layer in state]
-        return float(loss)
+        return float(step())
 
     def val():
         loss, box["state"] = model.eval_loss(x, y, box["state"])

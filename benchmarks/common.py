@@ -339,6 +339,25 @@ def curve_of(vals, times) -> list:
     return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)]
 
 
+def minirnn_step(model, x, y, lr=2e-3, clip=5.0):
+    """The training step the step benchmarks time, on fixed windows (x, y): forward, loss, backward,
+    clip_grad_norm(clip), Adam(lr), the final state carried (copied) into the next call.
+    Returns (step, box): step() returns the loss where it lives (no read back); box["state"] is
+    the carried state, for a forward-only timing from the same point."""
+    from minirnn.optim import Adam, clip_grad_norm
+    opt = Adam(model.trainable(), lr=lr)
+    box = {"state": None}
+
+    def step():
+        loss, state, cache = model.loss(x, y, box["state"], train=True)
+        grads, _ = model.backward(cache)
+        clip_grad_norm(grads, clip)
+        opt.step(grads)
+        box["state"] = [tuple(s.copy() for s in layer) for layer in state]
+        return loss
+    return step, box
+
+
 def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None,
                   val_windows=None):
     """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and

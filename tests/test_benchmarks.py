@@ -109,8 +109,17 @@ def check_run(proc, out_dir: Path, before):
     return written
 
 
+# every benchmark script there is: test_benchmark_runs_at_its_smallest_size runs each of the CPU ones
+# (the discovery below finds them; this list keeps the discovery honest, and a new script must join it)
+EXPECTED_SCRIPTS = {"ab_engine.py", "ab_gru.py", "bench_kmeans.py", "bench_quantized_lm.py", "bench_rnn.py",
+                    "bench_scale.py", "bench_vs_torch.py", "bench_word2vec.py", "compare_torch_charlm.py",
+                    "gpu_check.py", "recipe.py", "recipe_word.py"}
+
+
 def test_every_benchmark_script_is_found_and_has_smoke_args():
-    assert {"bench_rnn.py", "ab_engine.py", "ab_gru.py", "recipe.py", "gpu_check.py"} <= set(SCRIPTS)
+    assert set(SCRIPTS) == EXPECTED_SCRIPTS, (sorted(set(SCRIPTS) - EXPECTED_SCRIPTS),
+                                              sorted(EXPECTED_SCRIPTS - set(SCRIPTS)))
+    assert set(CPU_SCRIPTS) == EXPECTED_SCRIPTS - {"gpu_check.py"}     # each runs at its smallest size
     missing = [n for n, s in SCRIPTS.items() if not isinstance(s["smoke"], list)]
     assert not missing, f"benchmark scripts without SMOKE_ARGS = [...]: {missing}"
     assert {"bench_rnn.py", "recipe.py", "compare_torch_charlm.py", "ab_gru.py"} <= set(TORCH_SCRIPTS)
