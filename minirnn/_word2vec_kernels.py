@@ -37,11 +37,37 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 LCG_MUL = np.uint64(25214903917)
 LCG_ADD = np.uint64(11)
 LCG_SHIFT = np.uint64(16)
+
+
+@intrinsic
+def prefetch(typingctx, arr, i, j):
+    """prefetch(arr, i, j): a hint that arr[i, j] (2-D array) will be read soon, so that the CPU
+    starts bringing its cache line in now (LLVM's llvm.prefetch: read, keep in all cache levels).
+    Changes nothing else; an index outside the array is harmless (a prefetch never faults)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2
+            and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+        ptr = cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                                        cgutils.unpack_tuple(builder, ary.strides), aryty.layout, index)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, high locality, data
+        return context.get_dummy_value()
+    return types.void(arr, i, j), codegen
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -54,7 +80,18 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     n_table = np.uint64(neg_table.shape[0])
     for k in range(D):
         neu1e[k] = 0.0
+    # Ask for the rows of the K negatives (the same draws as the loop below makes) before using any:
+    # the rows are random, mostly outside the L1 and L2 caches, and asking for them all first lets
+    # their cache misses overlap instead of waiting for one after another. Changes no number; about
+    # 2x the pairs per second on one thread (benchmarks/README.md, word2vec).
+    r = rnd
+    for d in range(negative):
+        r = r * LCG_MUL + LCG_ADD
+        t = neg_table[(r >> LCG_SHIFT) % n_table]
+        prefetch(syn1neg, t, 0)
+        prefetch(syn1neg, t, D - 1)
     loss = 0.0
+    prod = 1.0  # Π (1 + e^-|z|) over the pair's terms: (1) with one log per pair instead of K + 1
     for d in range(negative + 1):
         if d == 0:
             target = center  # the positive: label 1
@@ -68,16 +105,21 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
         f = np.float32(0.0)
         for k in range(D):
             f += syn0[context, k] * syn1neg[target, k]  # u·v_t
-        # (1) and (5) with z = ±u·v_t: -log σ(z) and 1 - σ(z), computed without overflow
+        # (1) and (5) with z = ±u·v_t: -log σ(z) and 1 - σ(z), computed without overflow;
+        # -log σ(z) = max(-z, 0) + log(1 + e^-|z|), whose logs are summed as one log of the product
         z = sign * f
         if z >= 0:
             e = math.exp(-z)
-            loss += math.log1p(e)
+            prod *= 1.0 + np.float64(e)
             one_minus_sig = e / (np.float32(1.0) + e)
         else:
             e = math.exp(z)
-            loss += math.log1p(e) - z
+            prod *= 1.0 + np.float64(e)
+            loss -= z
             one_minus_sig = np.float32(1.0) / (np.float32(1.0) + e)
+        if prod > 1e300:  # each factor is at most 2: only with more than ~1,000 negatives
+            loss += math.log(prod)
+            prod = 1.0
         # (2) label - σ(u·v_t) is +(1 - σ(z)) for the positive, -(1 - σ(z)) for a negative
         g = np.float32(sign * one_minus_sig * alpha)
         for k in range(D):
@@ -85,7 +127,7 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
             syn1neg[target, k] += g * syn0[context, k]  # (3)
     for k in range(D):
         syn0[context, k] += neu1e[k]  # (4)
-    return loss, rnd
+    return loss + math.log(prod), rnd
 
 
 @njit(parallel=True, cache=True, fastmath=True, error_model="numpy")

@@ -36,7 +36,7 @@ def scatter_add(a, indices, values) -> None:
         np.add.at(a, indices, values)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_add_rows(a, idx, values):
     """a (V, D), idx (K,) integers in [0, V) (checked by the caller), values (K, D):
     a[idx[k]] += values[k] for k = 0 .. K-1, in that order."""
@@ -46,7 +46,7 @@ def scatter_add_rows(a, idx, values):
             row[j] += v[j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _strip_transpose(src, dst, S):
     """dst[...] = src.T by strips of S source rows: each destination row receives S adjacent
     numbers per strip (S = 16 fills one 64-byte cache line of float32), instead of one number per
@@ -62,7 +62,7 @@ def _strip_transpose(src, dst, S):
             dst[c, r] = src[r, c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def transpose_into(src, dst):
     """dst[...] = src.T, for 2-D C-contiguous src (R, C) and dst (C, R).
 

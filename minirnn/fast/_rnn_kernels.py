@@ -56,7 +56,7 @@ Q0, Q2, Q4, Q6 = (np.float32(v) for v in (
     4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def tanh_f32(a):
     """tanh(a) ≈ x P(x²) / Q(x²), x = clamp(a, -9, 9): Eigen's float32 rational approximation."""
     x = min(max(a, -CLAMP), CLAMP)
@@ -79,13 +79,13 @@ def _act_tanh_by_type(a):
     return lambda a: math.tanh(a)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def act_sigmoid(a):
     """σ(a) = (tanh(a/2) + 1) / 2: lstm.py's sigmoid, the same operations."""
     return HALF * (act_tanh(HALF * a) + ONE)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     """Equations (2)-(5) for one unit, from its four pre-activations (1) and c_{t-1}:
     returns (i, f, g, o, c_t, h_t). The forward kernel inlines it into its vectorized loop."""
@@ -97,7 +97,7 @@ def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     return i, f, g, o, c, o * act_tanh(c)                            # (5) hidden state
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
     """Equations (1)-(5) for one step; x_t Wx for stream n is row rows[n] of the table xw.
 
@@ -128,7 +128,7 @@ def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
                 x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], c_p[j])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_backward_step(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, da_t):
     """Backprop of step t through (5), (4), (2), (3), up to da_t; the caller does (1).
 

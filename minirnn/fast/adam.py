@@ -28,7 +28,7 @@ def _adam_update(p, g, m, v, beta1, one_m_beta1, beta2, one_m_beta2, step_size, 
         p[k] -= step_size * mk / (math.sqrt(vk) / sqrt_bias2 + eps)
 
 
-adam_update = njit(cache=True, error_model="numpy")(_adam_update)
+adam_update = njit(cache=True, nogil=True, error_model="numpy")(_adam_update)
 
 
 def fusable(p, *others) -> bool:
