@@ -46,6 +46,16 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+# How every gate kernel of the engine is compiled (here and in gru.py), chosen in one place:
+#   error_model="numpy"    no ZeroDivisionError branch, so that LLVM vectorizes the loops;
+#   nogil                  the kernels release the GIL, as NumPy's GEMMs do;
+#   fastmath={"contract"}  a multiply followed by an add may run as one fused multiply-add (FMA),
+#                          rounded once instead of twice: the tanh polynomials and the gate updates
+#                          are chains of them, and the kernels ran 15-20% faster (benchmarks/README.md,
+#                          Engine). Nothing else of fastmath: no reassociation, NaN and inf kept, so
+#                          each result is the book's expression with fewer roundings, not another one.
+KERNEL = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+
 # float32 constants: a float64 literal would promote every float32 operation to float64
 HALF, ONE = np.float32(0.5), np.float32(1.0)
 CLAMP = np.float32(9.0)                     # |x| >= 9: tanh(x) rounds to ±1 in float32
@@ -56,7 +66,7 @@ Q0, Q2, Q4, Q6 = (np.float32(v) for v in (
     4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
 
 
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+@njit(**KERNEL, inline="always")
 def tanh_f32(a):
     """tanh(a) ≈ x P(x²) / Q(x²), x = clamp(a, -9, 9): Eigen's float32 rational approximation."""
     x = min(max(a, -CLAMP), CLAMP)
@@ -79,13 +89,13 @@ def _act_tanh_by_type(a):
     return lambda a: math.tanh(a)
 
 
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+@njit(**KERNEL, inline="always")
 def act_sigmoid(a):
     """σ(a) = (tanh(a/2) + 1) / 2: lstm.py's sigmoid, the same operations."""
     return HALF * (act_tanh(HALF * a) + ONE)
 
 
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+@njit(**KERNEL, inline="always")
 def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     """Equations (2)-(5) for one unit, from its four pre-activations (1) and c_{t-1}:
     returns (i, f, g, o, c_t, h_t). The forward kernel inlines it into its vectorized loop."""
@@ -97,7 +107,7 @@ def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     return i, f, g, o, c, o * act_tanh(c)                            # (5) hidden state
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
     """Equations (1)-(5) for one step; x_t Wx for stream n is row rows[n] of the table xw.
 
@@ -128,7 +138,7 @@ def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
                 x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], c_p[j])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def lstm_backward_step(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, da_t):
     """Backprop of step t through (5), (4), (2), (3), up to da_t; the caller does (1).
 

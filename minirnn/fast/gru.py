@@ -27,12 +27,12 @@ import numpy as np
 from numba import njit
 
 from ._array_kernels import row_indices, scatter_add_rows, transpose_into
-from ._rnn_kernels import ONE, act_sigmoid, act_tanh
+from ._rnn_kernels import KERNEL, ONE, act_sigmoid, act_tanh
 from ..layers.gru import gate_slices, init_params  # noqa: F401  (a drop-in module for stack.CELLS)
 
 
 # ---- kernels: one step's gate math ------------------------------------------------------------------
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+@njit(**KERNEL, inline="always")
 def _cell(ax_r, ax_z, ax_n, ah_r, ah_z, ah_n, b_hn, h_p):
     """(3)-(7) for one unit: returns r, z, n, hn, h_t."""
     r = act_sigmoid(ax_r + ah_r)                                     # (3) reset gate
@@ -42,7 +42,7 @@ def _cell(ax_r, ax_z, ax_n, ah_r, ah_z, ah_n, b_hn, h_p):
     return r, z, n, hn, (ONE - z) * n + z * h_p                      # (7) hidden state
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def gru_forward_step(ax_t, ah, b_hn, h_prev, gates_t, h_t):
     """(3)-(7) for one step, dense input. ax_t (N, 3H) = x_t Wx + b[:3H]; ah (N, 3H) = h_{t-1} Wh;
     b_hn (H,); h_prev (N, H). Writes gates_t (N, 4H) = r, z, n, hn and h_t (N, H)."""
@@ -57,7 +57,7 @@ def gru_forward_step(ax_t, ah, b_hn, h_prev, gates_t, h_t):
                                                            b_hn[j], hp[j])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def gru_forward_step_ids(Wx, ids_t, bx, ah, b_hn, h_prev, gates_t, h_t):
     """As ``gru_forward_step`` with one-hot input given as ids_t (N,) in [0, D) (checked by the
     caller): ax_t = Wx[ids_t] + bx, read from the (D, 3H) table here."""
@@ -74,7 +74,7 @@ def gru_forward_step_ids(Wx, ids_t, bx, ah, b_hn, h_prev, gates_t, h_t):
                                                            a_r[j], a_z[j], a_n[j], b_hn[j], hp[j])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**KERNEL)
 def gru_backward_step(dh_up, dh_carry, gates_t, h_prev, dax_t, dah_t):
     """Backprop of step t through (7)-(3).
 
