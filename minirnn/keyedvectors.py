@@ -383,9 +383,10 @@ class KeyedVectors:
                 for w, row in zip(self.index_to_key, little):
                     f.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
             else:
-                # 9 significant digits: the float32 values read back exactly
+                # 9 significant digits: the float32 values read back exactly (one format per row)
+                line = "%s " + " ".join(["%.9g"] * D) + "\n"
                 for w, row in zip(self.index_to_key, self.vectors):
-                    f.write((w + " " + " ".join(["%.9g" % x for x in row.tolist()]) + "\n").encode("utf-8"))
+                    f.write((line % (w, *row.tolist())).encode("utf-8"))
         atomic_write(path, write)                 # temp file + rename: never half a vectors file
         sidecar = path + COUNTS_SUFFIX
         if self.counts is not None:

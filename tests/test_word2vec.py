@@ -97,6 +97,22 @@ def test_pair_kernel_matches_reference_and_random_state():
     np.testing.assert_allclose(b1, a1, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("negative", [1, 2000])
+def test_pair_kernel_loss_with_many_negatives(negative):
+    """The kernel sums the pair's K + 1 log terms as one log of a product, taking the log early when
+    the product grows past 1e300 (K > ~1,000): the loss still equals the reference's sum of logs."""
+    _, _, syn0, syn1neg, table, _ = _tiny_case(seed=5)
+    a0, a1 = syn0.copy(), syn1neg.copy()
+    loss_ref, rnd_ref = sgns_pair_reference(a0, a1, table, 1, 4, negative, np.float32(1e-4), 99)
+    b0, b1 = syn0.copy(), syn1neg.copy()
+    loss, rnd = kernels.sgns_pair(b0, b1, table, 1, 4, negative, np.float32(1e-4), np.uint64(99),
+                                  np.empty(syn0.shape[1], np.float32))
+    assert int(rnd) == rnd_ref
+    assert loss > 0.5 * negative  # each negative term adds about log 2 at these small weights
+    assert loss == pytest.approx(loss_ref, rel=1e-5)
+    np.testing.assert_allclose(b1, a1, rtol=1e-4, atol=1e-6)
+
+
 def test_reference_update_is_sgd_on_the_negative_sampling_loss():
     """With one negative word n: L = -log σ(u·v_o) - log σ(-u·v_n); the update is -alpha ∂L at the old weights."""
     r = np.random.default_rng(7)
