@@ -47,6 +47,11 @@ LCG_ADD = np.uint64(11)
 LCG_SHIFT = np.uint64(16)
 
 
+# llvm.prefetch's name carries its pointer type: "p0i8" for the i8* that llvmlite writes (LLVM 15 and
+# later read it as an opaque pointer and the name as "p0"; tests/test_word2vec.py compiles the kernel)
+_PREFETCH = "llvm.prefetch.p0i8"
+
+
 @intrinsic
 def prefetch(typingctx, arr, i, j):
     """prefetch(arr, i, j): a hint that arr[i, j] (2-D array) will be read soon, so that the CPU
@@ -64,7 +69,7 @@ def prefetch(typingctx, arr, i, j):
                                         cgutils.unpack_tuple(builder, ary.strides), aryty.layout, index)
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
+                                            _PREFETCH)
         builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, high locality, data
         return context.get_dummy_value()
     return types.void(arr, i, j), codegen
