@@ -52,13 +52,7 @@ def parse_args(argv):
                    help="tab-separated word pairs with human scores, for Spearman")
     p.add_argument("--analogies", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"),
                    help="analogy questions in word2vec's questions-words.txt format (made by data/make_es_analogies.py)")
-    p.add_argument("--dim", type=int, default=100, help="vector size")
-    p.add_argument("--window", type=int, default=5, help="largest context window")
-    p.add_argument("--min-count", type=int, default=5, help="vocabulary cut")
-    p.add_argument("--negative", type=int, default=5, help="negatives per pair")
-    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus")
-    p.add_argument("--workers", type=int, default=2, help="threads, the same for both libraries")
+    common.add_word2vec_args(p)
     p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (then seed+1, ...)")
     p.add_argument("--repeats", type=int, default=11,
                    help="runs per library (seeds seed..seed+repeats-1); medians are reported. Spearman on a small "

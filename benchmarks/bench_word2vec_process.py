@@ -61,13 +61,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--corpus", default=default_corpus(), help="UTF-8 text corpus (default: the bundled novel)")
-    p.add_argument("--dim", type=int, default=100, help="vector size")
-    p.add_argument("--window", type=int, default=5, help="largest context window")
-    p.add_argument("--min-count", type=int, default=5, help="vocabulary cut")
-    p.add_argument("--negative", type=int, default=5, help="negatives per pair")
-    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus")
-    p.add_argument("--workers", type=int, default=2, help="threads, the same for both libraries")
+    common.add_word2vec_args(p)
     p.add_argument("--seed", type=int, default=1, help="seed of the first round (then seed+1, ...)")
     p.add_argument("--rounds", type=int, default=5, help="runs per library, alternated; medians are reported")
     p.add_argument("--top", type=int, default=1000, help="most frequent words whose neighbours are compared")
@@ -99,7 +93,8 @@ def run_process(cmd) -> float:
 def neighbours(kv: KeyedVectors, words) -> dict:
     """The NEIGHBOURS cosine nearest neighbours of each word (itself left out), as sets."""
     X = kv.get_normed_vectors()                                   # (V, D)
-    idx = np.array([kv._index(w) for w in words])                 # (n,)
+    row = {w: i for i, w in enumerate(kv.index_to_key)}
+    idx = np.array([row[w] for w in words])                       # (n,)
     sims = X[idx] @ X.T                                           # (n, V)
     sims[np.arange(len(idx)), idx] = -np.inf
     k = min(NEIGHBOURS, X.shape[0] - 1)
@@ -124,8 +119,7 @@ def main(argv=None):
     require(args.top >= 1, "--top must be >= 1")
     have_gensim = not args.no_gensim and common.reference("gensim") is not None
     libs = ["minirnn", "gensim"] if have_gensim else ["minirnn"]
-    params = [str(v) for v in (args.dim, args.window, args.min_count, args.negative, args.sample, args.epochs,
-                               args.workers)]
+    params = [str(getattr(args, name)) for name, *_ in common.WORD2VEC_ARGS]  # GENSIM_RUN's order
     with tempfile.TemporaryDirectory(prefix="minirnn-w2v-process-") as tmp:
         tokens = os.path.join(tmp, "tokens.txt")
         n_tokens = write_tokens(args.corpus, tokens, args.max_sentences)
@@ -134,10 +128,10 @@ def main(argv=None):
 
         def command(lib, seed, out):
             if lib == "minirnn":
+                options = [x for (name, *_), v in zip(common.WORD2VEC_ARGS, params)
+                           for x in ("--" + name.replace("_", "-"), v)]      # train_word2vec.py's names
                 return [sys.executable, os.path.join(ROOT, "scripts", "train_word2vec.py"), "--corpus", tokens,
-                        "--out", out, "--dim", params[0], "--window", params[1], "--min-count", params[2],
-                        "--negative", params[3], "--sample", params[4], "--epochs", params[5], "--workers",
-                        params[6], "--seed", str(seed), "--show"]
+                        "--out", out, *options, "--seed", str(seed), "--show"]
             return [sys.executable, "-c", GENSIM_RUN, tokens, out, *params, str(seed)]
 
         # warm-up, not timed: the first minirnn process compiles (or loads) its Numba kernels
@@ -159,8 +153,8 @@ def main(argv=None):
     near = {lib: [neighbours(kv, words) for kv in vectors[lib]] for lib in libs}
     result = {"benchmark": "word2vec whole process", "machine": common.machine(), "command": common.command_line(),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "params": {k: getattr(args, k) for k in ("dim", "window", "min_count", "negative", "sample", "epochs",
-                                                       "workers", "seed", "rounds", "top", "max_sentences")},
+              "params": {k: getattr(args, k) for k in [name for name, *_ in common.WORD2VEC_ARGS]
+                         + ["seed", "rounds", "top", "max_sentences"]},
               "corpus": os.path.basename(args.corpus), "tokens": n_tokens, "vocab_size": len(vectors["minirnn"][0]),
               "neighbours": NEIGHBOURS}
     for lib in libs:

@@ -54,6 +54,19 @@ def add_output_args(parser) -> None:
                        help="write into benchmarks/results/ (the committed figures) instead")
 
 
+# the skip-gram settings both word2vec benchmarks give minirnn and gensim alike: (option, type, default, help)
+WORD2VEC_ARGS = (("dim", int, 100, "vector size"), ("window", int, 5, "largest context window"),
+                 ("min_count", int, 5, "vocabulary cut"), ("negative", int, 5, "negatives per pair"),
+                 ("sample", float, 1e-3, "subsampling threshold"), ("epochs", int, 5, "passes over the corpus"),
+                 ("workers", int, 2, "threads, the same for both libraries"))
+
+
+def add_word2vec_args(parser) -> None:
+    """--dim, --window, --min-count, --negative, --sample, --epochs, --workers (WORD2VEC_ARGS)."""
+    for name, kind, default, help_text in WORD2VEC_ARGS:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=help_text)
+
+
 def result_path(args, name: str) -> str:
     """Where the result file `name` goes for these parsed arguments (see add_output_args)."""
     folder = RESULTS_DIR if args.update_results else (args.out_dir or default_out_dir())

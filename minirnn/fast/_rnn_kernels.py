@@ -51,7 +51,7 @@ from numba.extending import overload
 #   nogil                  the kernels release the GIL, as NumPy's GEMMs do;
 #   fastmath={"contract"}  a multiply followed by an add may run as one fused multiply-add (FMA),
 #                          rounded once instead of twice: the tanh polynomials and the gate updates
-#                          are chains of them, and the kernels ran 15-20% faster (benchmarks/README.md,
+#                          are chains of them, and the kernels ran 8-23% faster (benchmarks/README.md,
 #                          Engine). Nothing else of fastmath: no reassociation, NaN and inf kept, so
 #                          each result is the book's expression with fewer roundings, not another one.
 KERNEL = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
