@@ -71,7 +71,7 @@ def _step(cell):
 def _sequence(cell):
     return Exercise(cell, cell, f"the {cell.upper()} over a sequence, forward and backward through time, on your step",
                     f"minirnn.layers.{cell}", ("forward", "backward"), grading.grade_sequence(cell),
-                    keep=("forward", "backward"), setup={"forward": "names", "backward": "none"},
+                    keep=("init_params", "forward", "backward"), setup={"forward": "names", "backward": "none"},
                     solution=f"docs/{cell}.md", after=f"{cell}_step")
 
 
@@ -394,6 +394,10 @@ def main(argv=None) -> int:
         path = args[1] if len(args) == 2 else os.path.join(args[2], f"{args[1]}.py")
         if len(args) == 3 and args[1] not in EXERCISES:
             raise UsageError(f"no exercise {args[1]!r}; there are: {', '.join(EXERCISES)}")
+        name = which(path).name
+        if name not in OVERFIT:
+            raise UsageError(f"{path}: overfit trains a model with your piece in it: one of {', '.join(OVERFIT)}; "
+                             f"the {name} exercise is checked by `check` alone")
         from .isolate import run_isolated
         report = run_isolated("overfit", path, timeout)
         if report.problem:

@@ -107,5 +107,7 @@ def use_cell_file(cell: str, path: str):
         raise UsageError(f"{flag} {path} does not pass its check yet: {report.first_error()} "
                          f"(see: python -m minirnn.exercises check {path})")
     module = load(path, ex)
+    if not callable(getattr(module, "init_params", None)):      # the model initialises the cell's weights
+        module.init_params = stack.CELLS[cell].init_params
     stack.CELLS[cell] = module
     return module

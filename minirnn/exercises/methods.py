@@ -135,7 +135,7 @@ def _sequence_hints(cell):
     ret = "h, c_T, cache" if cell == "lstm" else "h, cache"
     return {
         "forward": [f"{state} None means zeros (N, H); for t in range(T): {fwd}",
-                    "with x[:, t] (a row of ids, or (N, D)); keep h_t in h (N, T, H) and every cache_t;",
+                    "with x[:, t] (a row of ids, or (N, D)); keep h_t in h (N, T, H), Wx's dtype, and every cache_t;",
                     f"return {ret}, where cache is whatever your backward needs (a list of the cache_t, x's kind)"],
         "backward": ["cache is what your forward returned; for t in reversed(range(T)): step.step_backward;",
                      "dx (N, T, D), or None for ids (x.ndim == 2), or when need_dx is False"]}
