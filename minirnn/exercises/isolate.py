@@ -12,8 +12,9 @@ answers with a report:
   group is killed and the check fails, saying so;
 - it does not import, or is not an exercise: a one-line UsageError (exit 2), as in process.
 
-What the learner's code prints goes to stdout as it would in their own run; the child's stderr is
-kept for the message above. The limit: ``timeout`` seconds, else $MINIRNN_EXERCISE_TIMEOUT, else 60
+What the learner's code prints goes to stdout as it would in their own run (or, with ``echo``, to
+that function once the child is done: a notebook cell shows it); the child's stderr is kept for the
+message above. The limit: ``timeout`` seconds, else $MINIRNN_EXERCISE_TIMEOUT, else 60
 for a check and 300 for an overfit run.
 """
 from __future__ import annotations
@@ -74,7 +75,9 @@ def _kill(proc):
     proc.wait()
 
 
-def run_isolated(mode: str, path: str, timeout: float | None = None) -> IsolatedReport:
+def run_isolated(mode: str, path: str, timeout: float | None = None, echo=None) -> IsolatedReport:
+    """See the module doc. ``echo``: None lets the child write to this process's stdout as it goes
+    (a terminal); a function is handed what the child printed, once it is done (a notebook cell)."""
     from . import which
     ex = which(path)                                 # a FIFO, a directory, not an exercise: exit 2 here
     limit = time_limit(mode, timeout)
@@ -83,9 +86,12 @@ def run_isolated(mode: str, path: str, timeout: float | None = None) -> Isolated
     os.unlink(result)                                # the child creates it: no result = no file
     try:
         proc = subprocess.Popen([sys.executable, "-m", "minirnn.exercises.isolate", mode, path, result],
-                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                stdin=subprocess.DEVNULL, stdout=None if echo is None else subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
         try:
-            _, err = proc.communicate(timeout=limit)
+            printed, err = proc.communicate(timeout=limit)
+            if echo is not None and printed:
+                echo(printed.decode("utf-8", "replace").rstrip("\n"))
         except subprocess.TimeoutExpired:
             _kill(proc)
             return IsolatedReport(ex, False, problem=(
