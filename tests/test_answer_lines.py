@@ -59,6 +59,7 @@ NOT_ANSWERS = [
     "    dx = xp.empty((N, T, D), dtype=h.dtype) if need_dx and not ids else None  # (N, T, D)",
     "    dc_next = xp.zeros((N, H), dtype=h.dtype) if dcT is None else dcT  # (N, H) same for c_t",
     "    dh0, dc0 = dh_next, dc_next                              # (N, H) each",
+    "# TODO(exercise): with need_dx=need_dx or l > 0; dstate[l] = (dh0, dc0) or (dh0,); dparams[l] = (dWx, dWh, db);",
     "    dh_next = dL/dh_t arriving from step t+1",
     "    dh_t = dL/dh_t from the output plus dh_next from step t+1",
     "t = T-1, except dc_next = dcT when something used the final cell state):",

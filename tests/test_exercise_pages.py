@@ -3,7 +3,6 @@ namespace, from a fresh directory. Once on fresh files (every check says what is
 fails) and once on right answers (every check passes, every overfit fits)."""
 import contextlib
 import io
-import os
 import re
 from pathlib import Path
 

@@ -14,15 +14,15 @@ from minirnn import exercises
 from minirnn.errors import UsageError, run_cli
 from minirnn.exercises import grading, mistakes
 from minirnn.exercises.answers import answer_lines
-from minirnn.exercises.source import MARKER, exercise_source
-from minirnn.layers import gru, lstm, rnn, stack
+from minirnn.exercises.source import MARKER
+from minirnn.layers import gru, lstm, stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import train_char  # noqa: E402
 import train_word  # noqa: E402
 
-from exercise_solutions import book_text, fill, solve  # noqa: E402
+from exercise_solutions import book_text, solve  # noqa: E402
 from helpers import TINY  # noqa: E402
 
 NAMES = list(exercises.EXERCISES)
@@ -245,7 +245,8 @@ def test_bad_files_are_one_line_exit_2(tmp_path, main):
 
 
 def test_a_file_that_exits_or_hangs_fails_the_check(tmp_path, main, monkeypatch):
-    exit_in_backward = book_text("linear", ("    dx = (dy2 @ W.T)", "    import sys; sys.exit(0)\n    dx = (dy2 @ W.T)"))
+    exit_in_backward = book_text("linear", ("    dx = (dy2 @ W.T)",
+                                            "    import sys; sys.exit(0)\n    dx = (dy2 @ W.T)"))
     os_exit = book_text("linear", ("    dx = (dy2 @ W.T)", "    import os; os._exit(0)\n    dx = (dy2 @ W.T)"))
     sleeps = "import time\ntime.sleep(60)\n" + book_text("linear")
     cases = [(exit_in_backward, "backward called sys.exit(0)"), (os_exit, "stopped the check before it finished"),

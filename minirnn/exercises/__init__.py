@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -196,10 +195,7 @@ def start(name: str, directory: str, keep_existing: bool = False) -> list:
         if keep_existing and os.path.lexists(path):
             paths.append(path)
             continue
-        if n == name:
-            _write_new(path, source(n))
-        else:
-            _write_new(path, source(n))
+        _write_new(path, source(n))
         paths.append(path)
     return paths
 

@@ -150,6 +150,8 @@ def _is_answer_rhs(rhs) -> bool:
     flat = re.sub(r"\([^()]*\)|\[[^\][]*\]|\{[^{}]*\}", " X_ ", r)
     words = _WORD.findall(flat)
     tokens = flat.split()
+    if any(w in ("or", "and", "not", "if", "else", "for", "in", "is") for w in words):
+        return False                                 # a choice or a condition, not a product
     return len(tokens) >= 2 and len(words) >= 2 and all(_math_token(t) for t in words) and \
         all(_WORD.fullmatch(t) for t in tokens)
 

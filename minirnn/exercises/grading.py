@@ -147,15 +147,13 @@ def _compare(got, want, tol, numeric=None):
 
 # ---- named mistakes -------------------------------------------------------------------------------
 
+# the names of the mistakes read off a value; those that need a mutant are in mistakes.py
+from .mistakes import NO_DROPOUT_MASK, NO_SIGMOID, NO_SUM_OVER_T, NO_TANH, TRANSPOSED  # noqa: E402,F401
+
 BIAS_MEAN = "bias mean"
 DROPPED_INDEX = "dropped repeated index"
-NO_SUM_OVER_T = "missing accumulation over t"
-TRANSPOSED = "transposed product"
 GATE_SLOT = "gate in the wrong slot"
-NO_TANH = "forgotten tanh'"
-NO_SIGMOID = "forgotten σ'"
 NOT_INVERTED = "dropout not inverted"
-NO_DROPOUT_MASK = "dropout mask left out"
 
 
 @dataclass
@@ -223,7 +221,8 @@ def diagnose(name, got, want, ctx: Context):
         v = values.get(name)
         if v is not None and _close(got, v) and not _close(v, want, APART_TOL):
             return label, message
-    if base.startswith("db") and ctx.rows > 1 and _close(got * ctx.rows, want) and not _close(want, 0 * want, APART_TOL):
+    if base.startswith("db") and ctx.rows > 1 and _close(got * ctx.rows, want) and \
+            not _close(want, 0 * want, APART_TOL):
         return BIAS_MEAN, (f"{BIAS_MEAN} instead of sum: {name} is 1/{ctx.rows} of the right value. The bias is "
                            f"added to every one of the {ctx.rows} rows, so every row's gradient adds to its "
                            f"gradient: a sum over the rows, not a mean")
@@ -452,7 +451,8 @@ def grade_step(cell):
 
         def explain(name, case, ok_now):
             if name in outs:
-                return [equation(book.__doc__, k) for k in FORWARD_EQS[cell]], "step_forward's output differs from the book's"
+                return ([equation(book.__doc__, k) for k in FORWARD_EQS[cell]],
+                        "step_forward's output differs from the book's")
             return [equation(book.__doc__, k) for k in _flows(cell, name)], ""
         return _grade(_step_cases(rng, cell), run, order, explain, path)
     return grade
@@ -690,7 +690,8 @@ def grade_stack(learner, path, rng):
                    rng.standard_normal(nb * H) * 0.5) for l in range(L)]
         st = [tuple(rng.standard_normal((N, H)) for _ in range(2 if cell == "lstm" else 1)) for _ in range(L)]
         cases.append(Case(w, "local", dict(cell=cell, L=L, p=p, x=rng.standard_normal((N, T, D)), params=params,
-                                           state=st, dh=rng.standard_normal((N, T, H)), seed=int(rng.integers(1 << 30)))))
+                                           state=st, dh=rng.standard_normal((N, T, H)),
+                                           seed=int(rng.integers(1 << 30)))))
     order = ["dparams[top]", "dstate[top]", "dparams[below]", "dstate[below]", "dx"]
 
     def run(case):
@@ -741,7 +742,8 @@ def grade_stack(learner, path, rng):
         return [equation(stack.__doc__, k) for k in ("(2)", "(3)")], \
             {"dx": "the gradient of the lowest layer's input",
              "dstate[top]": "the top layer's initial state", "dstate[below]": "the initial states of the layers below",
-             "dparams[top]": "the top layer's (dWx, dWh, db)", "dparams[below]": "the (dWx, dWh, db) of the layers below"}[name]
+             "dparams[top]": "the top layer's (dWx, dWh, db)",
+             "dparams[below]": "the (dWx, dWh, db) of the layers below"}[name]
     return _grade(cases, run, order, explain, path)
 
 
@@ -919,7 +921,8 @@ def grade_sgns_window(learner, path, rng):
     cases = []
     for w, ids, win, bounds, K in spec:
         cases.append(Case(w, "local", dict(
-            ids=np.array(ids, dtype=np.int64), win=np.array(win, dtype=np.int64), bounds=np.array(bounds, dtype=np.int64),
+            ids=np.array(ids, dtype=np.int64), win=np.array(win, dtype=np.int64),
+            bounds=np.array(bounds, dtype=np.int64),
             seeds=rng.integers(1, 1 << 40, len(bounds) - 1), syn0=((rng.random((V, D)) - 0.5) / D).astype(np.float32),
             syn1=(rng.standard_normal((V, D)) * 0.3).astype(np.float32), K=K,
             alpha=np.array([0.05, 0.02], dtype=np.float32))))
@@ -937,7 +940,8 @@ def grade_sgns_window(learner, path, rng):
     def reread(name, case):
         doc = word2vec.__doc__
         note = {"out (loss, pairs) per chunk": "out[c] = (the sum of the pairs' losses, the number of pairs)"}
-        return [equation(doc, k) for k in ("b. dynamic window", "c. every (center, context)", "d. the learning rate")], \
+        keys = ("b. dynamic window", "c. every (center, context)", "d. the learning rate")
+        return [equation(doc, k) for k in keys], \
             note.get(name, "")
     return _outputs(cases, run, order, reread, tol=F32_TOL)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from ..layers import embedding, gru, linear, lstm, rnn, softmax_ce, stack
+from ..layers import embedding, gru, linear, lstm, rnn, softmax_ce
 
 TEXT = "el hidalgo don quijote de la mancha y su escudero sancho panza salieron de la aldea"
 N, T, H, E = 4, 12, 32, 8
