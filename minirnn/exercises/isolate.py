@@ -133,6 +133,11 @@ def child(mode: str, path: str, result: str) -> int:
         out = {"usage_error": " ".join(str(e).split())}
     except SystemExit as e:                          # sys.exit outside the graded calls (an overfit run)
         out = {"passed": False, "problem": f"{path} called sys.exit({e.code!r}) during the {mode}"}
+    except NotImplementedError as e:                 # an overfit run of a file still being written
+        out = {"passed": False, "problem": f"{path} is not written yet: fill in its TODOs ({e})"}
+    except Exception as e:  # noqa: BLE001 - the learner's code raised during an overfit run
+        out = {"passed": False, "problem": f"{path} raised {type(e).__name__} during the {mode}: "
+                                           f"{' '.join(str(e).split())[:200]} (run its check)"}
     tmp = result + ".part"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f)
