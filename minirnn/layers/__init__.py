@@ -1,7 +1,6 @@
 """Layers: each file holds one layer's forward and backward side by side as pure functions.
 
-embedding, linear, rnn (tanh), lstm, gru, dropout, stack (L recurrent layers), softmax_ce (the loss),
-masked_softmax_ce (the loss over the tokens a mask keeps).
+embedding, linear, rnn (tanh), lstm, gru, dropout, stack (L layers), softmax_ce, masked_softmax_ce (losses).
 This package is the book, the reference the gradient checks run on; minirnn/fast is the engine,
 the same equations made fast for the CPU and tested equal to these.
 """
