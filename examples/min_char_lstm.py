@@ -44,7 +44,7 @@ if min(args.iters, args.hidden, args.batch, args.seq, args.print_every) < 1 or n
 
 # ---- data: characters -> ids, cut into N parallel streams ----------------------------------------
 try:
-    text = open(args.text, encoding="utf-8").read()
+    text = open(args.text, encoding="utf-8-sig").read()            # a byte-order mark is no character
 except (OSError, UnicodeDecodeError) as e:
     fail(f"{args.text}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}")
 chars = sorted(set(text))
@@ -80,16 +80,16 @@ def loss_and_grads(x, y, h0, c0):
     return float(loss), grads, h[:, -1].copy(), cT.copy()
 
 
-def sample(h, c, first, n, temperature=0.8):
-    """n characters, one at a time: each is fed back as the next input."""
-    out, i = [], first
+def sample(h, c, n, temperature=0.8):
+    """n characters after what (h, c) has read: each drawn from the state's prediction, then fed in."""
+    out = []
     for _ in range(n):
-        hs, c, _ = lstm.forward(np.array([[i]]), h, c, P["Wx"], P["Wh"], P["b"])  # (1, 1, H)
-        h = hs[:, -1]                                                # (1, H)
-        z = (h @ P["Wy"] + P["by"])[0] / temperature                # (V,) logits
+        z = (h @ P["Wy"] + P["by"])[0] / temperature                # (V,) logits of the next character
         p = np.exp(z - z.max())                                      # softmax, shifted: no overflow
         i = int(rng.choice(V, p=p / p.sum()))
         out.append(chars[i])
+        hs, c, _ = lstm.forward(np.array([[i]]), h, c, P["Wx"], P["Wh"], P["b"])  # (1, 1, H)
+        h = hs[:, -1]                                                # (1, H)
     return "".join(out)
 
 
@@ -123,5 +123,5 @@ for it in range(1, args.iters + 1):
         print(f"iter {it:5d}  loss {smooth:.3f} nats/char  grad norm {norm:6.2f}  {time.time() - t0:5.1f}s")
 
 print(f"loss: {first_loss:.3f} at the first window, {smooth:.3f} (smoothed) at the last")
-print("sample:")
-print(sample(h[:1], c[:1], int(inputs[0, pos - 1]), args.sample_length))
+print(f"sample, stream 0 going on after ...{''.join(chars[i] for i in inputs[0, max(0, pos - 24):pos])!r}:")
+print(sample(h[:1], c[:1], args.sample_length))

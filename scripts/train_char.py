@@ -5,7 +5,8 @@
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
     python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
-    python scripts/train_char.py --lstm-file ex/lstm.py   # the LSTM you wrote (python -m minirnn.exercises)
+    python scripts/train_char.py --lstm-file ex/lstm.py   # the LSTM you wrote (python -m minirnn.exercises);
+                                                          # --rnn-file, --gru-file likewise
 
 Every --eval-every iterations it measures the validation loss (nats per character over the first
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
@@ -23,6 +24,7 @@ from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, check_fing
                          claim_checkpoint_dir, file_fingerprints, flags_dict, make_optimizer,
                          resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, require, run_cli
+from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
 from minirnn.model import RNNLM
 from minirnn.sampling import check_options, generate
 from minirnn.textio import default_corpus
@@ -55,9 +57,7 @@ def build_parser():
             a.help += " (default: by --model, " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")"
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
-    p.add_argument("--lstm-file", default=None, metavar="FILE",
-                   help="your LSTM exercise file (python -m minirnn.exercises start lstm DIR): once it passes "
-                        "its check, the model's LSTM layers run it (the book path, not the engine)")
+    add_cell_file_flags(p)                                     # --rnn-file, --lstm-file, --gru-file
     return p
 
 
@@ -67,11 +67,8 @@ def main(argv=None):
     arrays, meta = resume_checkpoint(build_parser, args, argv, kind="char", must_match=("text",),
                                      paths=("text",))
     check_flags(args)
-    if args.lstm_file:
-        require(args.model == "lstm", f"--lstm-file is an LSTM; it needs --model lstm, not {args.model}")
-        from minirnn import exercises
-        exercises.use_lstm_file(args.lstm_file)
-        print(f"LSTM layers: {args.lstm_file} (checked: every gradient right)")
+    for line in use_cell_files(args):                          # the learner's own cell, once checked
+        print(line)
     check_options(args.sample_temperature, 0, 1.0, temperature_flag="--sample-temperature")
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")

@@ -29,6 +29,7 @@ from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_finge
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import DataError, UsageError, interrupt_status, require, run_cli
+from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.textio import check_input_file, check_text_file, default_corpus
@@ -56,6 +57,7 @@ def build_parser():
     p.add_argument("--finetune-embedding", action="store_true", help="train the input table instead of freezing it")
     p.add_argument("--sample-length", type=int, default=30, help="words in each printed sample")
     p.add_argument("--sample-start", default="en un lugar de la mancha", help="start words of printed samples")
+    add_cell_file_flags(p)                                     # --rnn-file, --lstm-file, --gru-file
     return p
 
 
@@ -142,6 +144,8 @@ def main(argv=None):
     require(args.workers is None or 1 <= args.workers <= max_threads,
             f"--workers must be between 1 and {max_threads}, got {args.workers}")
     check_flags(args)
+    for line in use_cell_files(args):                          # the learner's own cell, once checked
+        print(line)
     args.corpus = os.path.abspath(args.corpus or default_corpus())
     check_text_file(args.corpus)
     if args.vectors:

@@ -3,7 +3,11 @@
 ``exercise_source(module, keep, blank, hints)`` reads ``module``'s source with ``ast`` and returns
 a file that holds
 
-- the module docstring (the equations, numbered as the book numbers them);
+- the module docstring (the equations, numbered as the book numbers them), without the answers:
+  its "Backward" paragraph is replaced by the exercise's ``method`` (the chain rule through each
+  node, the shapes, what accumulates, one or two worked lines), the paragraphs named in ``drop``
+  go, and any answer line left (``answers.py``) is cut;
+- a ``preamble`` of the exercise's own (the sequence exercises import the learner's step there);
 - the imports the kept code uses, made absolute (``from ..backend import x`` becomes
   ``from minirnn.backend import x``), and ``from <module> import ...`` for the book's own names
   the kept code uses but the file does not define;
@@ -15,7 +19,9 @@ a file that holds
 The set-up lines kept at the top of a blanked body: with ``setup="loop"`` every statement before the
 body's first ``for`` loop (unpacking the cache, the zero gradients, dh_next: the loop over time is
 the exercise); with ``setup="names"`` the leading assignments that only name things
-(``x, W = cache``, ``D, M = W.shape``, ``xp = array_module(p)``).
+(``x, W = cache``, ``D, M = W.shape``, ``xp = array_module(p)``, ``I, F, G, O = gate_slices(H)``);
+with ``setup="none"`` nothing; with a number, that many leading statements. ``setup`` may also map
+each blanked function to its own.
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import re
+
+from .answers import is_answer
 
 MARKER = "# TODO(exercise)"   # every generated TODO line starts with it; check reports those left
 
@@ -59,13 +68,17 @@ def _is_naming(value) -> bool:
     if isinstance(value, ast.Call):
         f = value.func
         name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-        return name == "array_module" and all(_is_naming(a) for a in value.args)
+        return name in ("array_module", "gate_slices") and all(_is_naming(a) for a in value.args)
     return False
 
 
 def _setup_count(body, setup) -> int:
     """How many leading statements of a body (docstring excluded) to keep: see the module doc."""
     loops = [i for i, s in enumerate(body) if isinstance(s, ast.For)]
+    if setup == "none":
+        return 0
+    if isinstance(setup, int):
+        return setup
     if setup == "loop" and loops:
         return loops[0]
     n = 0
@@ -104,7 +117,28 @@ def _absolute_import(node, package):
     return ast.unparse(ast.ImportFrom(module=mod, names=node.names, level=0))
 
 
-def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", setup="names"):
+def _paragraphs(doc):
+    return re.split(r"\n\s*\n", doc)
+
+
+def exercise_doc(doc, method=None, drop=()):
+    """The book's module docstring for an exercise file: the paragraph that starts with "Backward"
+    replaced by ``method`` (when given), those that start with a prefix in ``drop`` left out, and
+    every answer line still in the book's text cut (see the module doc); the method's own worked
+    lines stay."""
+    out = []
+    for para in _paragraphs(doc):
+        head = para.lstrip("\n")
+        if method is not None and head.startswith("Backward"):
+            out.append(method.strip("\n"))
+        elif not (drop and head.startswith(tuple(drop))):
+            out.append("\n".join(line for line in para.split("\n") if not is_answer(line)))
+    text = "\n\n".join(p for p in out if p.strip())
+    return text if text.endswith("\n") else text + "\n"
+
+
+def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", setup="names", method=None,
+                    drop=(), preamble=""):
     """The text of an exercise file made from the book module ``module_name`` (see the module doc).
     ``hints`` maps each name in ``blank`` to its TODO lines."""
     module = importlib.import_module(module_name)
@@ -145,14 +179,18 @@ def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", 
     if borrowed:
         imports.append(f"from {module_name} import {', '.join(borrowed)}  # the book's, unchanged")
     doc = ast.get_docstring(tree, clean=False)
-    out.append(('"""' + doc + '"""\n' if doc is not None else "") + "\n".join(imports))
+    if doc is not None and blank:
+        doc = exercise_doc(doc, method, drop)
+    out.append(('"""' + doc + '"""\n' if doc is not None else "") + "\n".join(imports) +
+               ("\n" + preamble.strip("\n") if preamble else ""))
 
     # the kept definitions, each with its blanked function(s)
     cuts = {}
     for dotted in blank:
         fn = _find(tree, dotted)
         what = f"{dotted}()"
-        todo, (a, b) = _blank_lines(lines, fn, (hints or {}).get(dotted, ()), what, setup)
+        mode = setup.get(dotted, "names") if isinstance(setup, dict) else setup
+        todo, (a, b) = _blank_lines(lines, fn, (hints or {}).get(dotted, ()), what, mode)
         cuts[a] = (b, todo)
     for name in keep:
         node = defs[name]

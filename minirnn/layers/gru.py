@@ -42,6 +42,10 @@ Backward, for t = T-1 .. 0, with dh_t = dL/dh_t from the output plus dh_next fro
          db[:3H] += sum_n dax_t
 The parameter gradients are sums over time of the per-step terms, accumulated in the loop.
 
+One step: ``step_forward`` computes (1)-(7) for a single t and ``step_backward`` the Backward
+equations for it, with this step's share of each parameter gradient; the exercises build the
+sequence on them.
+
 Memory cached for backward: the gates r, z, n and hn (4*N*T*H numbers) and h (N*T*H): 5*N*T*H,
 plus references to x, h0 and the weights.
 """
@@ -150,3 +154,60 @@ def backward(dh, cache, need_dx=True):
                 dx[:, t] = dax @ Wx.T                            # (N, D)
     dh0 = dh_next                                                # (N, H)
     return dx, dh0, dWx, dWh, db
+
+
+def step_forward(x_t, h_prev, Wx, Wh, b):
+    """One step of (1)-(7): x_t (N, D), or (N,) integer ids standing for one-hot rows; h_prev (N, H).
+    Returns (h_t, cache). A loop of it over t is ``forward``."""
+    xp = array_module(h_prev, Wx)
+    H = Wh.shape[0]
+    R, Z, Nn = gate_slices(H)
+    ax = (Wx[x_t] if x_t.ndim == 1 else x_t @ Wx) + b[:3 * H]    # (1) (N, 3H) a row lookup for ids
+    ah = h_prev @ Wh                                             # (2) (N, 3H)
+    gates = xp.empty((ax.shape[0], 4 * H), dtype=ax.dtype)       # (N, 4H) r, z, n, hn
+    r = gates[:, R] = sigmoid(ax[:, R] + ah[:, R], xp)           # (3) reset gate   (N, H)
+    z = gates[:, Z] = sigmoid(ax[:, Z] + ah[:, Z], xp)           # (4) update gate  (N, H)
+    hn = gates[:, 3 * H:] = ah[:, Nn] + b[3 * H:]                # (5)               (N, H)
+    n = gates[:, Nn] = xp.tanh(ax[:, Nn] + r * hn)               # (6) candidate    (N, H)
+    h_t = (1 - z) * n + z * h_prev                               # (7) hidden state (N, H)
+    return h_t, (x_t, h_prev, Wx, Wh, gates)
+
+
+def step_backward(dh_t, cache):
+    """Backward of one step: dh_t (N, H) is everything that reaches h_t (dh[:, t] + dh_next in
+    ``backward``). Returns (dx_t, dh_prev, dWx, dWh, db): this step's share of each parameter
+    gradient (``backward`` sums the shares over t) and dx_t (N, D), None for ids."""
+    x_t, h_prev, Wx, Wh, gates = cache
+    xp = array_module(dh_t)
+    H = Wh.shape[0]
+    R, Z, Nn = gate_slices(H)
+    r, z, n, hn = gates[:, R], gates[:, Z], gates[:, Nn], gates[:, 3 * H:]  # (N, H) each
+    dax = xp.empty((dh_t.shape[0], 3 * H), dtype=dh_t.dtype)     # (N, 3H) dL/d(ax_t)
+    dah = xp.empty((dh_t.shape[0], 3 * H), dtype=dh_t.dtype)     # (N, 3H) dL/d(ah_t)
+    db = xp.zeros(4 * H, dtype=dh_t.dtype)                       # (4H,)
+    # backprop through (7) h_t = (1 - z) * n + z * h_{t-1}
+    dn = dh_t * (1 - z)                                          # (N, H)
+    dz = dh_t * (h_prev - n)                                     # (N, H)
+    dh_prev = dh_t * z                                           # (N, H)
+    # backprop through (6) n = tanh(ax_n + r * hn): tanh' = 1 - n^2
+    dan = dn * (1 - n * n)                                       # (N, H)
+    dax[:, Nn] = dan
+    dr = dan * hn                                                # (N, H)
+    # backprop through (5) hn = ah_n + b_hn
+    dah[:, Nn] = dan * r                                         # (N, H)
+    db[3 * H:] = dah[:, Nn].sum(axis=0)                          # (H,)
+    # backprop through (4) z = σ(ax_z + ah_z) and (3) r = σ(ax_r + ah_r): σ' = σ (1 - σ)
+    dax[:, Z] = dah[:, Z] = dz * z * (1 - z)                     # (N, H)
+    dax[:, R] = dah[:, R] = dr * r * (1 - r)                     # (N, H)
+    # backprop through (2) ah = h_{t-1} Wh
+    dh_prev = dh_prev + dah @ Wh.T                               # (N, H)
+    dWh = h_prev.T @ dah                                         # (H, 3H) this step's share
+    # backprop through (1) ax = x_t Wx + b[:3H]
+    db[:3 * H] = dax.sum(axis=0)                                 # (3H,)
+    if x_t.ndim == 1:                                            # row ids_t of Wx got dax's rows
+        dWx = xp.zeros_like(Wx)
+        scatter_add(dWx, x_t, dax)
+        return None, dh_prev, dWx, dWh, db
+    dWx = x_t.T @ dax                                            # (D, 3H)
+    dx_t = dax @ Wx.T                                            # (N, D)
+    return dx_t, dh_prev, dWx, dWh, db

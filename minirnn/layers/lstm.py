@@ -43,6 +43,9 @@ and after the loop dh0 = dh_next, dc0 = dc_next. Wx, Wh and b are the same at ev
 their gradient (14) is a sum over t of each step's share. With ids, x_t Wx = Wx[ids_t] and (14)
 reads dWx[ids_t] += da_t.
 
+One step: ``step_forward`` computes (1)-(5) for a single t and ``step_backward`` (7)-(15) for it,
+with this step's share of (14); the exercises build the sequence on them.
+
 Memory cached for backward: the activated gates (4*N*T*H), c (N*T*H) and h (N*T*H): 6*N*T*H
 numbers, torch-rnn's count, plus references to x, h0, c0 and the weights. tanh(c_t) is recomputed
 in backward (one elementwise op per step) rather than cached, to stay at that count.
@@ -157,3 +160,56 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     return dx, dh0, dc0, dWx, dWh, db
 
+
+
+def step_forward(x_t, h_prev, c_prev, Wx, Wh, b):
+    """One step of (1)-(5): x_t (N, D), or (N,) integer ids standing for one-hot rows; h_prev, c_prev
+    (N, H). Returns (h_t, c_t, cache). A loop of it over t is ``forward``."""
+    xp = array_module(h_prev, Wx)
+    H = Wh.shape[0]
+    I, F, G, O = gate_slices(H)
+    xa = Wx[x_t] if x_t.ndim == 1 else x_t @ Wx              # (N, 4H) x_t Wx: a row lookup for ids
+    a = xa + h_prev @ Wh + b                                 # (1)                (N, 4H)
+    gates = xp.empty_like(a)                                 # (N, 4H) activated i, f, g, o
+    i = gates[:, I] = sigmoid(a[:, I], xp)                   # (2) input gate     (N, H)
+    f = gates[:, F] = sigmoid(a[:, F], xp)                   # (2) forget gate    (N, H)
+    g = gates[:, G] = xp.tanh(a[:, G])                       # (3) candidate      (N, H)
+    o = gates[:, O] = sigmoid(a[:, O], xp)                   # (2) output gate    (N, H)
+    c_t = f * c_prev + i * g                                 # (4) cell state     (N, H)
+    h_t = o * xp.tanh(c_t)                                   # (5) hidden state   (N, H)
+    return h_t, c_t, (x_t, h_prev, c_prev, Wx, Wh, gates, c_t)
+
+
+def step_backward(dh_t, dc_t, cache):
+    """Backward of one step. dh_t (N, H) is everything that reaches h_t (dh[:, t] + dh_next in
+    ``backward``), dc_t (N, H) what reaches c_t from step t+1 (dc_next; zeros or dcT at the last
+    step). Returns (dx_t, dh_prev, dc_prev, dWx, dWh, db): this step's share of each parameter
+    gradient (``backward`` sums the shares over t) and dx_t (N, D), None for ids."""
+    x_t, h_prev, c_prev, Wx, Wh, gates, c_t = cache
+    xp = array_module(dh_t)
+    H = Wh.shape[0]
+    I, F, G, O = gate_slices(H)
+    i, f, g, o = (gates[:, s] for s in (I, F, G, O))         # (N, H) each
+    tanh_c = xp.tanh(c_t)                                    # (N, H)
+    # backprop through (5) h_t = o_t * tanh(c_t)
+    do = dh_t * tanh_c                                       # (7)                        (N, H)
+    dc = dc_t + dh_t * o * (1 - tanh_c * tanh_c)             # (8) plus step t+1's        (N, H)
+    # backprop through (4) c_t = f_t * c_{t-1} + i_t * g_t
+    di, df, dg = dc * g, dc * c_prev, dc * i                 # (9)                        (N, H) each
+    dc_prev = dc * f                                         # (10) dL/dc_{t-1}           (N, H)
+    # backprop through (2) and (3), gate by gate in the order i, f, g, o
+    da = xp.concatenate([di * i * (1 - i),                   # (11) σ' = σ (1 - σ)
+                         df * f * (1 - f),                   # (11)
+                         dg * (1 - g * g),                   # (12) tanh' = 1 - tanh^2
+                         do * o * (1 - o)], axis=1)          # (11)                       (N, 4H)
+    # backprop through (1) a_t = x_t Wx + h_{t-1} Wh + b
+    dh_prev = da @ Wh.T                                      # (13) dL/dh_{t-1}           (N, H)
+    dWh = h_prev.T @ da                                      # (14) this step's share     (H, 4H)
+    db = da.sum(axis=0)                                      # (14)                       (4H,)
+    if x_t.ndim == 1:                                        # (14) dWx[ids_t] += da      (D, 4H)
+        dWx = xp.zeros_like(Wx)
+        scatter_add(dWx, x_t, da)
+        return None, dh_prev, dc_prev, dWx, dWh, db
+    dWx = x_t.T @ da                                         # (14)                       (D, 4H)
+    dx_t = da @ Wx.T                                         # (15)                       (N, D)
+    return dx_t, dh_prev, dc_prev, dWx, dWh, db

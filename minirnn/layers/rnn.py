@@ -29,6 +29,9 @@ is a sum over t of each step's share. With ids, (6) reads dWx[ids_t] += da_t.
 Unrolled, (4)-(5) multiply the gradient by diag(1 - h_t^2) Wh^T once per step: over many steps it
 shrinks (vanishes) when those factors are small and grows when they are large.
 
+One step: ``step_forward`` computes (1)-(2) for a single t and ``step_backward`` (4)-(7) for it,
+with this step's share of (6); the exercises build the sequence on them.
+
 Memory cached for backward: h (N*T*H numbers) plus references to x, h0 and the weights.
 """
 from ..backend import array_module, scatter_add
@@ -98,3 +101,33 @@ def backward(dh, cache, need_dx=True):
                 dx[:, t] = da_t @ Wx.T                         # (7)                     (N, D)
     dh0 = dh_next                                              # (N, H)
     return dx, dh0, dWx, dWh, db
+
+
+def step_forward(x_t, h_prev, Wx, Wh, b):
+    """One step of (1)-(2): x_t (N, D), or (N,) integer ids standing for one-hot rows; h_prev (N, H).
+    Returns (h_t, cache). A loop of it over t is ``forward`` (which does x_t Wx for every t at once)."""
+    xp = array_module(h_prev, Wx)
+    xa = Wx[x_t] if x_t.ndim == 1 else x_t @ Wx                # (N, H) x_t Wx: a row lookup for ids
+    h_t = xp.tanh(xa + h_prev @ Wh + b)                        # (N, H) (1) and (2)
+    return h_t, (x_t, h_prev, Wx, Wh, h_t)
+
+
+def step_backward(dh_t, cache):
+    """Backward of one step: dh_t (N, H) is everything that reaches h_t (dh[:, t] + dh_next in
+    ``backward``). Returns (dx_t, dh_prev, dWx, dWh, db): this step's share of each parameter
+    gradient (``backward`` sums the shares over t) and dx_t (N, D), None for ids."""
+    x_t, h_prev, Wx, Wh, h_t = cache
+    xp = array_module(dh_t)
+    # backprop through (2) h_t = tanh(a_t)
+    da = dh_t * (1 - h_t * h_t)                                # (4)                     (N, H)
+    # backprop through (1) a_t = x_t Wx + h_{t-1} Wh + b
+    dh_prev = da @ Wh.T                                        # (5)                     (N, H)
+    dWh = h_prev.T @ da                                        # (6) this step's share   (H, H)
+    db = da.sum(axis=0)                                        # (6)                     (H,)
+    if x_t.ndim == 1:                                          # (6) dWx[ids_t] += da    (D, H)
+        dWx = xp.zeros_like(Wx)
+        scatter_add(dWx, x_t, da)
+        return None, dh_prev, dWx, dWh, db
+    dWx = x_t.T @ da                                           # (6)                     (D, H)
+    dx_t = da @ Wx.T                                           # (7)                     (N, D)
+    return dx_t, dh_prev, dWx, dWh, db
