@@ -76,7 +76,14 @@ def test_started_file_keeps_the_forward_equations_and_fails_its_check(name, tmp_
     ex = exercises.EXERCISES[name]
     module = __import__(ex.module, fromlist=["_"])
     head = module.__doc__.split("\n\n")[0]
-    assert head in text                                      # the book's docstring, as it starts
+    if name.endswith("_step"):                               # a step's file speaks of one step
+        assert head not in text and text.count('"""One step of the') == 1
+        cell = grading.CELL[ex.group]
+        for k in grading.FORWARD_EQS[ex.group]:               # the forward equations, the book's lines
+            line = next(l for l in cell.__doc__.splitlines() if l.strip().startswith(k + " "))
+            assert line in text
+    else:
+        assert head in text                                  # the book's docstring, as it starts
     assert MARKER in text and "raise NotImplementedError" in text
     if ex.after:                                             # the sequence: its step written beside it
         assert (d / f"{ex.after}.py").is_file() and f'beside(__file__, "{ex.after}.py")' in text
