@@ -270,7 +270,7 @@ class Report:
         else:
             lines = [f"{ex.name}: {what} graded against the book" +
                      (" and central differences (float64)" if ex.gradients else "") + ":"]
-            shown = set()
+            shown = {}
             for v in self.verdicts:
                 lines += v.lines(shown)
             bad = sum(not v.ok for v in self.verdicts)

@@ -28,21 +28,21 @@ HINTS["linear"] = {"backward": [
     "differentiate (1): dx, dW, db, with the shapes of x, W and b",
     "b is added to every row: what does each row send back to it?"]}
 
-METHOD["softmax_ce"] = """Backward: yours to derive, as equation (4): dz, the shape of the logits, times dloss.
+METHOD["softmax_ce"] = """Backward: yours to derive: dz, the gradient of dloss * loss by the logits (their shape).
     Method: for one token the loss is lse(z) - z_y (3). Differentiate each term by every z_v:
     work out the derivative of lse from (1) by the chain rule through exp and log (it is one of
     the quantities forward cached), and z_y depends on z_y alone. The loss (3) is a mean over
     M = N*T tokens: each token's share carries that 1/M, and the whole is scaled by dloss."""
 HINTS["softmax_ce"] = {"backward": [
-    "(4) for every token at once: p (M, V) is the softmax forward cached, y (M,) the targets;",
+    "every token at once: p (M, V) is the softmax forward cached, y (M,) the targets;",
     "return an array of the logits' shape"]}
 
-METHOD["masked_softmax_ce"] = """Backward: yours to derive, as equation (4): dz (N, T, V) times dloss.
+METHOD["masked_softmax_ce"] = """Backward: yours to derive: dz (N, T, V), the gradient of dloss * loss by the logits.
     Method: one token's term of (3) is softmax_ce's (docs/softmax_ce.md; the softmax_ce exercise),
     multiplied by its mask and divided by K. So a token whose mask is 0 sends back nothing, and
     one whose mask is 1 sends back softmax_ce's gradient of that token with 1/K in place of 1/M."""
 HINTS["masked_softmax_ce"] = {"backward": [
-    "(4): p (M, V), y (M,), m (M,) the mask as numbers, K the tokens that count;",
+    "p (M, V), y (M,), m (M,) the mask as numbers, K the tokens that count;",
     "return an array of the logits' shape, zero on every row whose mask is 0"]}
 
 METHOD["embedding"] = """Backward: yours to derive. dout (N, T, D) is dL/dout; return dW (V, D).
@@ -253,7 +253,7 @@ HELPERS = {
     "beside": "the module in the file ``filename`` beside the file ``here`` (your step, beside this "
               "file), imported once",
     "embedding": "the book's embedding (layers/embedding.py): forward(ids, W) -> (W[ids], cache), a row lookup",
-    "log_sum_exp": "softmax_ce's (1) for every row of z (M, V), shifted by the row's max so that no exp "
+    "log_sum_exp": "softmax_ce's (1) for every row of z (M, V), shifted by the row's max m so that no exp "
                    "overflows; returns (lse(z) - m, s = z - m, exp(s))",
     "dropout_layer": "the book's dropout (layers/dropout.py): forward(x, p, rng) -> (y, mask); backward(dy, mask) "
                      "returns the gradient of x",

@@ -142,14 +142,23 @@ def _paragraphs(doc):
 
 def exercise_doc(doc, method=None, drop=(), swap=None):
     """The book's module docstring for an exercise file: the paragraph that starts with "Backward"
-    replaced by ``method`` (when given), each that starts with a key of ``swap`` by its value, those
+    (or the rest of a paragraph from a line that starts or a sentence that ends with it) replaced by
+    ``method`` (when given), each that starts with a key of ``swap`` by its value, those
     that start with a prefix in ``drop`` left out, and every answer line still in the book's text
     cut (see the module doc); the method's own worked lines stay."""
     out, swapped = [], set()
     for para in _paragraphs(doc):
         head = para.lstrip("\n")
         key = next((k for k in (swap or {}) if head.startswith(k)), None)
-        if method is not None and head.startswith("Backward"):
+        lines = head.split("\n")
+        inner = next((i for i, l in enumerate(lines) if i and l.startswith("Backward") or l.endswith(". Backward")),
+                     None)                                 # "Backward" inside a paragraph, not at its head
+        if method is not None and inner is not None and not head.startswith("Backward"):
+            last = lines[inner][:-len(" Backward")] if lines[inner].endswith(". Backward") else None
+            kept = lines[:inner] + ([last] if last else [])
+            out.append("\n".join(line for line in kept if not is_answer(line)))
+            out.append(method.strip("\n"))
+        elif method is not None and head.startswith("Backward"):
             out.append(method.strip("\n"))
         elif key is not None:
             out.append(swap[key].strip("\n"))
