@@ -63,12 +63,14 @@ _STEP_SHAPES = ("each the shape of what it differentiates (dx_t None for ids: x_
 
 METHOD["rnn_step"] = f"""Backward of one step: yours to derive, back through (2), then (1).
     dh_t (N, H) is all of dL/dh_t (the layer above's and step t+1's); return
-    (dx_t, dh_prev, dWx, dWh, db), {_STEP_SHAPES}.
+    (dx_t, dh_prev, dWx, dWh, db),
+    {_STEP_SHAPES}.
     Method: {_CHAIN}
     (2) first: tanh is applied entry by entry, so its local derivative is entry by entry too,
     tanh'(a) = 1 - tanh(a)^2, cheapest from h_t itself. The worked line:
         da = dh_t * (1 - h_t * h_t)          (N, H)  dL/da_t
-    Then (1) is a sum of three terms; each receives all of da. {_LINEAR_RULE}
+    Then (1) is a sum of three terms; each receives all of da.
+    {_LINEAR_RULE}
     b is added to every row n. These are this step's shares: the sequence adds them up over t."""
 HINTS["rnn_step"] = {
     "step_forward": ["(1) and (2) for one step: x_t Wx is Wx[x_t] when x_t holds ids (x_t.ndim == 1);",
@@ -97,7 +99,8 @@ HINTS["lstm_step"] = {
 
 METHOD["gru_step"] = f"""Backward of one step: yours to derive, back through (7) down to (1).
     dh_t (N, H) is all of dL/dh_t (the layer above's and step t+1's); return
-    (dx_t, dh_prev, dWx, dWh, db), {_STEP_SHAPES}.
+    (dx_t, dh_prev, dWx, dWh, db),
+    {_STEP_SHAPES}.
     Method: {_CHAIN}
     Derivatives: σ'(a) = σ(a) (1 - σ(a)) and tanh'(a) = 1 - tanh(a)^2, from the cached gates.
     Take (7) first; its update-gate part is the worked line:
