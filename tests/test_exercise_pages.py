@@ -102,3 +102,15 @@ def test_every_helper_a_started_file_imports_is_on_its_page(page):
     for name in started(page):
         for _, written in imported_helpers(exercises.source(name)):
             assert f"`{written}`" in text, (name, written)
+
+
+@pytest.mark.parametrize("name", ["rnn.md", "lstm.md", "gru.md"])
+def test_through_time_says_what_must_be_true_and_leaves_the_loop(name):
+    from test_exercises import LOOP_GIVEN_AWAY
+    text = (ROOT / "docs" / "exercises" / name).read_text(encoding="utf-8")
+    section = text[text.index("## Through time"):]
+    section = section[:section.index("\n## ", 5)] if "\n## " in section[5:] else section
+    prose = CELL.sub("", section)
+    for phrase in LOOP_GIVEN_AWAY:
+        assert phrase not in prose, phrase
+    assert "What must be true" in prose and "one set of weights" in prose

@@ -167,6 +167,24 @@ def test_every_equation_number_a_file_shows_is_defined_in_it(name):
             assert set(EQ_REF.findall(message)) | {k.strip("()") for k in keys} <= defined, (label, message)
 
 
+LOOP_GIVEN_AWAY = ("reversed(range", "T-1 .. 0", "T-1 down to 0", "after the loop", "dh_next", "dc_next",
+                   "dh0 = ", "zeros at t = T-1", "zero at t = T-1")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_step_file_speaks_of_a_step_and_a_sequence_file_leaves_the_loop_to_derive(cell):
+    step = exercises.source(f"{cell}_step")
+    for phrase in ("before the loop", "(N, T, D)", "Memory cached", "dh_next", "over a whole sequence"):
+        assert phrase not in step, phrase
+    assert "Shapes, for one step t" in step and "x_t             (N, D)" in step
+    sequence = exercises.source(cell)
+    for phrase in LOOP_GIVEN_AWAY + ("before the loop",):
+        assert phrase not in sequence, phrase
+    method = sequence[sequence.index("Backward through time"):sequence.index("Memory cached")]
+    assert "What must be true" in method and "dh[:, t]" in method and "one set of weights" in method
+    assert "work out the order of the calls" in method
+
+
 def test_start_refuses_to_overwrite(tmp_path):
     exercises.start("lstm_step", str(tmp_path))
     (tmp_path / "lstm_step.py").write_text("# my work\n", encoding="utf-8")
