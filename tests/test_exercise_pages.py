@@ -77,3 +77,40 @@ def test_page_runs_on_right_answers(page, tmp_path, monkeypatch):
     assert "Traceback" not in out and "error:" not in out
     if page.name == "rnn.md":                                # the vanishing-gradient cell printed its norms
         assert len(re.findall(r"T = +\d+: \|dL/dh0\| = ", out)) == 5
+
+
+EQ_REF = re.compile(r"\((\d{1,2})\)")
+EQ_DEF = re.compile(r"^\s*\((\d{1,2})\)\s", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_equation_number_on_a_page_is_defined_where_the_learner_reads_it(page):
+    """A page's prose cites equations by number: each is stated on the page itself, or in the
+    docstring of the files its exercises start (the page sends the learner there)."""
+    text = page.read_text(encoding="utf-8")
+    prose = CELL.sub("", text)                                # not the numbers inside code cells
+    defined = set(EQ_DEF.findall(text))
+    for name in started(page):
+        defined |= set(EQ_DEF.findall(exercises.source(name).split('"""')[1]))
+    assert set(EQ_REF.findall(prose)) <= defined, sorted(set(EQ_REF.findall(prose)) - defined)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_helper_a_started_file_imports_is_on_its_page(page):
+    from test_exercises import imported_helpers
+    text = page.read_text(encoding="utf-8")
+    for name in started(page):
+        for _, written in imported_helpers(exercises.source(name)):
+            assert f"`{written}`" in text, (name, written)
+
+
+@pytest.mark.parametrize("name", ["rnn.md", "lstm.md", "gru.md"])
+def test_through_time_says_what_must_be_true_and_leaves_the_loop(name):
+    from test_exercises import LOOP_GIVEN_AWAY
+    text = (ROOT / "docs" / "exercises" / name).read_text(encoding="utf-8")
+    section = text[text.index("## Through time"):]
+    section = section[:section.index("\n## ", 5)] if "\n## " in section[5:] else section
+    prose = CELL.sub("", section)
+    for phrase in LOOP_GIVEN_AWAY:
+        assert phrase not in prose, phrase
+    assert "What must be true" in prose and "one set of weights" in prose

@@ -2,7 +2,11 @@
 on the learner's step passes, and is refused while its step fails; each known mistake is named; the
 check survives a learner file that exits, raises or hangs; a passing cell file trains the char and
 word models, a failing one is refused; overfit fits a batch."""
+import ast
+import importlib
+import inspect
 import os
+import re
 import subprocess
 import sys
 import time
@@ -76,7 +80,14 @@ def test_started_file_keeps_the_forward_equations_and_fails_its_check(name, tmp_
     ex = exercises.EXERCISES[name]
     module = __import__(ex.module, fromlist=["_"])
     head = module.__doc__.split("\n\n")[0]
-    assert head in text                                      # the book's docstring, as it starts
+    if name.endswith("_step"):                               # a step's file speaks of one step
+        assert head not in text and text.count('"""One step of the') == 1
+        cell = grading.CELL[ex.group]
+        for k in grading.FORWARD_EQS[ex.group]:               # the forward equations, the book's lines
+            line = next(l for l in cell.__doc__.splitlines() if l.strip().startswith(k + " "))
+            assert line in text
+    else:
+        assert head in text                                  # the book's docstring, as it starts
     assert MARKER in text and "raise NotImplementedError" in text
     if ex.after:                                             # the sequence: its step written beside it
         assert (d / f"{ex.after}.py").is_file() and f'beside(__file__, "{ex.after}.py")' in text
@@ -95,6 +106,83 @@ def test_the_stub_hides_the_backward_equations_and_gives_the_method():
     assert "σ'(a) = σ(a) (1 - σ(a))" in text                 # the derivatives: facts, not answers
     assert len(answer_lines(text)) == 1                      # the worked line
     assert "dn = dh_t * (1 - z_t)" not in exercises.source("gru_step")
+
+
+def imported_helpers(text):
+    """[(name, how the file must write it)] of every name a file imports from minirnn: a function or
+    class with its parameters, sigmoid(a, xp); a module or a constant by its name."""
+    out = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "minirnn":
+            mod = importlib.import_module(node.module)
+            for a in node.names:
+                obj = getattr(mod, a.name, None) or importlib.import_module(f"{node.module}.{a.name}")
+                name = a.asname or a.name
+                if callable(obj) and not inspect.ismodule(obj):
+                    params = inspect.signature(obj).parameters.values()
+                    name += "(" + ", ".join(str(p.replace(annotation=inspect.Parameter.empty)) for p in params) + ")"
+                out.append((a.asname or a.name, name))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_helper_a_file_imports_is_documented_in_it(name):
+    """Each name a file takes from minirnn (sigmoid, scatter_add, gate_slices, beside, ...) is listed
+    above the imports with its signature and a line of what it does."""
+    text = exercises.source(name)
+    comments = []                                              # each entry, its wrapped lines joined
+    for line in text.splitlines():
+        if line.startswith("#       ") and comments:
+            comments[-1] += " " + line.strip("# ")
+        elif line.startswith("#   ") and not line.startswith("#    "):
+            comments.append(line[4:])
+    first_import = text.find("\nfrom minirnn")
+    for short, written in imported_helpers(text):
+        row = next((c for c in comments if c.startswith(written + ": ")), None)
+        assert row and len(row) > len(written) + 20, (short, written)
+        assert text.index("#   " + written + ": ") < first_import
+    if name in ("lstm_step", "gru_step"):                      # the student's crash: sigmoid wants xp
+        assert "#   sigmoid(a, xp): σ(a) = 1 / (1 + e^-a)" in text
+        assert ("gate_slices", "gate_slices(H)") in imported_helpers(text)
+    if name == "gru_step":                                     # where hn sits in gates
+        assert "gates[:, 3 * H:]" in text.split("#   gate_slices(H): ")[1].split("#   sigmoid")[0]
+
+
+EQ_REF = re.compile(r"\((\d{1,2})\)")                            # (4), and both ends of (1)-(5)
+EQ_DEF = re.compile(r"^\s*\((\d{1,2})\)\s", re.M)                  # a line that states equation (4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_equation_number_a_file_shows_is_defined_in_it(name):
+    """The numbers a learner reads (the method, the TODOs, the kept docstrings, the grader's named
+    mistakes) are those of equations the file's own docstring states: never the book's backward
+    numbers, which the file does not show."""
+    text = exercises.source(name)
+    defined = set(EQ_DEF.findall(text.split('"""')[1]))
+    assert set(EQ_REF.findall(text)) <= defined, sorted(set(EQ_REF.findall(text)) - defined)
+    ex = exercises.EXERCISES[name]
+    module = __import__(ex.module, fromlist=["_"])
+    for fn in ex.blank:
+        for label, message, _, keys in mistakes.mutants(module, fn.split(".")[-1]):
+            assert set(EQ_REF.findall(message)) | {k.strip("()") for k in keys} <= defined, (label, message)
+
+
+LOOP_GIVEN_AWAY = ("reversed(range", "T-1 .. 0", "T-1 down to 0", "after the loop", "dh_next", "dc_next",
+                   "dh0 = ", "zeros at t = T-1", "zero at t = T-1")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_step_file_speaks_of_a_step_and_a_sequence_file_leaves_the_loop_to_derive(cell):
+    step = exercises.source(f"{cell}_step")
+    for phrase in ("before the loop", "(N, T, D)", "Memory cached", "dh_next", "over a whole sequence"):
+        assert phrase not in step, phrase
+    assert "Shapes, for one step t" in step and "x_t             (N, D)" in step
+    sequence = exercises.source(cell)
+    for phrase in LOOP_GIVEN_AWAY + ("before the loop",):
+        assert phrase not in sequence, phrase
+    method = sequence[sequence.index("Backward through time"):sequence.index("Memory cached")]
+    assert "What must be true" in method and "dh[:, t]" in method and "one set of weights" in method
+    assert "work out the order of the calls" in method
 
 
 def test_start_refuses_to_overwrite(tmp_path):
@@ -165,6 +253,19 @@ MISTAKES = [
     ("dropout", ("/ x.dtype.type(1 - p)", "* x.dtype.type(1)"), "y", grading.NOT_INVERTED),
     ("stack", ("dh = dropout_layer.backward(dx, mask) if l > 0 else dx", "dh = dx"), "dparams[below]",
      mistakes.NO_DROPOUT_MASK),
+    # the gradients carried through time, and the GRU's two ways into h_{t-1}
+    ("lstm_step", ("dc = dc_t + dh_t", "dc = dh_t"), "db[i]", mistakes.NO_CARRIED_DC),
+    ("lstm", ("dc_t = dc_next + dh_t", "dc_t = dh_t"), "db[i]", mistakes.NO_CARRIED_DC),
+    ("lstm", ("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]"), "db[i]", mistakes.NO_CARRIED_DH),
+    ("rnn", ("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]"), "db", mistakes.NO_CARRIED_DH),
+    ("gru", ("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]"), "db[r]", mistakes.NO_CARRIED_DH),
+    ("gru_step", ("dh_prev = dh_t * z", "dh_prev = 0"), "dh_prev", mistakes.NO_DIRECT_PATH),
+    ("gru", ("dh_prev = dh_t * z", "dh_prev = 0"), "dh0", mistakes.NO_DIRECT_PATH),
+    ("gru_step", [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"),               # r_t left out of dah alone
+                  ("db[3 * H:] = dah[:, Nn].sum(axis=0)", "db[3 * H:] = (dan * r).sum(axis=0)")],
+     "dh_prev", mistakes.NO_RESET_FACTOR),
+    ("gru_step", ("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"), "db[hn]", mistakes.NO_RESET_FACTOR),
+    ("gru", ("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"), "db[hn]", mistakes.NO_RESET_FACTOR),
 ]
 
 
@@ -180,6 +281,102 @@ def test_each_mistake_is_named(name, bug, first, mistake, tmp_path):
     text = report.text(path)
     assert mistake in text.splitlines()[2]                   # right under the first wrong line
     assert answer_lines(text) == [], answer_lines(text)      # the message names the mistake, not the answer
+
+
+def test_a_mistake_is_named_once_in_full(tmp_path):
+    """Forgetting dc_t makes 8 of 11 wrong: the first names the mistake and the equations it is about,
+    the others say it is the same one."""
+    path = book_file(tmp_path, "lstm_step", ("dc = dc_t + dh_t", "dc = dh_t"))
+    report = exercises.check(path, isolate=False)
+    text = report.text(path)
+    wrong = [v for v in report.verdicts if not v.ok]
+    assert len(wrong) == 8 and all(v.mistake.startswith(mistakes.NO_CARRIED_DC) for v in wrong), text
+    assert text.count("c_t is used twice") == 1
+    assert text.count(f"the same mistake as db[i] above: {mistakes.NO_CARRIED_DC}") == 7
+    assert [r.split(" ")[0] for r in wrong[0].reread] == ["(5)", "(4)"]
+    assert "may follow" not in text and answer_lines(text) == []
+
+
+# a learner's own GRU step (not the book's lines): the mistakes are recognised by their values
+GRU_STEP_ANOTHER_WAY = """
+x_t, h_prev, Wx, Wh, gates = cache
+xp = array_module(dh_t)
+H = Wh.shape[0]
+r, z, n, hn = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+dn = dh_t * (1 - z)
+dz = dh_t * (h_prev - n)
+dh_prev = dh_t * z                               # the direct path
+ds = dn * (1 - n * n)
+dr = ds * hn
+dhn = ds * r
+dsr = dr * r * (1 - r)
+dsz = dz * z * (1 - z)
+dax = xp.concatenate([dsr, dsz, ds], axis=1)
+dah = xp.concatenate([dsr, dsz, dhn], axis=1)
+db = xp.concatenate([dax.sum(axis=0), dhn.sum(axis=0)])
+dWh = h_prev.T @ dah
+dh_prev = dh_prev + dah @ Wh.T
+if x_t.ndim == 1:
+    dWx = xp.zeros_like(Wx)
+    xp.add.at(dWx, x_t, dax)
+    return None, dh_prev, dWx, dWh, db
+return dax @ Wx.T, dh_prev, x_t.T @ dax, dWh, db
+"""
+
+
+def _gru_step_another_way(tmp_path, old=None, new=None):
+    path = tmp_path / "gru_step.py"
+    text = book_text("gru_step")
+    start = text.index("    x_t, h_prev, Wx, Wh, gates = cache\n", text.index("def step_backward"))
+    body = GRU_STEP_ANOTHER_WAY if old is None else GRU_STEP_ANOTHER_WAY.replace(old, new)
+    path.write_text(text[:start] + "".join("    " + l + "\n" for l in body.strip("\n").splitlines()),
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_the_grus_two_ways_into_h_prev_are_told_apart(tmp_path):
+    """A dropped direct path and a missing r_t in the n block of dah both leave dh_prev wrong; each
+    gets its own name and the forward equations it is about."""
+    assert exercises.check(_gru_step_another_way(tmp_path), isolate=False).passed
+    seen = {}
+    for bug, mistake in ((("dh_prev = dh_t * z ", "dh_prev = 0 * z "), mistakes.NO_DIRECT_PATH),
+                         (("dah = xp.concatenate([dsr, dsz, dhn]", "dah = xp.concatenate([dsr, dsz, ds]"),
+                          mistakes.NO_RESET_FACTOR)):
+        path = _gru_step_another_way(tmp_path, *bug)
+        report = exercises.check(path, isolate=False)
+        wrong = [v for v in report.verdicts if not v.ok]
+        assert wrong[0].name == "dh_prev" and wrong[0].mistake.startswith(mistake), report.text(path)
+        seen[mistake] = [r.split(" ")[0] for r in wrong[0].reread]
+        text = report.text(path)
+        assert "may follow" not in text and answer_lines(text) == []
+    assert seen == {mistakes.NO_DIRECT_PATH: ["(7)", "(2)"], mistakes.NO_RESET_FACTOR: ["(6)", "(5)", "(2)"]}
+
+
+def test_an_error_is_tied_only_to_one_it_can_follow_from(tmp_path):
+    # within one step dWh is not computed from dc_prev (nor from dh_prev): two errors of their own
+    path = book_file(tmp_path, "lstm_step", [("dc_prev = dc * f", "dc_prev = dc * f * 1.5"),
+                                             ("dWh = h_prev.T @ da", "dWh = 2 * h_prev.T @ da")])
+    report = exercises.check(path, isolate=False)
+    wrong = {v.name: v for v in report.verdicts if not v.ok}
+    assert set(wrong) == {"dc_prev", "dWh"} and not wrong["dWh"].related
+    assert "(1) a_t = x_t Wx" in report.text(path) and "may " not in report.text(path)
+    # dWh and dh_prev are both computed from dL/dah_t: an error there may be one
+    path = _gru_step_another_way(tmp_path, "dhn = ds * r", "dhn = ds * r\ndhn_b = dhn\ndhn = 1.5 * dhn")
+    path_text = open(path, encoding="utf-8").read().replace("dhn.sum(axis=0)", "dhn_b.sum(axis=0)")
+    open(path, "w", encoding="utf-8").write(path_text)
+    report = exercises.check(path, isolate=False)
+    wrong = {v.name: v for v in report.verdicts if not v.ok}
+    assert set(wrong) == {"dh_prev", "dWh"}, report.text(path)
+    assert wrong["dWh"].related == "may share the error of dh_prev above: both are computed from dL/dah_t"
+    # the linear layer's db and dW are each computed from dy alone: not tied
+    path = book_file(tmp_path, "linear", [("db = dy2.sum(axis=0)", "db = 2 * dy2.sum(axis=0)"),
+                                          ("dW = x.reshape(-1, D).T @ dy2", "dW = 2 * x.reshape(-1, D).T @ dy2")])
+    text = exercises.check(path, isolate=False).text(path)
+    assert "may " not in text and "it flows back through (1), quoted above under db" in text
+    # Adam's p is computed from m: tied
+    path = book_file(tmp_path, "adam", ("m *= ", "m *= 0.5 * "))
+    text = exercises.check(path, isolate=False).text(path)
+    assert "may follow from the error in m of W above: p of W is computed from it" in text
 
 
 def test_a_right_gradient_is_never_named_a_mistake(tmp_path):

@@ -151,9 +151,16 @@ def source(name: str) -> str:
     """The text of a fresh exercise file."""
     ex = EXERCISES[name]
     preamble = methods.sequence_preamble(ex.name) if ex.after else ""
+    drop, swap, edits = ("One step:",), {}, []
+    if ex.name in ("rnn_step", "lstm_step", "gru_step"):
+        swap, edits = methods.step_doc(ex.group)
+        drop += ("Memory cached",)                          # the sequence's cache, not a step's
+    elif ex.after:
+        swap, edits = methods.sequence_doc(ex.name)
     return exercise_source(ex.module, keep=ex.keep, blank=ex.blank, hints=ex.hints, header=_header(ex),
-                           setup=ex.setup, method=methods.METHOD.get(ex.name), drop=("One step:",),
-                           preamble=preamble)
+                           setup=ex.setup, method=methods.METHOD.get(ex.name), drop=drop, swap=swap,
+                           edits=edits, preamble=preamble, blank_uses=not ex.after,
+                           helpers=methods.helpers(ex.module))
 
 
 def _write_new(path: str, text: str) -> None:
@@ -263,7 +270,7 @@ class Report:
         else:
             lines = [f"{ex.name}: {what} graded against the book" +
                      (" and central differences (float64)" if ex.gradients else "") + ":"]
-            shown = set()
+            shown = {}
             for v in self.verdicts:
                 lines += v.lines(shown)
             bad = sum(not v.ok for v in self.verdicts)

@@ -14,9 +14,12 @@ Each wrong one is reported once, at the first case where it fails, with
   values of the mistakes that need the whole backward are the book's backward with that one
   mistake made in its source (``mistakes.py``); the others are read off the value itself;
 - the forward equations the gradient flows back through, quoted from the book (never a backward
-  equation: those are the exercise), and where the case points: a bug seen at T = 1 is in one
-  step; one seen only at T > 1 is in what carries the gradient through time, or in a parameter
-  gradient's sum over t when dx is still right.
+  equation: those are the exercise), or those the named mistake is about; and where the case
+  points: a bug seen at T = 1 is in one step; one seen only at T > 1 is in what carries the
+  gradient through time, or in a parameter gradient's sum over t when dx is still right;
+- or, when an earlier wrong gradient is computed from the same quantity (``NODES``: dL/dc_t,
+  dL/dah_t, ...), and no right gradient clears that quantity, that they may share one error.
+  Siblings that share nothing (within one step dWh is not computed from dh_prev) are not tied.
 
 The other exercises (Adam, clipping, the skip-gram pair and window, one Lloyd iteration, the
 spherical update, dropout's forward) run the learner's code and the book's side by side on the same
@@ -61,26 +64,38 @@ class Verdict:
     reread: list = field(default_factory=list)  # forward equations of the book it flows through
     note: str = ""
     mistake: str = ""          # the named mistake class, when diagnosed
+    related: str = ""          # an earlier wrong one computed from the same quantity (``_relate``)
 
     def lines(self, shown=None):
-        """The report's lines. ``shown``: equations printed above, not repeated (updated here)."""
+        """The report's lines. ``shown`` (a dict, updated here): equations and mistakes printed
+        above, each with the name it was printed under; not repeated."""
         if self.ok:
             return [f"  right  {self.name}"]
-        new = [r for r in self.reread if shown is None or r not in shown]
+        shown = {} if shown is None else shown
         what = f"relative error {self.err:.1e}" if self.err else ""
         head = f"  wrong  {self.name}: " + ", ".join(filter(None, (what, f"at {self.where}" if self.where else "")))
         out = [head]
+        if self.mistake and self.mistake in shown:           # the same mistake, named once in full
+            label = self.mistake.split(":")[0]
+            out.append(f"           the same mistake as {shown[self.mistake]} above: {label}")
+            return out
         if self.mistake:
             out.append(f"           {self.mistake}")
+            shown[self.mistake] = self.name
         elif self.note:
             out.append(f"           {self.note}")
+        if self.related:
+            out.append(f"           {self.related}")
+        new = [r for r in self.reread if r not in shown]
         if new:
             out.append("           it flows back through:")
             out += [f"             {r}" for r in new]
-        elif self.reread:
-            out.append("           (through the equations above: may follow from the errors above)")
-        if shown is not None:
-            shown.update(new)
+        elif self.reread and not self.related:
+            keys = ", ".join(r.split(" ")[0] for r in self.reread if r.startswith("("))
+            out.append(f"           it flows back through {keys or 'the same lines'}, quoted above under "
+                       f"{shown[self.reread[0]]}")
+        for r in new:
+            shown[r] = self.name
         return out
 
 
@@ -161,7 +176,7 @@ class Context:
     """What ``diagnose`` reads for one case: the values of the mistakes that need the whole
     backward, the rows a bias is added to, the ids of a table lookup, the gate names of each
     gradient with gate blocks, and the full arrays of the gradients reported block by block."""
-    mutants: dict = field(default_factory=dict)     # label -> (message, {name: value})
+    mutants: dict = field(default_factory=dict)     # key -> (message, {name: value}, equations quoted)
     rows: int = 1
     ids: object = None                              # the ids of the lookup that ``tables`` come from
     tables: tuple = ()                              # gradient names of looked-up tables (dWx, dW)
@@ -201,7 +216,8 @@ def _misplaced(got, want, names):
 
 
 def diagnose(name, got, want, ctx: Context):
-    """(label, message) of the known mistake whose value ``got`` is; None when it is none of them."""
+    """(message, the forward equations it is about, quoted, or []) of the known mistake whose value
+    ``got`` is; None when it is none of them."""
     if got is None or want is None:
         return None
     try:
@@ -212,32 +228,32 @@ def diagnose(name, got, want, ctx: Context):
     base, _, gate = name.partition("[")
     gate = gate.rstrip("]")
     if got.ndim == 2 and got.shape == want.shape[::-1] and got.shape != want.shape and _close(got.T, want):
-        return TRANSPOSED, (f"{TRANSPOSED}: shape {got.shape} is the transpose of {name}'s {want.shape}, and "
-                            f"its values are the transpose of the right ones: the operands of a product in the "
-                            f"other order, or one transposed that should not be (a gradient has its variable's shape)")
+        return (f"{TRANSPOSED}: shape {got.shape} is the transpose of {name}'s {want.shape}, and "
+                f"its values are the transpose of the right ones: the operands of a product in the "
+                f"other order, or one transposed that should not be (a gradient has its variable's shape)"), []
     if got.shape != want.shape:
         return None
-    for label, (message, values) in ctx.mutants.items():
+    for message, values, quoted in ctx.mutants.values():
         v = values.get(name)
         if v is not None and _close(got, v) and not _close(v, want, APART_TOL):
-            return label, message
+            return message, quoted
     if base.startswith("db") and ctx.rows > 1 and _close(got * ctx.rows, want) and \
             not _close(want, 0 * want, APART_TOL):
-        return BIAS_MEAN, (f"{BIAS_MEAN} instead of sum: {name} is 1/{ctx.rows} of the right value. The bias is "
-                           f"added to every one of the {ctx.rows} rows, so every row's gradient adds to its "
-                           f"gradient: a sum over the rows, not a mean")
+        return (f"{BIAS_MEAN} instead of sum: {name} is 1/{ctx.rows} of the right value. The bias is "
+                f"added to every one of the {ctx.rows} rows, so every row's gradient adds to its "
+                f"gradient: a sum over the rows, not a mean"), []
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got.T, want) and not _close(want.T, want, APART_TOL):
-        return TRANSPOSED, (f"{TRANSPOSED}: {name} is the transpose of the right value: the operands of a "
-                            f"product in the other order, or one transposed that should not be")
+        return (f"{TRANSPOSED}: {name} is the transpose of the right value: the operands of a "
+                f"product in the other order, or one transposed that should not be"), []
     names = ctx.gates.get(base)
     if names:
         g_full, w_full = ctx.full.get(base, (got, want))
         moved = _misplaced(g_full, w_full, names) if g_full is not None else None
         if moved:
             slot, holds = next(((s, h) for s, h in moved if s == gate), moved[0])
-            return GATE_SLOT, (f"{GATE_SLOT}: {base}'s block of gate {slot} holds what belongs to gate {holds}. "
-                               f"Along the gate axis the blocks go in the order {', '.join(names)} "
-                               f"(gate_slices), in forward and in backward alike")
+            return (f"{GATE_SLOT}: {base}'s block of gate {slot} holds what belongs to gate {holds}. "
+                    f"Along the gate axis the blocks go in the order {', '.join(names)} "
+                    f"(gate_slices), in forward and in backward alike"), []
     if base in ctx.tables and ctx.ids is not None and got.ndim >= 1:
         ids = np.asarray(ctx.ids).ravel()
         counts = np.bincount(ids, minlength=got.shape[0])[:got.shape[0]]
@@ -246,10 +262,10 @@ def diagnose(name, got, want, ctx: Context):
         wrong = row_err > MATCH_TOL
         if wrong.any() and np.all(counts[wrong] >= 2) and not np.any(wrong & (counts == 1)):
             v = int(np.flatnonzero(wrong)[0])
-            return DROPPED_INDEX, (f"{DROPPED_INDEX}: {name} is right on the rows looked up once and wrong on "
-                                   f"rows looked up more than once (row {v}: {int(counts[v])} times). An indexed "
-                                   f"+= (table[ids] += rows) keeps one of the rows that share an id; a "
-                                   f"scatter-add (np.add.at, or minirnn.backend.scatter_add) adds them all")
+            return (f"{DROPPED_INDEX}: {name} is right on the rows looked up once and wrong on "
+                    f"rows looked up more than once (row {v}: {int(counts[v])} times). An indexed "
+                    f"+= (table[ids] += rows) keeps one of the rows that share an id; a "
+                    f"scatter-add (np.add.at, or minirnn.backend.scatter_add) adds them all"), []
     return None
 
 
@@ -262,10 +278,11 @@ class Case:
     args: dict
 
 
-def _grade(cases, run, order, explain, path):
+def _grade(cases, run, order, explain, path, nodes=None):
     """Run every case; each verdict from its first failing case, wrong ones first in ``order``.
     ``run(case)`` -> ({name: (got, book, numeric or None)}, Context);
-    ``explain(name, case, ok_now)`` -> (forward equations, note)."""
+    ``explain(name, case, ok_now)`` -> (forward equations, note);
+    ``nodes(name, case)`` -> the quantities the gradient is computed from (``_relate``)."""
     first = {}                                            # name -> (case index, verdict)
     for c, case in enumerate(cases):
         results, ctx = run(case)
@@ -275,10 +292,37 @@ def _grade(cases, run, order, explain, path):
                 ok, err, note = ok_now[name]
                 lines, extra = explain(name, case, ok_now)
                 found = diagnose(name, results[name][0], results[name][1], ctx)
+                if found and found[1]:                    # the equations the mistake is about
+                    lines = found[1]
                 v = Verdict(name, False, err, case.where, lines, " ".join(filter(None, (note, extra))),
-                            found[1] if found else "")
+                            found[0] if found else "")
                 first[name] = c, v
+    if nodes is not None:
+        _relate(first, order, lambda n, c: nodes(n, cases[c]), range(len(cases)))
     return _first_error_first(first, order)
+
+
+def _relate(first, order, nodes, case_ids):
+    """Tie each wrong verdict to an earlier wrong one computed from the same quantity: the quantity
+    deepest on its own path that the earlier one's path holds too, unless a gradient that is right
+    in every case is computed from it (then that quantity is right, and it explains nothing).
+    ``nodes(name, case index)`` -> (quantity, ...) nearest the output first; a quantity is a key of
+    ``QUANTITY`` or a graded name itself (an output computed from another)."""
+    cleared = {k for n in order if n not in first for c in case_ids for k in nodes(n, c)}
+    above = []
+    for name, (c, v) in sorted(first.items(), key=lambda kv: kv[1][0]):    # the printed order
+        mine = [k for k in nodes(name, c) if k not in cleared]
+        best = None
+        for e, ec in above:
+            theirs = set(nodes(e, ec)) | {e}
+            shared = [i for i, k in enumerate(mine) if k in theirs]
+            if shared and (best is None or shared[-1] > best[0]):
+                best = shared[-1], e
+        if best is not None and not v.mistake:
+            k, e = mine[best[0]], best[1]
+            v.related = (f"may follow from the error in {e} above: {name} is computed from it" if k == e else
+                         f"may share the error of {e} above: both are computed from {QUANTITY.get(k, k)}")
+        above.append((name, c))
 
 
 def _first_error_first(first, order):
@@ -333,6 +377,28 @@ FLOWS = {
 }
 FORWARD_EQS = {"rnn": ["(1)", "(2)"], "lstm": ["(1)", "(2)", "(3)", "(4)", "(5)"],
                "gru": ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)", "(7)"]}
+# the quantities of one step's backward each gradient is computed from, nearest the output first:
+# the learner computes them, the check sees only the gradients made from them (``_relate``)
+_DA = ("da[i]", "da[f]", "da[g]", "da[o]")
+_DAX = ("dz", "daz", "dn", "ds", "dr", "dar")
+NODES = {
+    "rnn": {n: ("da",) for n in ("db", "dh_prev", "dWh", "dWx", "dx_t")},
+    "lstm": {"db[i]": ("dc", "da[i]"), "db[f]": ("dc", "da[f]"), "db[g]": ("dc", "da[g]"), "db[o]": ("do", "da[o]"),
+             "dc_prev": ("dc",), **{n: ("dc", "do") + _DA + ("da",) for n in ("dh_prev", "dWh", "dWx", "dx_t")}},
+    "gru": {"db[r]": ("dn", "ds", "dr", "dar"), "db[z]": ("dz", "daz"), "db[n]": ("dn", "ds"),
+            "db[hn]": ("dn", "ds", "dhn"), "dWx": _DAX + ("dax",), "dx_t": _DAX + ("dax",),
+            "dWh": _DAX + ("dhn", "dah"), "dh_prev": _DAX + ("dhn", "dah")},
+}
+STEP_NAME = {"dx": "dx_t", "dh0": "dh_prev", "dc0": "dc_prev"}     # a sequence's gradient -> its step's
+QUANTITY = {
+    "da": "dL/da_t", "dc": "dL/dc_t (from (5) and from step t+1)", "do": "dL/do_t",
+    **{f"da[{g}]": f"the {g} block of dL/da_t" for g in "ifgo"},
+    "dz": "dL/dz_t", "daz": "the z block of dL/dax_t and dL/dah_t", "dn": "dL/dn_t",
+    "ds": "the gradient of (6)'s tanh argument", "dr": "dL/dr_t", "dar": "the r block of dL/dax_t and dL/dah_t",
+    "dhn": "dL/dhn_t, the n block of dL/dah_t", "dax": "dL/dax_t", "dah": "dL/dah_t",
+    "carried": "the gradient carried back from step t+1",
+    "top": "what the top layer's backward is given", "down": "the gradient handed down to the layers below",
+}
 SUM_NOTE = ("a sum over t: the weights are the same at every step, so their gradient adds up every "
             "step's share")
 
@@ -369,7 +435,7 @@ def _with_blocks(cell, res, mut):
         res.update({k: (g, w, u) for (k, g), w, u in zip(
             _split("db", db_got, BIAS_GATES[cell]).items(), _split("db", db_want, BIAS_GATES[cell]).values(),
             _split("db", db_num, BIAS_GATES[cell]).values())})
-        for label, (msg, vals) in mut.items():
+        for msg, vals, _ in mut.values():
             if "db" in vals:
                 vals.update(_split("db", vals.pop("db"), BIAS_GATES[cell]))
     for k in ("dWx", "dWh"):
@@ -378,15 +444,17 @@ def _with_blocks(cell, res, mut):
     return full
 
 
-def _mutant_values(fn_mutants, call, names):
-    """{label: (message, {name: value})}: each mutated book function run by ``call``."""
+def _mutant_values(module, name, call, names):
+    """{key: (message, {name: value}, equations quoted)}: each mutant of the book function
+    ``module.name`` (mistakes.py) run by ``call``."""
     out = {}
-    for label, message, fn in fn_mutants:
+    for i, (label, message, fn, keys) in enumerate(mistakes.mutants(module, name)):
         try:
             vals = call(fn)
         except Exception:  # noqa: BLE001 - a mistake that crashes on this case shows nothing here
             continue
-        out[label + message] = (f"{label}: {message}", {n: v for n, v in zip(names, vals) if v is not None})
+        out[i] = (f"{label}: {message}", {n: v for n, v in zip(names, vals) if v is not None},
+                  [equation(module.__doc__, k) for k in keys])
     return out
 
 
@@ -442,8 +510,7 @@ def grade_step(cell):
             num = _numeric(lambda: book.step_forward(*ins)[:len(outs)], wrt, upstream)
             for n, g, w in zip(grads, got, want):
                 res[n] = (g, w, num.get(n[1:]))
-            mut = _mutant_values(mistakes.for_function(book, "step_backward"),
-                                 lambda fn: fn(*upstream, ref[-1]), grads)
+            mut = _mutant_values(book, "step_backward", lambda fn: fn(*upstream, ref[-1]), grads)
             full = _with_blocks(cell, res, mut)
             ctx = _gate_ctx(cell, a["x"].shape[0], a["x"] if a["x"].ndim == 1 else None, full)
             ctx.mutants = mut
@@ -454,7 +521,7 @@ def grade_step(cell):
                 return ([equation(book.__doc__, k) for k in FORWARD_EQS[cell]],
                         "step_forward's output differs from the book's")
             return [equation(book.__doc__, k) for k in _flows(cell, name)], ""
-        return _grade(_step_cases(rng, cell), run, order, explain, path)
+        return _grade(_step_cases(rng, cell), run, order, explain, path, lambda n, case: NODES[cell].get(n, ()))
     return grade
 
 
@@ -515,7 +582,7 @@ def grade_sequence(cell):
                            wrt, douts)
             for n, g, w in zip(names, got, want):
                 res[n] = (g, w, num.get(n[1:]))
-            mut = _mutant_values(mistakes.for_function(book, "backward"),
+            mut = _mutant_values(book, "backward",
                                  lambda fn: fn(a["dh"], ref[-1], **({"dcT": dcT} if lstm_ else {})), names)
             fulls = _with_blocks(cell, res, mut)
             ctx = _gate_ctx(cell, N, a["x"] if a["x"].ndim == 2 else None, fulls)
@@ -540,7 +607,10 @@ def grade_sequence(cell):
             if ok_now.get("dx", (False,))[0] and case.args["x"].ndim == 3:
                 return [equation(doc, "(1)")], SUM_NOTE      # every step's gradient right: the sum over t is not
             return [equation(doc, k) for k in flows], "the gradient arriving from step t+1"
-        return _grade(_sequence_cases(rng, cell), run, order, explain, path)
+        def nodes(name, case):
+            step = NODES[cell].get(STEP_NAME.get(name, name), ())
+            return (("carried",) if case.kind == "time" else ()) + step
+        return _grade(_sequence_cases(rng, cell), run, order, explain, path, nodes)
     return grade
 
 
@@ -670,7 +740,7 @@ def grade_dropout(learner, path, rng):
             kept = (mask_ref > 0).astype(np.float64)
             ctx.mutants = {NOT_INVERTED: (f"{NOT_INVERTED}: the kept units are not scaled by 1/(1-p), so "
                                           f"E[y] = (1-p) x and evaluation (no dropout) would see larger inputs "
-                                          f"than training did", {"y": a["x"] * kept, "mask": kept})}
+                                          f"than training did", {"y": a["x"] * kept, "mask": kept}, [])}
         return res, ctx
 
     def explain(name, case, ok):
@@ -735,7 +805,7 @@ def grade_stack(learner, path, rng):
                     if layers:
                         vals[f"{part}[{g}]"] = np.concatenate([pick(w2[idx], part, l) for l in layers])
             mut[NO_DROPOUT_MASK] = (f"{NO_DROPOUT_MASK}: the gradient went down to the layer below without "
-                                    f"going back through the dropout between them (its mask)", vals)
+                                    f"going back through the dropout between them (its mask)", vals, [])
         return res, Context(mutants=mut)
 
     def explain(name, case, ok):
@@ -744,13 +814,15 @@ def grade_stack(learner, path, rng):
              "dstate[top]": "the top layer's initial state", "dstate[below]": "the initial states of the layers below",
              "dparams[top]": "the top layer's (dWx, dWh, db)",
              "dparams[below]": "the (dWx, dWh, db) of the layers below"}[name]
-    return _grade(cases, run, order, explain, path)
+    return _grade(cases, run, order, explain, path,
+                  lambda n, case: ("top",) if n.endswith("[top]") else ("top", "down"))
 
 
 # ---- outputs compared with the book ---------------------------------------------------------------
 
-def _outputs(cases, run, order, reread, tol=OUT_TOL):
-    """Like _grade for exercises without gradients: run(case) -> {name: (got, book)}."""
+def _outputs(cases, run, order, reread, tol=OUT_TOL, made_from=None):
+    """Like _grade for exercises without gradients: run(case) -> {name: (got, book)}.
+    ``made_from``: {output: the outputs it is computed from} (``_relate``)."""
     first = {}
     for c, case in enumerate(cases):
         for name, (got, want) in run(case).items():
@@ -758,6 +830,9 @@ def _outputs(cases, run, order, reread, tol=OUT_TOL):
             if not ok and name not in first:
                 lines, extra = reread(name, case)
                 first[name] = c, Verdict(name, False, err, case.where, lines, " ".join(filter(None, (note, extra))))
+    if made_from:
+        first = {n: first[n] for n in order if n in first}           # the order _relate reads as printed
+        _relate(first, order, lambda n, c: tuple(made_from.get(n, ())) + (n,), range(len(cases)))
     return _first_error_first(first, order)
 
 
@@ -798,7 +873,7 @@ def grade_adam(learner, path, rng):
                 "v": "update self.state['v'][name] in place",
                 "p": "in place (p -= ...); self.lr is this parameter's rate, and self.t counts steps from 1"}[name[0]]
         return [equation(optim.__doc__, key)], note
-    return _outputs(cases, run, names, reread)
+    return _outputs(cases, run, names, reread, made_from={f"p of {k}": (f"m of {k}", f"v of {k}") for k in "Wb"})
 
 
 def grade_clip(learner, path, rng):
@@ -824,7 +899,8 @@ def grade_clip(learner, path, rng):
         note = {"returned norm": "the norm before clipping",
                 "grads['W']": "scale each gradient in place", "grads['b']": "scale each gradient in place"}
         return [" ".join(inspect.getdoc(fn).split())], note.get(name, "")
-    return _outputs(cases, run, order, reread)
+    return _outputs(cases, run, order, reread, made_from={"grads['W']": ("global_norm", "returned norm"),
+                                                           "grads['b']": ("global_norm", "returned norm")})
 
 
 def grade_sgns(learner, path, rng):
@@ -863,7 +939,9 @@ def grade_sgns(learner, path, rng):
                 "neg_table[(rnd >> 16) % len(neg_table)], skip a target equal to center"
                 if name.startswith("random") else "")
         return [equation(doc, k) for k in keys], note
-    return _outputs(cases, run, order, reread, tol=F32_TOL)
+    draws = "random state (the draws)"
+    return _outputs(cases, run, order, reread, tol=F32_TOL,
+                    made_from={"loss": (draws,), "syn1neg": (draws,), "syn0": (draws, "syn1neg")})
 
 
 def grade_lloyd(learner, path, rng):
@@ -907,7 +985,8 @@ def grade_lloyd(learner, path, rng):
         note = {"min_d": "the distance to the chosen centre, >= 0",
                 "counts": "points per cluster, 0 for an empty one", "sums": "float64 sums of each cluster's rows"}
         return [equation(kmeans.__doc__, k) for k in keys], note.get(name, "")
-    return _outputs(cases, run, order, reread)
+    return _outputs(cases, run, order, reread,
+                    made_from={"min_d": ("labels",), "centres after one iteration": ("labels", "counts", "sums")})
 
 
 def grade_sgns_window(learner, path, rng):

@@ -2,8 +2,11 @@
 
 Each entry edits the source of one book function (a string replaced by another, as a learner would
 write it), compiles the result in the book module's namespace, and hands back the mutated function
-with the mistake's name and its message. The grader runs each on the case it grades and, when the
-learner's gradient equals a mutant's and not the book's, names the mistake (grading.diagnose).
+with the mistake's name and its message, and, where the gradient's usual path would point away
+from the mistake, the forward equations the message is about (the grader quotes those instead).
+The grader runs each on the case it grades and, when the learner's gradient equals a mutant's and
+not the book's, names the mistake (grading.diagnose). One mistake may take several edits (one
+mutant each), for the several ways a learner makes it.
 The mistakes that can be read off a value alone (a bias mean, a transpose, a gate in another's slot,
 a dropped repeated index) need no mutant: grading.diagnose reads them directly.
 
@@ -23,6 +26,10 @@ NO_SIGMOID = "forgotten σ'"
 NO_SUM_OVER_T = "missing accumulation over t"
 TRANSPOSED = "transposed product"
 NO_DROPOUT_MASK = "dropout mask left out"
+NO_CARRIED_DC = "carried cell gradient left out"
+NO_CARRIED_DH = "carried hidden gradient left out"
+NO_DIRECT_PATH = "direct path left out"
+NO_RESET_FACTOR = "reset factor left out"
 
 
 def _tanh(eq):
@@ -40,32 +47,68 @@ _SUM = (NO_SUM_OVER_T, "this is one step's share alone (t = 0's: each step repla
 _TRANSPOSE_WH = (TRANSPOSED, "this is what Wh untransposed gives: the gradient that goes back through "
                              "h_{t-1} Wh to h_{t-1} multiplies by Wh transposed (check the shapes with H != D)")
 
-# (module, function) -> [((label, message), [(book text, mistaken text), ...]), ...]
+_DC_STEP = (NO_CARRIED_DC, "this is the gradient without what reaches c_t from step t+1. c_t is used twice, by (5) "
+                          "in this step and by (4) in step t+1, which sent back dc_t: c_t's gradient is the "
+                          "sum of both, and every gradient below c_t (its gates, c_{t-1}, a_t) carries it",
+            ("(5)", "(4)"))
+_DC_SEQ = (NO_CARRIED_DC, "this is the gradient without what reaches c_t from step t+1: the dc_prev that step "
+                          "t+1's backward returned (dcT, when given, at t = T-1) belongs in step t's gradient "
+                          "of c_t, beside what (5) sends it",
+           ("(5)", "(4)"))
+
+
+def _dh_seq(*eqs):
+    return (NO_CARRIED_DH, f"this is the gradient without what reaches h_t from step t+1: h_t is used by the layer "
+                           f"above (dh[:, t]) and by step t+1's {' and '.join(eqs)}, and the dh_prev that step's "
+                           f"backward returned belongs in step t's gradient of h_t, beside dh[:, t]", eqs)
+
+
+_DIRECT = (NO_DIRECT_PATH, "this is dh_prev without h_{t-1}'s direct path: (7) uses h_{t-1} itself, weighted by "
+                           "z_t, besides (2) inside the gates; h_{t-1}'s gradient is the sum of what both send "
+                           "back", ("(7)", "(2)"))
+_RESET = (NO_RESET_FACTOR, "the n block of the hidden side lacks the factor r_t: in (6) hn_t enters multiplied by "
+                           "r_t, so what reaches hn_t, and through (5) the n block of ah_t (and b_hn), carries r_t; "
+                           "dh_prev and dWh are computed from that block through (2)", ("(6)", "(5)", "(2)"))
+
+# (module, function) -> [((label, message[, forward equations]), [(book text, mistaken text), ...]), ...]
 EDITS = {
     (rnn, "step_backward"): [(_tanh("(2) h_t = tanh(a_t)"), [("(1 - h_t * h_t)", "1")]),
                              (_TRANSPOSE_WH, [("da @ Wh.T", "da @ Wh")])],
     (rnn, "backward"): [(_tanh("(2) h_t = tanh(a_t)"), [("(1 - h[:, t] * h[:, t])", "1")]),
                         (_TRANSPOSE_WH, [("da_t @ Wh.T", "da_t @ Wh")]),
-                        (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")])],
+                        (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")]),
+                        (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
     (lstm, "step_backward"): [(_tanh("(5) h_t = o_t * tanh(c_t)"), [("(1 - tanh_c * tanh_c)", "1")]),
                               (_tanh("(3) g_t = tanh(a_g)"), [("dg * (1 - g * g)", "dg")]),
                               (_sigmoid("i", "(2)"), [("di * i * (1 - i)", "di")]),
                               (_sigmoid("f", "(2)"), [("df * f * (1 - f)", "df")]),
-                              (_sigmoid("o", "(2)"), [("do * o * (1 - o)", "do")])],
+                              (_sigmoid("o", "(2)"), [("do * o * (1 - o)", "do")]),
+                              (_DC_STEP, [("dc = dc_t + dh_t", "dc = dh_t")])],
     (lstm, "backward"): [(_tanh("(5) h_t = o_t * tanh(c_t)"), [("(1 - tanh_c * tanh_c)", "1")]),
                          (_tanh("(3) g_t = tanh(a_g)"), [("dg * (1 - g * g)", "dg")]),
                          (_sigmoid("i", "(2)"), [("di * i * (1 - i)", "di")]),
                          (_sigmoid("f", "(2)"), [("df * f * (1 - f)", "df")]),
                          (_sigmoid("o", "(2)"), [("do * o * (1 - o)", "do")]),
-                         (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")])],
+                         (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")]),
+                         (_DC_SEQ, [("dc_t = dc_next + dh_t", "dc_t = dh_t")]),
+                         (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
     (gru, "step_backward"): [(_tanh("(6) n_t = tanh(ax_n + r_t * hn_t)"), [("dn * (1 - n * n)", "dn")]),
                              (_sigmoid("z", "(4)"), [("dz * z * (1 - z)", "dz")]),
-                             (_sigmoid("r", "(3)"), [("dr * r * (1 - r)", "dr")])],
+                             (_sigmoid("r", "(3)"), [("dr * r * (1 - r)", "dr")]),
+                             (_DIRECT, [("dh_prev = dh_t * z", "dh_prev = 0 * z")]),
+                             (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"),     # r_t left out of dah alone
+                                       ("db[3 * H:] = dah[:, Nn].sum(axis=0)", "db[3 * H:] = (dan * r).sum(axis=0)")]),
+                             (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan")])],  # ... and of db_hn
     (gru, "backward"): [(_tanh("(6) n_t = tanh(ax_n + r_t * hn_t)"), [("dn * (1 - n * n)", "dn")]),
                         (_sigmoid("z", "(4)"), [("dz * z * (1 - z)", "dz")]),
                         (_sigmoid("r", "(3)"), [("dr * r * (1 - r)", "dr")]),
                         (_SUM, [("dWh += ", "dWh = "), ("db[3 * H:] += ", "db[3 * H:] = "),
-                                ("db[:3 * H] += ", "db[:3 * H] = "), ("dWx += ", "dWx = ")])],
+                                ("db[:3 * H] += ", "db[:3 * H] = "), ("dWx += ", "dWx = ")]),
+                        (_DIRECT, [("dh_prev = dh_t * z", "dh_prev = 0 * z")]),
+                        (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"),
+                                  ("db[3 * H:] += dah[:, Nn].sum(axis=0)", "db[3 * H:] += (dan * r).sum(axis=0)")]),
+                        (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan")]),
+                        (_dh_seq("(7)", "(2)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
     (stack, "backward"): [((NO_DROPOUT_MASK, "the gradient went down to the layer below without going back "
                                              "through the dropout between them"),
                            [("dh = dropout_layer.backward(dx, mask) if l > 0 else dx", "dh = dx")])],
@@ -87,10 +130,15 @@ def mutate(fn, edits):
 
 @functools.lru_cache(maxsize=None)
 def _built(module, name):
-    return tuple((label, message, mutate(getattr(module, name), edits))
-                 for (label, message), edits in EDITS.get((module, name), ()))
+    return tuple((m[0], m[1], mutate(getattr(module, name), edits), tuple(m[2]) if len(m) > 2 else ())
+                 for m, edits in EDITS.get((module, name), ()))
 
 
 def for_function(module, name):
     """[(label, message, mutated function)] for the book function ``module.name``."""
+    return [b[:3] for b in _built(module, name)]
+
+
+def mutants(module, name):
+    """[(label, message, mutated function, forward equations the message is about (may be ()))]."""
     return list(_built(module, name))

@@ -22,6 +22,16 @@ the exercise); with ``setup="names"`` the leading assignments that only name thi
 (``x, W = cache``, ``D, M = W.shape``, ``xp = array_module(p)``, ``I, F, G, O = gate_slices(H)``);
 with ``setup="none"`` nothing; with a number, that many leading statements. ``setup`` may also map
 each blanked function to its own.
+
+What the learner reads is fitted to the exercise, each change checked against the book (a text
+that is no longer there raises LookupError, so that a book edit fails a test instead of leaving a
+stale stub): ``swap`` maps the first words of a docstring paragraph to the paragraph that replaces
+it (a step's shapes in place of the sequence's), and ``edits`` replaces exact texts anywhere in the
+file (a sentence about the book's loop, a function docstring's equation numbers). With
+``blank_uses=False`` the names used only inside the blanked bodies are not imported (a sequence
+built on the learner's step needs none of the book's gate helpers). Every name the file imports
+from minirnn is listed above the imports with its signature and one line from ``helpers``
+(LookupError when ``helpers`` lacks one).
 """
 from __future__ import annotations
 
@@ -87,14 +97,23 @@ def _setup_count(body, setup) -> int:
     return n
 
 
+def _cut(fn, setup):
+    """(index of the docstring's end in fn.body, index of the first statement blanked)."""
+    body = fn.body
+    start = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str) else 0
+    return start, start + _setup_count(body[start:], setup)
+
+
+def _mode(setup, dotted):
+    return setup.get(dotted, "names") if isinstance(setup, dict) else setup
+
+
 def _blank_lines(lines, fn, hints, what, setup):
     """Replace fn's body after its docstring and set-up by TODO lines. Returns the new lines of
     the range fn.body[first cut].lineno .. fn.end_lineno and that range (1-based, inclusive)."""
     body = fn.body
-    start = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-        and isinstance(body[0].value.value, str) else 0
-    rest = body[start:]
-    cut = start + _setup_count(rest, setup)
+    start, cut = _cut(fn, setup)
     indent = " " * body[start if start < len(body) else 0].col_offset
     ret = next((s for s in reversed(body) if isinstance(s, ast.Return)), None)
     todo = [f"{indent}{MARKER}: {h}".rstrip() for h in hints]
@@ -121,24 +140,89 @@ def _paragraphs(doc):
     return re.split(r"\n\s*\n", doc)
 
 
-def exercise_doc(doc, method=None, drop=()):
+def exercise_doc(doc, method=None, drop=(), swap=None):
     """The book's module docstring for an exercise file: the paragraph that starts with "Backward"
-    replaced by ``method`` (when given), those that start with a prefix in ``drop`` left out, and
-    every answer line still in the book's text cut (see the module doc); the method's own worked
-    lines stay."""
-    out = []
+    (or the rest of a paragraph from a line that starts or a sentence that ends with it) replaced by
+    ``method`` (when given), each that starts with a key of ``swap`` by its value, those
+    that start with a prefix in ``drop`` left out, and every answer line still in the book's text
+    cut (see the module doc); the method's own worked lines stay."""
+    out, swapped = [], set()
     for para in _paragraphs(doc):
         head = para.lstrip("\n")
-        if method is not None and head.startswith("Backward"):
+        key = next((k for k in (swap or {}) if head.startswith(k)), None)
+        lines = head.split("\n")
+        inner = next((i for i, l in enumerate(lines) if i and l.startswith("Backward") or l.endswith(". Backward")),
+                     None)                                 # "Backward" inside a paragraph, not at its head
+        if method is not None and inner is not None and not head.startswith("Backward"):
+            last = lines[inner][:-len(" Backward")] if lines[inner].endswith(". Backward") else None
+            kept = lines[:inner] + ([last] if last else [])
+            out.append("\n".join(line for line in kept if not is_answer(line)))
             out.append(method.strip("\n"))
+        elif method is not None and head.startswith("Backward"):
+            out.append(method.strip("\n"))
+        elif key is not None:
+            out.append(swap[key].strip("\n"))
+            swapped.add(key)
         elif not (drop and head.startswith(tuple(drop))):
             out.append("\n".join(line for line in para.split("\n") if not is_answer(line)))
+    missing = set(swap or {}) - swapped
+    if missing:
+        raise LookupError(f"the book's docstring has no paragraph that starts with {sorted(missing)[0]!r}")
     text = "\n\n".join(p for p in out if p.strip())
     return text if text.endswith("\n") else text + "\n"
 
 
+def _imported(line):
+    """[(name as imported, module, attribute)] of one import line from minirnn; [] for any other."""
+    node = ast.parse(line).body[0]
+    if not isinstance(node, ast.ImportFrom) or not (node.module or "").split(".")[0] == "minirnn":
+        return []
+    return [(a.asname or a.name, node.module, a.name) for a in node.names]
+
+
+def _resolve(module, attr):
+    mod = importlib.import_module(module)
+    if hasattr(mod, attr):
+        return getattr(mod, attr)
+    return importlib.import_module(f"{module}.{attr}")
+
+
+def helper_signature(name, obj) -> str:
+    """How the helper list names ``obj``: a function or class with its parameters (no annotations),
+    a module or any other value by its name."""
+    if inspect.ismodule(obj) or not callable(obj):
+        return name
+    params = inspect.signature(obj).parameters.values()
+    return f"{name}({', '.join(str(p.replace(annotation=inspect.Parameter.empty)) for p in params)})"
+
+
+def _wrap(text, width=100):
+    """One helper's comment lines: '#   ' first, '#       ' after, at most ``width`` characters."""
+    lines, line = [], "#  "
+    for word in text.split(" "):
+        if len(line) + 1 + len(word) > width and line.strip("# "):
+            lines.append(line)
+            line = "#      "
+        line += " " + word
+    return lines + [line]
+
+
+def helper_lines(import_lines, helpers) -> list:
+    """The comment block that lists every name ``import_lines`` take from minirnn: its signature
+    and one line of what it does (``helpers[name]``)."""
+    rows = []
+    for line in import_lines:
+        for name, module, attr in _imported(line):
+            if name not in helpers:
+                raise LookupError(f"no line about {name} (from {module}) in the exercise helpers")
+            rows += _wrap(f"{helper_signature(name, _resolve(module, attr))}: {helpers[name]}")
+    if not rows:
+        return []
+    return ["# What the imports below give you (minirnn's own, to use as they are):"] + rows
+
+
 def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", setup="names", method=None,
-                    drop=(), preamble=""):
+                    drop=(), preamble="", swap=None, edits=(), blank_uses=True, helpers=None):
     """The text of an exercise file made from the book module ``module_name`` (see the module doc).
     ``hints`` maps each name in ``blank`` to its TODO lines."""
     module = importlib.import_module(module_name)
@@ -149,10 +233,17 @@ def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", 
     keep = list(defs) if keep is None else list(keep)
     package = module.__package__
 
-    # which names the kept code uses
+    # which names the kept code uses (with blank_uses=False, not counting the blanked bodies)
+    skip = set()
+    if not blank_uses:
+        for dotted in blank:
+            fn = _find(tree, dotted)
+            skip.update(id(n) for s in fn.body[_cut(fn, _mode(setup, dotted))[1]:] for n in ast.walk(s))
     used = set()
     for name in keep:
         for n in ast.walk(defs[name]):
+            if id(n) in skip:
+                continue
             if isinstance(n, ast.Name):
                 used.add(n.id)
             elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
@@ -167,6 +258,10 @@ def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", 
                 imports.insert(0, ast.unparse(node))
                 continue
             if len(keep) == len(defs) or any(n in used for n in names):
+                if isinstance(node, ast.ImportFrom) and len(keep) < len(defs):   # only the names used
+                    node = ast.ImportFrom(module=node.module, level=node.level,
+                                          names=[a for a in node.names if (a.asname or a.name) in used])
+                    names = [a.asname or a.name for a in node.names]
                 if isinstance(node, ast.ImportFrom) and node.level:
                     imports.append(_absolute_import(node, package))
                 else:
@@ -180,17 +275,19 @@ def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", 
         imports.append(f"from {module_name} import {', '.join(borrowed)}  # the book's, unchanged")
     doc = ast.get_docstring(tree, clean=False)
     if doc is not None and blank:
-        doc = exercise_doc(doc, method, drop)
-    out.append(('"""' + doc + '"""\n' if doc is not None else "") + "\n".join(imports) +
-               ("\n" + preamble.strip("\n") if preamble else ""))
+        doc = exercise_doc(doc, method, drop, swap)
+    pre = preamble.strip("\n").splitlines() if preamble else []
+    if helpers is not None:
+        first = 1 if imports and imports[0].startswith("from __future__") else 0
+        imports[first:first] = helper_lines(imports[first:] + [p for p in pre if p.startswith("from ")], helpers)
+    out.append(('"""' + doc + '"""\n' if doc is not None else "") + "\n".join(imports + pre))
 
     # the kept definitions, each with its blanked function(s)
     cuts = {}
     for dotted in blank:
         fn = _find(tree, dotted)
         what = f"{dotted}()"
-        mode = setup.get(dotted, "names") if isinstance(setup, dict) else setup
-        todo, (a, b) = _blank_lines(lines, fn, (hints or {}).get(dotted, ()), what, mode)
+        todo, (a, b) = _blank_lines(lines, fn, (hints or {}).get(dotted, ()), what, _mode(setup, dotted))
         cuts[a] = (b, todo)
     for name in keep:
         node = defs[name]
@@ -205,4 +302,9 @@ def exercise_source(module_name, *, keep=None, blank=(), hints=None, header="", 
             chunk.append(lines[i - 1])
             i += 1
         out.append("\n".join(chunk))
-    return header + "\n\n\n".join(out) + "\n"
+    text = "\n\n\n".join(out) + "\n"
+    for old, new in edits:
+        if old not in text:
+            raise LookupError(f"{module_name}: the exercise edits {old!r}, which the book no longer holds")
+        text = text.replace(old, new)
+    return header + text
