@@ -17,9 +17,8 @@ Reported per model
                         plain model: its CE
         cluster-level CE for each K: the cluster model's own CE; the plain model's word
                         distribution summed over each cluster's members
-Writes quantized_lm.json to --out-dir (benchmarks/results/ with --update-results, or --out).
+Writes quantized_lm.json to --out-dir.
 """
-import argparse
 import math
 import os
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import common  # noqa: E402
 
-from minirnn.errors import UsageError, run_cli  # noqa: E402
+from minirnn.errors import run_cli  # noqa: E402
 
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.layers import softmax_ce  # noqa: E402
@@ -115,31 +114,26 @@ def step_ms(times) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.parser(__doc__)
     p.add_argument("--corpus", default=None, help="UTF-8 corpus (default: the bundled novel)")
     p.add_argument("--vectors", default=None, help="word2vec file (default: train one, --w2v-dim, --w2v-epochs)")
-    p.add_argument("--w2v-dim", type=int, default=100, help="without --vectors: the vectors' size")
-    p.add_argument("--w2v-epochs", type=int, default=5, help="without --vectors: word2vec's epochs")
-    p.add_argument("--clusters", type=int, nargs="+", default=[256, 1500])
-    p.add_argument("--metric", default="cosine")
-    p.add_argument("--model", default="lstm")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seq", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="Adam's peak rate (default: train_word.py's)")
-    p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--iters", type=int, default=1000)
-    p.add_argument("--eval-windows", type=int, default=None,
+    p.add_argument("--w2v-dim", type=common.count, default=100, help="without --vectors: the vectors' size")
+    p.add_argument("--w2v-epochs", type=common.count, default=5, help="without --vectors: word2vec's epochs")
+    p.add_argument("--clusters", type=common.counts, default=[256, 1500], help="comma list of K")
+    p.add_argument("--metric", default="cosine", choices=("cosine", "euclidean"))
+    p.add_argument("--model", default="lstm", choices=("lstm", "gru", "rnn"))
+    for flag, default in (("--hidden", 256), ("--layers", 1), ("--batch", 32), ("--seq", 32), ("--iters", 1000)):
+        p.add_argument(flag, type=common.count, default=default)
+    p.add_argument("--lr", type=common.positive, default=None, help="Adam's peak rate (default: train_word.py's)")
+    p.add_argument("--clip", type=common.positive, default=5.0)
+    p.add_argument("--eval-windows", type=common.count, default=None,
                    help="validate on the first N windows (default: all); for quick runs only, the within-"
                         "cluster term still counts the whole split")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="JSON path (default: quantized_lm.json in --out-dir)")
+    p.add_argument("--threads", type=common.count, default=2)
+    p.add_argument("--seed", type=common.natural, default=0)
     common.add_output_args(p)
     args = p.parse_args(argv)
-    if args.iters < 1 or min(args.clusters) < 1:
-        raise UsageError("--iters and every --clusters must be at least 1")
+    out = common.result_path(args, "quantized_lm.json")
     threads = common.set_threads(args.threads)
     corpus = args.corpus or default_corpus()
     if args.vectors:
@@ -182,14 +176,20 @@ def main(argv=None):
         print(f"  {name}: word CE {r['val_word_ce']:.3f} (ppl {r['val_word_ppl']:.0f}), cluster CE "
               f"{r['val_cluster_ce']}, {r['ms_per_step_median']:.1f} ms/step, "
               f"embedding+output {(r['embedding_bytes'] + r['output_bytes']) / 1e6:.2f} MB", flush=True)
-    payload = {"machine": common.machine(), "threads": threads, "command": common.command_line(),
+    base = results["plain_words"]
+    summary = [common.row(f"quantized word LM, K = {name[9:]} against the plain word model ({V:,} words), word-level CE",
+                          f"{r['val_word_ce']:.3f} nats, {r['ms_per_step_median']:.1f} ms/step", "minirnn's plain word model",
+                          f"{base['val_word_ce']:.3f} nats, {base['ms_per_step_median']:.1f} ms/step",
+                          r["ms_per_step_median"] / base["ms_per_step_median"], "ratio of step times")
+               for name, r in results.items() if name != "plain_words"]
+    payload = {"benchmark": "bench_quantized_lm", "machine": common.machine(), "threads": threads,
+               "command": common.command_line(), "summary": summary,
                "config": vars(args) | {"corpus": corpus, "vocabulary": V, "tokens": int(len(word_ids)),
                                        "unk_rate": n_unk / len(word_ids)},
                "recipe": {k: getattr(flags, k) for k in ("optimizer", "lr", "bias_lr", "lr_schedule", "warmup",
                                                           "lr_decay_frac", "lr_floor", "clip", "iters")},
                "results": results}
-    print("wrote", common.write_json(args.out or common.result_path(args, "quantized_lm.json"), payload))
-    base = results["plain_words"]
+    print("wrote", common.write_json(out, payload))
     print(f"\n{'model':>14} {'classes':>8} {'emb+out MB':>10} {'ms/step':>8} {'word CE':>8} {'ppl':>6}")
     for name, r in results.items():
         print(f"{name:>14} {r['classes']:>8} {(r['embedding_bytes'] + r['output_bytes']) / 1e6:>10.2f} "
