@@ -176,23 +176,21 @@ def present_backends():
     return have, why + ("" if torch is None else ", PyTorch has no CUDA device")
 
 
-def summary(results, cells, Ls, Hs, no_gpu, torch_version):
-    """The suite's rows: each minirnn backend against its PyTorch twin; the GPU rows say why they are empty."""
+def summary(results, no_gpu, torch_version):
+    """The suite's rows: each minirnn backend against its PyTorch twin; a GPU row says why it is empty."""
     get = {(r["backend"], r["cell"], r["L"], r["H"]): r for r in results}
     rows = []
-    for b, ref, where in (("numpy", "torch-cpu", "CPU"), ("cupy", "torch-cuda", "GPU")):
-        for cell in cells:
-            for L in Ls:
-                for H in Hs:
-                    what = f"{cell.upper()} training step, {where}, L = {L}, H = {H} (torch-rnn's N = T = 50)"
-                    a, t = get.get((b, cell, L, H)), get.get((ref, cell, L, H))
-                    lib = f"PyTorch {torch_version} " + ("cuDNN" if where == "GPU" else "CPU")
-                    if a is None:
-                        rows.append(common.row(what, None, lib, note=f"not measured: no GPU here ({no_gpu})"))
-                    else:
-                        rows.append(common.row(what, f"{a['step_ms']:.1f} ms", lib if t else None,
-                                               f"{t['step_ms']:.1f} ms" if t else None,
-                                               a["step_ms"] / t["step_ms"] if t else None))
+    for (b, cell, L, H), a in sorted(get.items()):
+        if b in REFERENCE:
+            t, where = get.get((REFERENCE[b], cell, L, H)), "GPU" if b == "cupy" else "CPU"
+            what = f"{cell.upper()} training step, {where}, L = {L}, H = {H} (torch-rnn's N = T = 50)"
+            rows.append(common.row(what, f"{a['step_ms']:.1f} ms", t and f"PyTorch {torch_version} {where}",
+                                   t and f"{t['step_ms']:.1f} ms", t and a["step_ms"] / t["step_ms"],
+                                   f"{a['step_pct_of_ceiling']:.0f}% of numpy's sgemm rate"
+                                   if b == "numpy" and a["step_pct_of_ceiling"] else ""))
+            if no_gpu:
+                rows.append(common.row(what.replace("CPU", "GPU"), None, f"PyTorch {torch_version} cuDNN",
+                                       note=f"not measured: no GPU here ({no_gpu})"))
     return rows
 
 
@@ -221,6 +219,7 @@ def main(argv=None):
     if not set(backends) <= set(have):
         raise UsageError(f"--backends: {', '.join(sorted(set(backends) - set(have)))} not present here (present: {', '.join(have)})")
     path = common.result_path(args, "rnn.json")
+    common.check_result_file(path[:-5] + ".pyperf.json")
     mach = common.machine()
     print(f"# {common.machine_line(mach)}; {args.threads} threads")
     if no_gpu:
@@ -247,7 +246,7 @@ def main(argv=None):
                         "peak_bytes": max(r["peak_bytes"] or 0 for r in rs) or None, "runs": rs,
                         "cache_bytes_per_step": rs[-1]["cache_bytes"]})
     torch_version = mach["versions"].get("torch")
-    rows = summary(results, cells, args.layers, args.hidden, no_gpu, torch_version)
+    rows = summary(results, no_gpu, torch_version)
     print(f"\n{'backend':<10} {'cell':<4} {'L':>1} {'H':>4} {'step ms':>9} {'fwd ms':>8} {'GF/s':>6} {'%ceil':>6} {'peak MB':>8}")
     for r in results:
         pct = "-" if r["step_pct_of_ceiling"] is None else f"{r['step_pct_of_ceiling']:.0f}%"

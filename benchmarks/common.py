@@ -13,12 +13,8 @@ Conventions
       ``written_by``, or a committed figure with --update-results), says so, and refuses any other file.
     * A reference library that is not installed (PyTorch, gensim, scikit-learn, faiss, pyperf) is one
       line on stderr and the minirnn side still runs (``reference``).
-    * Every runnable script defines ``SMOKE_ARGS``, the argv of its smallest size, which
-      tests/test_benchmarks.py runs, and its JSON holds ``summary``: the rows that benchmarks/run.py
-      prints (``row``).
-    * ``set_threads(n)`` pins BLAS, Numba and PyTorch to the same count (recorded in the JSON).
-    * Timings: ``times_ms`` returns every timed run (the medians and the pyperf file are made from
-      them); ``save_pyperf`` writes them as a pyperf suite where pyperf is installed.
+    * A script defines ``SMOKE_ARGS``, the argv of its smallest size (tests/test_benchmarks.py runs
+      it), and its JSON's ``summary`` holds the rows (``row``) that benchmarks/run.py prints.
 """
 from __future__ import annotations
 
@@ -27,7 +23,6 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +66,7 @@ positive = _number(float, 1e-300, "a finite number > 0")  # tolerances, rates
 
 def counts(text):
     """'128,512' -> [128, 512], each a whole number >= 1."""
-    return [count(v) for v in text.split(",")] if text else count(text)
+    return [count(v) for v in text.split(",")]
 
 
 def add_output_args(p) -> None:
@@ -108,15 +103,13 @@ def default_out_dir() -> str:
 
 
 def _replaceable(path: str) -> bool:
-    """An earlier result: a committed figure (benchmarks/results/), or a JSON this module wrote."""
-    if os.path.dirname(os.path.abspath(path)) == RESULTS_DIR:
-        return True
+    """An earlier result: a committed figure (benchmarks/results/), or a file of ours (write_json's
+    `written_by`, save_pyperf's description: MARK near the start)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            return os.path.dirname(os.path.abspath(path)) == RESULTS_DIR or MARK.encode() in f.read(1 << 12)
+    except OSError:
         return False
-    return isinstance(data, dict) and str(data.get("written_by", "")).startswith(MARK)
 
 
 def check_result_file(path: str) -> str:
@@ -271,17 +264,8 @@ def _blas() -> dict:
     return info
 
 
-def _gpu() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def machine() -> dict:
-    """CPU, cores, BLAS, GPU, load and library versions: where the figures came from."""
+    """CPU, cores, BLAS, GPU, load, library versions and the date: where the figures came from."""
     from importlib import metadata
     versions = {"python": platform.python_version()}
     for mod, dist in (("numpy", "numpy"), ("numba", "numba"), ("torch", "torch"), ("gensim", "gensim"),
@@ -291,9 +275,13 @@ def machine() -> dict:
             versions[mod] = getattr(sys.modules[mod], "__version__", None) if mod in sys.modules else metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    return {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "platform": platform.platform(), "blas": _blas(), "gpu": _gpu(), "versions": versions,
-            "load_average_at_start": os.getloadavg(), "date": now()}
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        gpu = None
+    return {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+            "blas": _blas(), "gpu": gpu, "versions": versions, "load_average_at_start": os.getloadavg(), "date": now()}
 
 
 def machine_line(m: dict) -> str:
@@ -321,12 +309,6 @@ def times_ms(fn, repeats: int = 5, warmup: int = 1, sync=None) -> list:
     return out
 
 
-def median_ms(fn, repeats: int = 5, warmup: int = 1, sync=None) -> dict:
-    """times_ms as {median_ms, min_ms, max_ms, times_ms}."""
-    t = times_ms(fn, repeats, warmup, sync)
-    return {"median_ms": statistics.median(t), "min_ms": min(t), "max_ms": max(t), "times_ms": t}
-
-
 def save_pyperf(path: str, benchmarks: dict):
     """{name: [[ms of each timed run] for each worker process]} as a pyperf suite at `path` (each
     process one pyperf run), for ``python -m pyperf stats / hist / compare_to``. Without pyperf,
@@ -334,9 +316,7 @@ def save_pyperf(path: str, benchmarks: dict):
     pyperf = reference("pyperf", "no .pyperf.json file written")
     if pyperf is None or not benchmarks:
         return None
-    if os.path.lexists(path) and not _is_pyperf_of_ours(path):
-        print(f"note: {path} exists and is not a pyperf file of a minirnn benchmark: not replaced", file=sys.stderr)
-        return None
+    check_result_file(path)
     suite = pyperf.BenchmarkSuite([pyperf.Benchmark([
         pyperf.Run([v / 1e3 for v in values], metadata={"name": name, "unit": "second", "loops": 1,
                                                          "description": MARK + os.path.basename(sys.argv[0])})
@@ -344,14 +324,6 @@ def save_pyperf(path: str, benchmarks: dict):
     suite.dump(path, replace=True)
     print(f"wrote {path} (python -m pyperf stats {path}; compare two runs with python -m pyperf compare_to)")
     return path
-
-
-def _is_pyperf_of_ours(path) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return MARK in f.read(1 << 16)
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def peak_rss_during(fn) -> int | None:
@@ -472,10 +444,3 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
                 now_ = time.perf_counter()
                 times.append((now_ - t0, now_ - t_val))
     return losses, vals, time.perf_counter() - t0
-
-
-def word_vectors(corpus: str, dim: int = 100, epochs: int = 5, workers: int = 2, seed: int = 1):
-    """Skip-gram vectors of `corpus` (minirnn.word2vec, as train_word.py makes them): KeyedVectors."""
-    from minirnn.word2vec import Word2Vec
-    print(f"word2vec on {corpus} (dim {dim}, {epochs} epochs)", flush=True)
-    return Word2Vec(dim=dim, epochs=epochs, workers=workers, seed=seed).train(corpus).wv
