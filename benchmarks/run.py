@@ -10,16 +10,20 @@ Each benchmark of SUITE runs as its own process, one after the other, and writes
 JSON's ``summary`` holds its rows: minirnn's figure, its reference library's (PyTorch, cuDNN,
 gensim, scikit-learn) and the ratio minirnn / reference. A reference that is not installed is one
 line and an empty column; the GPU rows say why they are empty on a machine without one. The table
-(Markdown, each row with its machine, date and command) is printed at the end and written with the
-seconds each benchmark took to suite.json in --out-dir. Exit status 1 if a benchmark failed.
+(Markdown, each row with its machine, date and command) is printed at the end and written to
+suite.json in --out-dir, with the seconds each benchmark took and its whole JSON (the benchmarks
+write theirs beside it; with --update-results into a temporary folder, so that only suite.json
+joins benchmarks/results/). Exit status 1 if a benchmark failed.
 """
 from __future__ import annotations
 
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,13 +77,12 @@ def main(argv=None):
             print(f"{name:10s} python benchmarks/{script} {' '.join(argv_)}")
         return 0
     path = common.result_path(args, "suite.json")
-    folder = os.path.dirname(path)
+    folder = tempfile.mkdtemp(prefix="minirnn-suite-") if args.update_results else os.path.dirname(path)
     rows, runs, failed, t_start = [], {}, [], time.perf_counter()
     for name in names:
         script, json_name, argv_ = SUITE[name]
-        argv_ = (smoke_args(script) if args.smoke else argv_) + (["--update-results"] if args.update_results
-                                                                 else ["--out-dir", folder])
-        cmd = [sys.executable, os.path.join(HERE, script), *argv_]
+        argv_ = smoke_args(script) if args.smoke else argv_
+        cmd = [sys.executable, os.path.join(HERE, script), *argv_, "--out-dir", folder]
         print(f"\n=== {name}: {' '.join(['python', 'benchmarks/' + script, *argv_])}", flush=True)
         t0 = time.perf_counter()
         status = subprocess.run(cmd).returncode
@@ -88,12 +91,14 @@ def main(argv=None):
             failed.append(name)
             continue
         with open(os.path.join(folder, json_name), encoding="utf-8") as f:
-            payload = json.load(f)
+            runs[name]["result"] = payload = json.load(f)
         m = payload["machine"]
         where = {"machine": m["cpu"] + (f" + {m['gpu']}" if m.get("gpu") else ""), "date": m["date"][:10],
-                 "command": " ".join(["python", "benchmarks/" + script, *argv_[:-2 if "--out-dir" in argv_ else -1]])}
+                 "command": " ".join(["python", "benchmarks/" + script, *argv_])}
         rows += [dict(r, **where) for r in payload["summary"]]
     seconds = time.perf_counter() - t_start
+    if args.update_results:
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"\n# {common.machine_line(common.machine())}; the suite took {seconds / 60:.1f} min"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(table(rows))
