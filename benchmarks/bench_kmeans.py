@@ -125,28 +125,22 @@ def main(argv=None):
         cases["b_synthetic_blobs"] = dict(bench_case("(b) synthetic blobs", X, args.clusters_b, args, libs),
                                           data=f"make_blobs recipe: {args.blobs_b} centres U[-10,10]^{args.dim_b}, std 1")
     summary = []
-    print("\n| case | library | time (s, median) | inertia (median) | iterations | time / sklearn | inertia / sklearn |")
-    print("|---|---|---:|---:|---:|---:|---:|")
     for case, res in cases.items():
-        sk = res["libraries"].get("scikit-learn")
-        for lib, s in res["libraries"].items():
-            tr, ir = (s["time_s_median"] / sk["time_s_median"], s["inertia_median"] / sk["inertia_median"]) if sk else (None, None)
-            print(f"| {case} (K={res['n_clusters']}) | {lib} | {s['time_s_median']:.2f} | {s['inertia_median']:.6g} | "
-                  f"{s['n_iter_median']:.0f} | {'-' if tr is None else f'{tr:.2f}'} | {'-' if ir is None else f'{ir:.4f}'} |")
-        mine = res["libraries"]["minirnn"]
+        mine, sk = res["libraries"]["minirnn"], res["libraries"].get("scikit-learn")
         summary.append(common.row(
             f"k-means++ and Lloyd, {res['shape'][0]:,} x {res['shape'][1]} {'novel vectors' if case[0] == 'a' else 'blobs'}, "
             f"K = {res['n_clusters']}", f"{mine['time_s_median']:.2f} s",
-            f"scikit-learn {common.machine()['versions'].get('sklearn')}" if sk else None,
-            f"{sk['time_s_median']:.2f} s" if sk else None, mine["time_s_median"] / sk["time_s_median"] if sk else None,
+            sk and f"scikit-learn {common.machine()['versions'].get('sklearn')}", sk and f"{sk['time_s_median']:.2f} s",
+            sk and mine["time_s_median"] / sk["time_s_median"],
             f"inertia {mine['inertia_median'] / sk['inertia_median']:.4f}x scikit-learn's" if sk else ""))
+    common.show(summary)
     common.write_json(path, {"benchmark": "bench_kmeans", "command": common.command_line(), "machine": common.machine(),
                              "threads": threads, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
                              "numba_threading_layer": numba.threading_layer(),
                              "settings": {"init": "k-means++ (faiss: random)", "n_init": 1, "max_iter": args.max_iter,
                                           "tol": 0.0, "faiss_iters": args.faiss_iters, "repeats": args.repeats},
                              "cases": cases, "summary": summary})
-    print(f"\nwrote {path}")
+    print(f"wrote {path}")
     return 0
 
 

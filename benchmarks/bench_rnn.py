@@ -252,9 +252,7 @@ def main(argv=None):
         pct = "-" if r["step_pct_of_ceiling"] is None else f"{r['step_pct_of_ceiling']:.0f}%"
         print(f"{r['backend']:<10} {r['cell']:<4} {r['L']:>1} {r['H']:>4} {r['step_ms']:>9.1f} {r['forward_ms']:>8.1f} "
               f"{r['step_gflops']:>6.1f} {pct:>6} {(r['peak_bytes'] or 0) / 2**20:>8.1f}")
-    for q in rows:
-        if q["ratio"] is not None:
-            print(f"# {q['what']}: minirnn / {q['reference']} {q['ratio']:.2f}x")
+    common.show(rows)
     ms = {(r["backend"], r["cell"], r["L"], r["H"]): r["step_ms"] for r in results}
     speedups = [{"cell": c, "L": L, "H": H, "library": lib, "speedup": ms[(cpu, c, L, H)] / t}
                 for cpu, gpu, lib in (("numpy", "cupy", "minirnn"), ("torch-cpu", "torch-cuda", "torch"))

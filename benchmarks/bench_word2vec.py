@@ -174,33 +174,23 @@ def main(argv=None):
                        "self_agreement": agreement([x["near"] for x in q]),
                        **{k: statistics.median(x[k] for x in q) for k in ("spearman", "analogy", "analogy_cosmul")},
                        "analogies_answered": q[0]["analogies_answered"], "near": [x["near"] for x in q]}
-    print(f"\n{'':8s} {'median s':>9s} {'words/s':>9s} {'spearman':>9s} {'analogy':>8s} {'cosmul':>7s} {'self-agr.':>9s}")
-    for lib in libs:
-        r = result[lib]
-        print(f"{lib:8s} {r['median_s']:9.2f} {r['words_per_s']:9.0f} {r['spearman']:9.3f} {r['analogy']:8.3f} "
-              f"{r['analogy_cosmul']:7.3f} {'-' if r['self_agreement'] is None else format(r['self_agreement'], '.3f'):>9s}")
     mine, ref = result["minirnn"], result.get("gensim")
     if ref:
         result["ratio"] = mine["median_s"] / ref["median_s"]
         result["round_ratios"] = [a / b for a, b in zip(seconds["minirnn"], seconds["gensim"])]
         result["cross_agreement"] = agreement(mine["near"], ref["near"])
-        result["agreement_vs_gensim_self"] = (result["cross_agreement"] / ref["self_agreement"]
-                                              if ref["self_agreement"] else None)
-        rel = result["agreement_vs_gensim_self"]
-        print(f"minirnn / gensim: {result['ratio']:.2f}x the seconds (rounds: "
-              f"{', '.join(f'{x:.2f}' for x in result['round_ratios'])}); neighbour agreement with gensim "
-              f"{result['cross_agreement']:.3f}, {'-' if rel is None else f'{rel:.2f}'} of gensim's self-agreement")
-    quality_note = f"Spearman {mine['spearman']:.3f}" + (f" vs {ref['spearman']:.3f}" if ref else "") + (
-        f"; neighbour agreement {result['agreement_vs_gensim_self']:.2f} of gensim's with itself"
-        if ref and result["agreement_vs_gensim_self"] is not None else "")
+        result["agreement_vs_gensim_self"] = result["cross_agreement"] / max(ref["self_agreement"], 1e-12)
+    vs = lambda k, f: f"{mine[k]:{f}}" + (f" vs {ref[k]:{f}}" if ref else "")  # noqa: E731
     gensim = f"gensim {result['machine']['versions'].get('gensim')} ({args.gensim_mode})" if ref else None
     result["summary"] = [
         common.row(f"word2vec, whole process ({n_tokens:,} tokens, {args.epochs} epochs, {args.workers} threads)",
-                   f"{mine['median_s']:.2f} s", gensim, f"{ref['median_s']:.2f} s" if ref else None,
-                   result.get("ratio"), quality_note),
+                   f"{mine['median_s']:.2f} s", gensim, ref and f"{ref['median_s']:.2f} s", result.get("ratio"),
+                   f"Spearman {vs('spearman', '.3f')}, analogies {vs('analogy', '.3f')}" + (
+                       f", neighbours {result['agreement_vs_gensim_self']:.2f} of gensim's self-agreement" if ref else "")),
         common.row("word2vec, training phase, words/s", f"{mine['words_per_s']:,.0f}", gensim,
-                   f"{ref['words_per_s']:,.0f}" if ref else None,
-                   ref["words_per_s"] / mine["words_per_s"] if ref else None, "ratio of times (gensim's rate / minirnn's)")]
+                   ref and f"{ref['words_per_s']:,.0f}", ref and ref["words_per_s"] / mine["words_per_s"],
+                   "ratio of times")]
+    common.show(result["summary"])
     for lib in libs:
         result[lib]["near"] = None                              # sets: not for the JSON
     common.write_json(out, result)

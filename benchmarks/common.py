@@ -160,6 +160,14 @@ def row(what, minirnn, reference=None, ref_value=None, ratio=None, note=""):
             "ratio": ratio, "note": note}
 
 
+def show(rows) -> None:
+    """The summary rows on stdout, a line each (run.py prints them as one table)."""
+    for r in rows:
+        ref = f"; {r['reference']}: {r['reference_value'] or '-'}" if r["reference"] else ""
+        ratio = "" if r["ratio"] is None else f"; minirnn / reference {r['ratio']:.2f}"
+        print(f"{r['what']}: minirnn {r['minirnn'] or '-'}{ref}{ratio}" + (f" ({r['note']})" if r["note"] else ""))
+
+
 def command_line() -> str:
     """The command that produced a result, for the JSON and the front page."""
     return " ".join([os.path.basename(sys.executable)] + sys.argv)

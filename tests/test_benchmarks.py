@@ -350,3 +350,20 @@ def test_gpu_check_runs_at_its_smallest_size_on_a_gpu(tmp_path):
     before = _results_state()
     check_run(run("gpu_check.py", SCRIPTS["gpu_check.py"]["smoke"] + ["--out-dir", str(tmp_path / "out")]),
               tmp_path / "out", before)
+
+
+def test_every_result_file_is_cited_by_a_page():
+    # benchmarks/results/ keeps only what a page (README.md, benchmarks/README.md, docs/) cites, by name
+    # in backticks: `x.json`, `benchmarks/results/x.json`, `train_char_default.*`, `rnn_cpu_gru_L{1,2}.json`
+    import fnmatch
+    pages = [ROOT / "README.md", BENCH / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    cited = set()
+    for page in pages:
+        for token in re.findall(r"`([^`\s]+)`", page.read_text(encoding="utf-8")):
+            name = token.rsplit("/", 1)[-1]
+            m = re.search(r"\{([^}]*)\}", name)
+            cited |= {name[:m.start()] + alt + name[m.end():] for alt in m.group(1).split(",")} if m else {name}
+    files = sorted(p.name for p in (BENCH / "results").iterdir())
+    uncited = [f for f in files if not any(fnmatch.fnmatchcase(f, c) for c in cited if not c.startswith("*"))]
+    assert not uncited, f"result files no page cites: {uncited}"
+    assert len(files) >= 10
