@@ -55,7 +55,7 @@ def table(rows) -> str:
     lines = ["| what | minirnn | reference | minirnn / reference | machine, date | command |", "|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "-" if r["ratio"] is None else f"**{r['ratio']:.2f}**"
-        ref = f"{r['reference']}: {r['reference_value']}" if r["reference"] else "-"
+        ref = f"{r['reference']}: {fmt(r['reference_value'])}" if r["reference"] else "-"
         note = f" ({r['note']})" if r["note"] else ""
         lines.append(f"| {r['what']} | {fmt(r['minirnn'])} | {ref} | {ratio}{note} | {r['machine']}, {r['date']} | "
                      f"`{r['command']}` |")
