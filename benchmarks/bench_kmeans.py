@@ -100,6 +100,7 @@ def main(argv=None):
     if args.clusters_b > args.n_b:
         raise UsageError(f"--clusters-b {args.clusters_b} is more than the --n-b {args.n_b} points")
     path = common.result_path(args, "kmeans.json")
+    mach = common.machine()
     import numba
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     libs = ["minirnn"] + (["scikit-learn"] if common.reference("sklearn") else [])
@@ -130,11 +131,11 @@ def main(argv=None):
         summary.append(common.row(
             f"k-means++ and Lloyd, {res['shape'][0]:,} x {res['shape'][1]} {'novel vectors' if case[0] == 'a' else 'blobs'}, "
             f"K = {res['n_clusters']}", f"{mine['time_s_median']:.2f} s",
-            sk and f"scikit-learn {common.machine()['versions'].get('sklearn')}", sk and f"{sk['time_s_median']:.2f} s",
+            sk and f"scikit-learn {mach['versions'].get('sklearn')}", sk and f"{sk['time_s_median']:.2f} s",
             sk and mine["time_s_median"] / sk["time_s_median"],
             f"inertia {mine['inertia_median'] / sk['inertia_median']:.4f}x scikit-learn's" if sk else ""))
     common.show(summary)
-    common.write_json(path, {"benchmark": "bench_kmeans", "command": common.command_line(), "machine": common.machine(),
+    common.write_json(path, {"benchmark": "bench_kmeans", "command": common.command_line(), "machine": mach,
                              "threads": threads, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
                              "numba_threading_layer": numba.threading_layer(),
                              "settings": {"init": "k-means++ (faiss: random)", "n_init": 1, "max_iter": args.max_iter,

@@ -189,7 +189,7 @@ def summary(results, no_gpu, torch_version):
                                    f"{a['step_pct_of_ceiling']:.0f}% of numpy's sgemm rate"
                                    if b == "numpy" and a["step_pct_of_ceiling"] else ""))
             if no_gpu:
-                rows.append(common.row(what.replace("CPU", "GPU"), None, f"PyTorch {torch_version} cuDNN",
+                rows.append(common.row(what.replace("CPU", "GPU"), None, "PyTorch with CUDA (cuDNN)",
                                        note=f"not measured: no GPU here ({no_gpu})"))
     return rows
 

@@ -13,7 +13,8 @@ tokenizer, a sentence per line and a blank line after each (minirnn's sentence e
 the same vocabulary. Same parameters, threads and seed; the libraries alternate, the first one
 changing from round to round. Reported, as medians over the rounds:
   * seconds of the whole process, and their ratio minirnn / gensim;
-  * words/s of the training phase (epochs x vocabulary tokens / its seconds, as each library reports);
+  * words/s of the training phase (epochs x vocabulary tokens / its seconds, as each library reports:
+    minirnn's includes loading its compiled kernels, gensim's does not compile);
   * the vectors' quality: Spearman of cosine similarities against the human scores of --pairs,
     analogy accuracy on --analogies (3CosAdd and 3CosMul, the same minirnn code scoring both), and
     nearest-neighbour agreement: for the --top most frequent words, the mean share of the 10 nearest
@@ -133,6 +134,7 @@ def main(argv=None):
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
     out = common.result_path(args, "word2vec.json")
+    mach = common.machine()
     libs = ["minirnn"] + (["gensim"] if not args.no_gensim and common.reference("gensim") else [])
     params = [str(getattr(args, name)) for name, *_ in common.WORD2VEC_ARGS]      # GENSIM_RUN's order
     seconds, rates, kvs, box = *({lib: [] for lib in libs} for _ in range(3)), {}
@@ -163,7 +165,7 @@ def main(argv=None):
     for lib in libs:
         if len(kvs[lib][0]) != len(kv0) or any(w not in kvs[lib][0] for w in words):
             raise RuntimeError(f"{lib}'s vocabulary differs from minirnn's: the comparison would not be fair")
-    result = {"benchmark": "bench_word2vec", "machine": common.machine(), "command": common.command_line(),
+    result = {"benchmark": "bench_word2vec", "machine": mach, "command": common.command_line(),
               "params": {k: getattr(args, k) for k in [n for n, *_ in common.WORD2VEC_ARGS] + ["seed", "rounds", "top"]},
               "gensim_mode": args.gensim_mode, "corpus": os.path.basename(args.corpus), "tokens": n_tokens,
               "vocab_size": len(kv0), "vocab_tokens": box["tokens"]}

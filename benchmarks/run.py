@@ -77,6 +77,7 @@ def main(argv=None):
             print(f"{name:10s} python benchmarks/{script} {' '.join(argv_)}")
         return 0
     path = common.result_path(args, "suite.json")
+    mach = common.machine()
     folder = tempfile.mkdtemp(prefix="minirnn-suite-") if args.update_results else os.path.dirname(path)
     rows, runs, failed, t_start = [], {}, [], time.perf_counter()
     for name in names:
@@ -93,16 +94,19 @@ def main(argv=None):
         with open(os.path.join(folder, json_name), encoding="utf-8") as f:
             runs[name]["result"] = payload = json.load(f)
         m = payload["machine"]
-        where = {"machine": m["cpu"] + (f" + {m['gpu']}" if m.get("gpu") else ""), "date": m["date"][:10],
+        where = {"machine": m["cpu"] + (f" + {m['gpu']}" if m.get("gpu") else "") + f", load {m['load_average_at_start'][0]:.1f}",
+                 "date": m["date"][:10],
                  "command": " ".join(["python", "benchmarks/" + script, *argv_])}
         rows += [dict(r, **where) for r in payload["summary"]]
     seconds = time.perf_counter() - t_start
     if args.update_results:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\n# {common.machine_line(common.machine())}; the suite took {seconds / 60:.1f} min"
+    print(f"\n# {common.machine_line(mach)} at the start, {os.getloadavg()[0]:.1f} at the end; "
+          f"the suite took {seconds / 60:.1f} min"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(table(rows))
-    common.write_json(path, {"benchmark": "run", "command": common.command_line(), "machine": common.machine(),
+    common.write_json(path, {"benchmark": "run", "command": common.command_line(), "machine": mach,
+                             "load_average_at_end": os.getloadavg(),
                              "smoke": args.smoke, "seconds": seconds, "runs": runs, "rows": rows})
     print(f"wrote {path}")
     return 1 if failed else 0
