@@ -1,197 +1,202 @@
 #!/usr/bin/env python
-"""Benchmark minirnn's skip-gram word2vec against gensim's: training words/s and word-pair Spearman.
+"""word2vec as a user runs it, minirnn against gensim: seconds, words/s and the quality of the vectors.
 
-    flock /tmp/minirnn-bench.lock python benchmarks/bench_word2vec.py --workers 2
+    python benchmarks/bench_word2vec.py                       # the novel, 5 rounds, 2 threads
+    python benchmarks/bench_word2vec.py --gensim-mode iterable
 
-Both libraries train on the same sentences (minirnn's tokenizer, a paragraph per sentence; gensim reads
-them from a temporary one-sentence-per-line file) with the same parameters, threads, and seeds
-seed, seed+1, ... for the repeats. Reported, as medians over the repeats:
-
-* words/s: epochs x (corpus tokens whose word is in the vocabulary) / seconds of the training phase
-  (after the vocabulary is built, for both libraries; the vocabulary pass is reported apart);
-* spearman / pearson: correlation of cosine similarities with the human scores of ``--pairs``;
-* analogy / analogy_cosmul: accuracy on the questions of ``--analogies`` (``evaluate_word_analogies``,
-  3CosAdd and 3CosMul), the same minirnn code scoring both libraries' vectors.
-
-gensim is run both ways it can read a corpus: from a Python iterable of sentences, and from a file
-(``corpus_file``, its faster multi-threaded reader); the target compares minirnn with the faster of
-the two. Without gensim installed, one line says so and only minirnn is measured. Results are printed
-and written as JSON: word2vec.json in --out-dir (benchmarks/results/ with --update-results, or --out).
-The machine is shared: run this under the flock above, never two benchmarks at once.
+Each run is a fresh process that imports its library, reads the corpus, builds the vocabulary,
+trains and writes the vectors in word2vec's text format, timed from outside: minirnn's
+``scripts/train_word2vec.py``, gensim's ``Word2Vec(corpus_file=...)`` (its faster multi-threaded
+reader; ``--gensim-mode iterable`` feeds it a Python iterable of sentences instead) then
+``save_word2vec_format``. Both read the same file: the corpus cut into words once by minirnn's
+tokenizer, a sentence per line and a blank line after each (minirnn's sentence end), so both see
+the same vocabulary. Same parameters, threads and seed; the libraries alternate, the first one
+changing from round to round. Reported, as medians over the rounds:
+  * seconds of the whole process, and their ratio minirnn / gensim;
+  * words/s of the training phase (epochs x vocabulary tokens / its seconds, as each library reports:
+    minirnn's includes loading its compiled kernels, gensim's does not compile);
+  * the vectors' quality: Spearman of cosine similarities against the human scores of --pairs,
+    analogy accuracy on --analogies (3CosAdd and 3CosMul, the same minirnn code scoring both), and
+    nearest-neighbour agreement: for the --top most frequent words, the mean share of the 10 nearest
+    neighbours two runs have in common, minirnn against gensim, over gensim's agreement with itself
+    from another seed (1.0: minirnn's neighbours are as close to gensim's as gensim's own).
+Without gensim, one line says so and minirnn runs alone. JSON: word2vec.json in --out-dir.
 """
 from __future__ import annotations
 
-import argparse
+import itertools
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
-import numba
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 import common  # noqa: E402
 
-from minirnn.errors import require, run_cli
-from minirnn.keyedvectors import KeyedVectors
-from minirnn.textio import default_corpus
-from minirnn.tokenize import iter_sentences
-from minirnn.word2vec import Word2Vec
+from minirnn.errors import UsageError, run_cli  # noqa: E402
+from minirnn.keyedvectors import KeyedVectors  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+from minirnn.tokenize import iter_sentences  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SMOKE_ARGS = ["--repeats", "1", "--epochs", "1", "--dim", "8", "--gensim-modes", "corpus_file", "--workers", "1"]
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--corpus", default=default_corpus(), help="UTF-8 text corpus (default: the bundled novel)")
-    p.add_argument("--pairs", default=os.path.join(HERE, "data", "es_word_pairs_quijote.tsv"),
-                   help="tab-separated word pairs with human scores, for Spearman")
-    p.add_argument("--analogies", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"),
-                   help="analogy questions in word2vec's questions-words.txt format (made by data/make_es_analogies.py)")
-    common.add_word2vec_args(p)
-    p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (then seed+1, ...)")
-    p.add_argument("--repeats", type=int, default=11,
-                   help="runs per library (seeds seed..seed+repeats-1); medians are reported. Spearman on a small "
-                        "corpus varies by about 0.02 from seed to seed, so use many")
-    p.add_argument("--gensim-modes", default="iterable,corpus_file",
-                   help="comma-separated gensim input modes to measure (iterable, corpus_file)")
-    p.add_argument("--no-gensim", action="store_true", help="measure minirnn only")
-    p.add_argument("--out", default=None, help="JSON results file (default: word2vec.json in --out-dir)")
-    common.add_output_args(p)
-    return p.parse_args(argv)
+ROOT = os.path.dirname(HERE)
+SMOKE_ARGS = ["--rounds", "2", "--epochs", "1", "--dim", "8", "--max-sentences", "300", "--min-count", "2", "--top", "50"]
+NEIGHBOURS = 10
+GENSIM_RUN = """
+import sys, time
+from gensim.models import Word2Vec
+mode, corpus, out, dim, window, min_count, negative, sample, epochs, workers, seed = sys.argv[1:]
+m = Word2Vec(vector_size=int(dim), window=int(window), min_count=int(min_count), negative=int(negative),
+             sample=float(sample), epochs=int(epochs), workers=int(workers), seed=int(seed), sg=1, hs=0)
+src = ({"corpus_file": corpus} if mode == "corpus_file" else
+       {"corpus_iterable": [line.split() for line in open(corpus, encoding="utf-8") if line.strip()]})
+m.build_vocab(**src)
+t0 = time.perf_counter()
+m.train(**src, total_examples=m.corpus_count, total_words=m.corpus_total_words, epochs=m.epochs)
+print(f"training {time.perf_counter() - t0:.4f}s")
+m.wv.save_word2vec_format(out)
+"""
 
 
-def machine_info(workers) -> dict:
-    m = common.machine()
-    return {"cpu": m["cpu"], "cores": m["logical_cores"], "threads_used": workers, "python": m["versions"]["python"],
-            "numpy": np.__version__, "numba": numba.__version__, "platform": m["platform"],
-            "gensim": m["versions"].get("gensim"), "load_average_at_start": m["load_average_at_start"]}
+def write_tokens(corpus, path, max_sentences) -> int:
+    """The corpus as minirnn's tokenizer cuts it: a sentence per line, a blank line after each."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for sentence in itertools.islice(iter_sentences(corpus), max_sentences):
+            f.write(" ".join(sentence) + "\n\n")
+            n += len(sentence)
+    return n
 
 
-def summarize(runs, words_per_epoch, epochs) -> dict:
-    med = lambda k: statistics.median(r[k] for r in runs)
-    return {"words_per_s": epochs * words_per_epoch / med("train_s"), "train_s": med("train_s"),
-            "vocab_s": med("vocab_s"), "spearman": med("spearman"), "pearson": med("pearson"),
-            "analogy": med("analogy"), "analogy_cosmul": med("analogy_cosmul"),
-            "analogy_answered": runs[0]["analogy_answered"],
-            "oov_rate": runs[0]["oov_rate"], "n_pairs": runs[0]["n_pairs"], "runs": runs}
-
-
-def analogies(kv, path) -> dict:
-    """Accuracy on the analogy file, 3CosAdd and 3CosMul (questions with an unknown word skipped)."""
-    add, sections = kv.evaluate_word_analogies(path)
-    mul, _ = kv.evaluate_word_analogies(path, similarity_function="most_similar_cosmul")
-    total = sections[-1]
-    return {"analogy": add, "analogy_cosmul": mul,
-            "analogy_answered": len(total["correct"]) + len(total["incorrect"]),
-            "analogy_sections": {s["section"]: len(s["correct"]) / max(1, len(s["correct"]) + len(s["incorrect"]))
-                                 for s in sections[:-1]}}
-
-
-def run_minirnn(args, seed) -> tuple[dict, Word2Vec]:
-    m = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, negative=args.negative,
-                 sample=args.sample, epochs=args.epochs, workers=args.workers, seed=seed)
-    m.train(args.corpus)
-    ev = m.wv.evaluate_word_pairs(args.pairs)
-    ev.update(analogies(m.wv, args.analogies))
-    return {"seed": seed, "train_s": m.timings["train_s"], "vocab_s": m.timings["vocab_s"],
-            "words_per_s": m.timings["words_per_s"], "loss_per_epoch": m.losses, **ev}, m
-
-
-def run_gensim(args, seed, mode, sentences, sentence_file) -> tuple[dict, KeyedVectors]:
-    from gensim.models import Word2Vec as GensimWord2Vec
-    g = GensimWord2Vec(vector_size=args.dim, window=args.window, min_count=args.min_count, negative=args.negative,
-                       sample=args.sample, epochs=args.epochs, workers=args.workers, seed=seed, sg=1, hs=0)
-    src = {"corpus_iterable": sentences} if mode == "iterable" else {"corpus_file": sentence_file}
+def run_process(cmd):
+    """(wall-clock seconds, what it printed) of one process, which must succeed."""
     t0 = time.perf_counter()
-    g.build_vocab(**src)
-    t1 = time.perf_counter()
-    g.train(**src, total_examples=g.corpus_count, total_words=g.corpus_total_words, epochs=args.epochs)
-    t2 = time.perf_counter()
-    words = list(g.wv.index_to_key)
-    kv = KeyedVectors(words, g.wv.vectors, [g.wv.get_vecattr(w, "count") for w in words])
-    ev = kv.evaluate_word_pairs(args.pairs)
-    ev.update(analogies(kv, args.analogies))
-    return {"seed": seed, "train_s": t2 - t1, "vocab_s": t1 - t0, **ev}, kv
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {r.returncode}): {r.stderr.strip()[-500:]}")
+    return seconds, r.stdout
+
+
+def training_rate(lib, out, epochs, box):
+    """Words/s of the training phase: epochs x vocabulary tokens / its seconds. train_word2vec.py prints
+    its rate and the vocabulary tokens (kept in box for gensim's line), gensim's snippet its seconds."""
+    if lib == "minirnn":
+        m = re.search(r", (\d+) of \d+ tokens.*?\((\d+)k words/s", out, re.S)
+        box["tokens"] = int(m.group(1))
+        return 1000.0 * int(m.group(2))
+    return epochs * box["tokens"] / max(float(re.search(r"training ([0-9.]+)s", out).group(1)), 1e-9)
+
+
+def quality(kv, args, words):
+    """Spearman, analogies (3CosAdd, 3CosMul) and the nearest neighbours of `words`, as sets."""
+    add, sections = kv.evaluate_word_analogies(args.analogies)
+    mul, _ = kv.evaluate_word_analogies(args.analogies, similarity_function="most_similar_cosmul")
+    X = kv.get_normed_vectors()                                   # (V, D)
+    idx = np.array([kv.key_to_index[w] for w in words])          # (n,)
+    sims = X[idx] @ X.T                                           # (n, V)
+    sims[np.arange(len(idx)), idx] = -np.inf
+    best = np.argpartition(-sims, NEIGHBOURS - 1, axis=1)[:, :NEIGHBOURS]            # (n, 10), unordered
+    return {"spearman": kv.evaluate_word_pairs(args.pairs)["spearman"], "analogy": add, "analogy_cosmul": mul,
+            "analogies_answered": len(sections[-1]["correct"]) + len(sections[-1]["incorrect"]),
+            "near": [{kv.index_to_key[j] for j in row} for row in best]}
+
+
+def agreement(runs_a, runs_b=None):
+    """Mean share of common neighbours, over every pair of runs of one list or across two lists."""
+    pairs = itertools.combinations(runs_a, 2) if runs_b is None else itertools.product(runs_a, runs_b)
+    shares = [np.mean([len(x & y) / len(x) for x, y in zip(a, b)]) for a, b in pairs]
+    return float(np.mean(shares)) if shares else None
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    require(args.repeats >= 1, "--repeats must be >= 1")
-    have_gensim = not args.no_gensim and common.reference("gensim") is not None
-    modes = [m.strip() for m in args.gensim_modes.split(",") if m.strip()]
-    require(all(m in ("iterable", "corpus_file") for m in modes), f"unknown --gensim-modes {args.gensim_modes}")
+    p = common.parser(__doc__)
+    p.add_argument("--corpus", default=default_corpus(), help="UTF-8 text corpus (default: the bundled novel)")
+    p.add_argument("--pairs", default=os.path.join(HERE, "data", "es_word_pairs_quijote.tsv"),
+                   help="word pairs with human scores, for Spearman")
+    p.add_argument("--analogies", default=os.path.join(HERE, "data", "es_analogies_quijote.txt"),
+                   help="analogy questions, word2vec's questions-words.txt format (data/make_es_analogies.py)")
+    common.add_word2vec_args(p)
+    p.add_argument("--seed", type=common.natural, default=1, help="seed of the first round (then seed+1, ...)")
+    p.add_argument("--rounds", type=common.count, default=5, help="runs per library, alternated")
+    p.add_argument("--top", type=common.count, default=1000, help="most frequent words whose neighbours are compared")
+    p.add_argument("--max-sentences", type=common.count, default=None, help="use only the first sentences (smoke runs)")
+    p.add_argument("--gensim-mode", choices=("corpus_file", "iterable"), default="corpus_file", help="how gensim reads")
+    p.add_argument("--no-gensim", action="store_true", help="run minirnn only")
+    common.add_output_args(p)
+    args = p.parse_args(argv)
+    for path in (args.corpus, args.pairs, args.analogies):
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such file")
+    out = common.result_path(args, "word2vec.json")
+    mach = common.machine()
+    libs = ["minirnn"] + (["gensim"] if not args.no_gensim and common.reference("gensim") else [])
+    params = [str(getattr(args, name)) for name, *_ in common.WORD2VEC_ARGS]      # GENSIM_RUN's order
+    seconds, rates, kvs, box = *({lib: [] for lib in libs} for _ in range(3)), {}
+    with tempfile.TemporaryDirectory(prefix="minirnn-w2v-") as tmp:
+        tokens = os.path.join(tmp, "tokens.txt")
+        n_tokens = write_tokens(args.corpus, tokens, args.max_sentences)
+        print(f"corpus: {os.path.basename(args.corpus)}, {n_tokens:,} tokens; {args.rounds} rounds, "
+              f"{args.workers} threads, alternating {' and '.join(libs)}", flush=True)
 
-    # warm-up: load (or compile) the Numba kernels outside the timings
-    Word2Vec(dim=8, min_count=1, epochs=1, workers=args.workers).train(args.pairs)
-
-    results = {"benchmark": "word2vec skip-gram negative sampling", "machine": machine_info(args.workers),
-               "params": {k: getattr(args, k) for k in ("dim", "window", "min_count", "negative", "sample",
-                                                         "epochs", "workers", "seed", "repeats")},
-               "corpus": os.path.basename(args.corpus), "pairs": os.path.basename(args.pairs),
-               "analogies": os.path.basename(args.analogies)}
-    runs, model = [], None
-    for r in range(args.repeats):
-        run, model = run_minirnn(args, args.seed + r)
-        runs.append(run)
-        print(f"minirnn  seed {run['seed']}: train {run['train_s']:.2f}s  spearman {run['spearman']:.3f}  "
-              f"analogy {run['analogy']:.3f}", file=sys.stderr)
-    words_per_epoch = model.vocab.total
-    results["corpus_tokens"] = model.vocab.n_tokens
-    results["vocab_tokens"] = words_per_epoch
-    results["vocab_size"] = len(model.vocab)
-    results["minirnn"] = summarize(runs, words_per_epoch, args.epochs)
-
-    if have_gensim:
-        sentences = list(iter_sentences(args.corpus))
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-            for s in sentences:
-                f.write(" ".join(s) + "\n")
-            sentence_file = f.name
-        try:
-            results["gensim"] = {}
-            for mode in modes:
-                runs = []
-                for r in range(args.repeats):
-                    run, kv = run_gensim(args, args.seed + r, mode, sentences, sentence_file)
-                    runs.append(run)
-                    print(f"gensim {mode} seed {run['seed']}: train {run['train_s']:.2f}s  "
-                          f"spearman {run['spearman']:.3f}  analogy {run['analogy']:.3f}", file=sys.stderr)
-                require(len(kv) == len(model.vocab), f"gensim's vocabulary has {len(kv)} words, minirnn's "
-                                                     f"{len(model.vocab)}: the comparison would not be fair")
-                results["gensim"][mode] = summarize(runs, words_per_epoch, args.epochs)
-        finally:
-            os.remove(sentence_file)
-        best = max(results["gensim"].values(), key=lambda g: g["words_per_s"])
-        mine = results["minirnn"]
-        results["targets"] = {
-            "throughput_ratio_vs_fastest_gensim": mine["words_per_s"] / best["words_per_s"],
-            "spearman_minus_gensim": mine["spearman"] - best["spearman"],
-            "throughput_met": mine["words_per_s"] >= best["words_per_s"],
-            "quality_met": mine["spearman"] >= best["spearman"] - 0.03,
-        }
-
-    args.out = args.out or common.result_path(args, "word2vec.json")
-    common.write_json(args.out, results)
-    m = results["machine"]
-    print(f"\n{m['cpu']}, {m['cores']} cores, {args.workers} threads; {results['vocab_tokens']} tokens x "
-          f"{args.epochs} epochs, V={results['vocab_size']}, D={args.dim}")
-    print(f"{'':22s} {'words/s':>10s} {'train s':>8s} {'spearman':>9s} {'pearson':>8s} {'analogy':>8s} {'cosmul':>7s}")
-    rows = [("minirnn", results["minirnn"])]
-    rows += [(f"gensim ({mode})", g) for mode, g in results.get("gensim", {}).items()]
-    for name, r in rows:
-        print(f"{name:22s} {r['words_per_s']:10.0f} {r['train_s']:8.2f} {r['spearman']:9.3f} {r['pearson']:8.3f} "
-              f"{r['analogy']:8.3f} {r['analogy_cosmul']:7.3f}")
-    if "targets" in results:
-        t = results["targets"]
-        print(f"throughput vs fastest gensim: x{t['throughput_ratio_vs_fastest_gensim']:.2f} "
-              f"({'met' if t['throughput_met'] else 'NOT met'}); spearman difference "
-              f"{t['spearman_minus_gensim']:+.3f} ({'met' if t['quality_met'] else 'NOT met'})")
-    print(f"wrote {args.out}")
+        def command(lib, seed, vectors):
+            if lib == "gensim":
+                return [sys.executable, "-c", GENSIM_RUN, args.gensim_mode, tokens, vectors, *params, str(seed)]
+            options = [x for (name, *_), v in zip(common.WORD2VEC_ARGS, params) for x in ("--" + name.replace("_", "-"), v)]
+            return [sys.executable, os.path.join(ROOT, "scripts", "train_word2vec.py"), "--corpus", tokens,
+                    "--out", vectors, *options, "--seed", str(seed), "--show"]
+        training_rate("minirnn", run_process(command("minirnn", args.seed, os.path.join(tmp, "warmup.txt")))[1],
+                      args.epochs, box)                       # untimed: Numba compiles; the vocabulary's tokens
+        for r in range(args.rounds):
+            for lib in libs if r % 2 == 0 else libs[::-1]:
+                vectors = os.path.join(tmp, f"{lib}-{r}.txt")
+                s, printed = run_process(command(lib, args.seed + r, vectors))
+                seconds[lib].append(s)
+                rates[lib].append(training_rate(lib, printed, args.epochs, box))
+                kvs[lib].append(KeyedVectors.load_word2vec_format(vectors))
+                print(f"round {r + 1}/{args.rounds} {lib:8s} {s:6.2f} s ({rates[lib][-1]:,.0f} words/s training)", flush=True)
+    kv0 = kvs["minirnn"][0]
+    words = kv0.index_to_key[:args.top]                          # the most frequent first
+    for lib in libs:
+        if len(kvs[lib][0]) != len(kv0) or any(w not in kvs[lib][0] for w in words):
+            raise RuntimeError(f"{lib}'s vocabulary differs from minirnn's: the comparison would not be fair")
+    result = {"benchmark": "bench_word2vec", "machine": mach, "command": common.command_line(),
+              "params": {k: getattr(args, k) for k in [n for n, *_ in common.WORD2VEC_ARGS] + ["seed", "rounds", "top"]},
+              "gensim_mode": args.gensim_mode, "corpus": os.path.basename(args.corpus), "tokens": n_tokens,
+              "vocab_size": len(kv0), "vocab_tokens": box["tokens"]}
+    for lib in libs:
+        q = [quality(kv, args, words) for kv in kvs[lib]]
+        result[lib] = {"seconds": seconds[lib], "median_s": statistics.median(seconds[lib]),
+                       "words_per_s_rounds": rates[lib], "words_per_s": statistics.median(rates[lib]),
+                       "self_agreement": agreement([x["near"] for x in q]),
+                       **{k: statistics.median(x[k] for x in q) for k in ("spearman", "analogy", "analogy_cosmul")},
+                       "analogies_answered": q[0]["analogies_answered"], "near": [x["near"] for x in q]}
+    mine, ref = result["minirnn"], result.get("gensim")
+    if ref:
+        result["ratio"] = mine["median_s"] / ref["median_s"]
+        result["round_ratios"] = [a / b for a, b in zip(seconds["minirnn"], seconds["gensim"])]
+        result["cross_agreement"] = agreement(mine["near"], ref["near"])
+        result["agreement_vs_gensim_self"] = result["cross_agreement"] / max(ref["self_agreement"], 1e-12)
+    vs = lambda k, f: f"{mine[k]:{f}}" + (f" vs {ref[k]:{f}}" if ref else "")  # noqa: E731
+    gensim = f"gensim {result['machine']['versions'].get('gensim')} ({args.gensim_mode})" if ref else None
+    result["summary"] = [
+        common.row(f"word2vec, whole process ({n_tokens:,} tokens, {args.epochs} epochs, {args.workers} threads)",
+                   f"{mine['median_s']:.2f} s", gensim, ref and f"{ref['median_s']:.2f} s", result.get("ratio"),
+                   f"Spearman {vs('spearman', '.3f')}, analogies {vs('analogy', '.3f')}" + (
+                       f", neighbours {result['agreement_vs_gensim_self']:.2f} of gensim's self-agreement" if ref else "")),
+        common.row("word2vec, training phase, words/s", f"{mine['words_per_s']:,.0f}", gensim,
+                   ref and f"{ref['words_per_s']:,.0f}", ref and ref["words_per_s"] / mine["words_per_s"],
+                   "ratio of times")]
+    common.show(result["summary"])
+    for lib in libs:
+        result[lib]["near"] = None                              # sets: not for the JSON
+    common.write_json(out, result)
+    print(f"wrote {out}")
     return 0
 
 

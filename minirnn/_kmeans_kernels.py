@@ -18,7 +18,7 @@ and (3) is the k-means++ seeding, (4) the assignment, (5) the centre update (its
 Assignment uses (2): `assign_gemm` gets the (B, K) dot products of a block of rows from one BLAS
 GEMM and scans them for the nearest centroid, step (4). `assign_direct` is the all-Numba alternative by (1);
 it gives the same labels (tested) but is much slower than a BLAS GEMM at the sizes k-means meets
-(benchmarks/README.md, k-means), so `minirnn.kmeans` uses `assign_gemm`.
+(docs/studies.md, k-means), so `minirnn.kmeans` uses `assign_gemm`.
 k-means++ (3) uses (1): it compares every point with only L ~ 2 + ln K candidates per step, a GEMM
 too thin to pay off, and (1) has no cancellation when a candidate sits next to a point.
 """
@@ -109,7 +109,7 @@ def cluster_sums(X, labels, sums, counts):
 
     X (N, D), labels (N,); sums (K, D) float64 and counts (K,) int64 are overwritten.
     Serial on purpose: N*D additions are ~1/K of an assignment's work, and a parallel reduction
-    (one (K, D) buffer per thread) measured no faster (benchmarks/README.md, k-means).
+    (one (K, D) buffer per thread) measured no faster (docs/studies.md, k-means).
     """
     N, D = X.shape
     sums[:] = 0.0

@@ -88,7 +88,7 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     # Ask for the rows of the K negatives (the same draws as the loop below makes) before using any:
     # the rows are random, mostly outside the L1 and L2 caches, and asking for them all first lets
     # their cache misses overlap instead of waiting for one after another. Changes no number; about
-    # 2x the pairs per second on one thread (benchmarks/README.md, word2vec).
+    # 2x the pairs per second on one thread (docs/studies.md, word2vec).
     r = rnd
     for d in range(negative):
         r = r * LCG_MUL + LCG_ADD

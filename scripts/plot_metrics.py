@@ -7,7 +7,8 @@
 Each RUN_DIR is a --checkpoint-dir of train_char.py or train_word.py (or a metrics.jsonl file
 itself). One panel per run, on a shared loss axis: the smoothed training loss (dashed) and the
 validation loss (solid, its last value written beside it), in nats per token, against the iteration.
-Needs matplotlib (pip install -e ".[plot]").
+An earlier picture under --out is replaced only with --overwrite. Needs matplotlib
+(pip install -e ".[plot]").
 """
 import argparse
 import os
@@ -16,13 +17,15 @@ import sys
 from minirnn.checkpoint import atomic_write
 from minirnn.cli import HelpFormatter
 from minirnn.errors import UsageError, run_cli
-from minirnn.textio import check_output_file
+from minirnn.textio import check_output_file, refuse_existing
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="directories holding metrics.jsonl")
     p.add_argument("--out", default="curves.png", help="the PNG to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier picture at --out (without it an existing --out is refused before any work)")
     p.add_argument("--labels", default=None, help="comma-separated panel titles (default: the directory names)")
     return p
 
@@ -45,6 +48,7 @@ def main(argv=None):
         paths.append(path)
     # the output is checked before the work: not one of the metrics files, nor a FIFO, device, directory
     check_output_file(args.out, "--out", [("metrics file", p) for p in paths], kind="png")
+    refuse_existing([args.out], "--out", args.overwrite)     # nothing is overwritten unasked
     runs = []
     for j, (d, path) in enumerate(zip(args.runs, paths)):
         recs, bad = read_metrics(path)

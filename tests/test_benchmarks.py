@@ -4,8 +4,11 @@ Each runnable script (one with ``if __name__ == "__main__"``) defines ``SMOKE_AR
 smallest size; here it runs in a subprocess with ``--out-dir`` and must exit 0, write parseable JSON
 there and nothing into benchmarks/results/, print no traceback, no NumPy warning and no "nan", and
 report no share of a ceiling above 100%. The scripts that compare with PyTorch run once more with
-PyTorch hidden: one line says so and the minirnn side still runs. gpu_check.py, on a machine
-without a GPU, prints one line and exits 2.
+PyTorch hidden: one line says so and the minirnn side still runs; bench_rnn.py once more with pyperf
+hidden. gpu_check.py, on a machine without a GPU, prints one line and exits 2. The suite's command,
+run.py, runs at its smallest size and prints the table. Outputs and flags (issue 33): a result never
+replaces a file that is not an earlier result, MINIRNN_BENCH_OUT naming a file and every bad flag
+are one line and exit 2.
 """
 import ast
 import importlib
@@ -64,11 +67,12 @@ def _results_state():
     return {p.name: p.stat().st_mtime_ns for p in (BENCH / "results").iterdir()}
 
 
-def run(script, argv, env_extra=None, timeout=300):
+def run(script, argv, env_extra=None, timeout=300, keep_bench_out=False):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                MPLBACKEND="Agg")
+    if not keep_bench_out:
+        env.pop("MINIRNN_BENCH_OUT", None)
     env.update(env_extra or {})
-    env.pop("MINIRNN_BENCH_OUT", None)
     return subprocess.run([sys.executable, str(BENCH / script), *argv], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=timeout)
 
@@ -111,10 +115,8 @@ def check_run(proc, out_dir: Path, before):
 
 # every benchmark script there is: test_benchmark_runs_at_its_smallest_size runs each of the CPU ones
 # (the discovery below finds them; this list keeps the discovery honest, and a new script must join it)
-EXPECTED_SCRIPTS = {"ab_engine.py", "ab_gru.py", "bench_kmeans.py", "bench_quantized_lm.py", "bench_rnn.py",
-                    "bench_scale.py", "bench_vs_torch.py", "bench_word2vec.py", "bench_word2vec_process.py",
-                    "compare_torch_charlm.py",
-                    "gpu_check.py", "recipe.py", "recipe_word.py"}
+EXPECTED_SCRIPTS = {"bench_kmeans.py", "bench_rnn.py", "bench_scale.py", "bench_vs_torch.py",
+                    "bench_word2vec.py", "compare_torch_charlm.py", "gpu_check.py", "recipe.py", "run.py"}
 
 
 def test_every_benchmark_script_is_found_and_has_smoke_args():
@@ -123,13 +125,11 @@ def test_every_benchmark_script_is_found_and_has_smoke_args():
     assert set(CPU_SCRIPTS) == EXPECTED_SCRIPTS - {"gpu_check.py"}     # each runs at its smallest size
     missing = [n for n, s in SCRIPTS.items() if not isinstance(s["smoke"], list)]
     assert not missing, f"benchmark scripts without SMOKE_ARGS = [...]: {missing}"
-    assert {"bench_rnn.py", "recipe.py", "compare_torch_charlm.py", "ab_gru.py"} <= set(TORCH_SCRIPTS)
+    assert {"bench_rnn.py", "recipe.py", "compare_torch_charlm.py"} <= set(TORCH_SCRIPTS)
 
 
 @pytest.mark.parametrize("script", CPU_SCRIPTS)
 def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
-    if script == "ab_engine.py" and not (ROOT / ".git").exists():
-        pytest.skip("ab_engine.py extracts a commit with git archive: needs a git checkout")
     assert isinstance(SCRIPTS[script]["smoke"], list), f"{script} defines no SMOKE_ARGS = [...]"
     before = _results_state()
     proc = run(script, SCRIPTS[script]["smoke"] + ["--out-dir", str(tmp_path / "out")])
@@ -143,17 +143,33 @@ def test_benchmark_runs_at_its_smallest_size(script, tmp_path):
         runs = [l for l in proc.stdout.splitlines() if " seed 0:" in l]
         assert runs and all(re.search(r"seed 0: \d+:\d+\.\d+", l) for l in runs), proc.stdout
     if script == "bench_rnn.py":
-        data = check_json(written[0])
+        data = check_json(tmp_path / "out" / "rnn.json")
         rows = {(r["backend"], r["cell"]) for r in data["results"]}
         assert {("numpy", c) for c in data["config"]["cells"]} <= rows
         if importlib.util.find_spec("torch") is not None:          # the PyTorch column too
             assert {("torch-cpu", c) for c in data["config"]["cells"]} <= rows
         for r in data["results"]:                              # compilation and warm-up kept apart
-            assert all(len(s["first_steps_ms"]) == 2 for s in r["step"])
+            assert all(len(w["first_steps_ms"]) == 2 for w in r["runs"])
             assert r["step_pct_of_ceiling"] is None or 0 < r["step_pct_of_ceiling"] <= 100
-        if not backend.gpu_available():                   # the CPU columns, and one line saying why no GPU
+        if not backend.gpu_available():                   # the CPU rows, and one line saying why no GPU
             assert data["no_gpu"] and data["gpu_speedups"] == []
-            assert len([l for l in proc.stdout.splitlines() if "no GPU" in l and "CPU columns only" in l]) == 1
+            assert len([l for l in proc.stdout.splitlines() if "no GPU" in l and "CPU rows only" in l]) == 1
+            gpu_rows = [r for r in data["summary"] if ", GPU," in r["what"]]
+            assert gpu_rows and all(r["minirnn"] is None and "no GPU here" in r["note"] for r in gpu_rows)
+        if importlib.util.find_spec("pyperf") is not None:     # every timed step, as pyperf reads them
+            import pyperf
+            suite = pyperf.BenchmarkSuite.load(str(tmp_path / "out" / "rnn.pyperf.json"))
+            assert {b.get_name() for b in suite} == {f"lstm L1 H16 {b}" for b in data["config"]["backends"]}
+            assert all(b.get_nvalue() == 1 for b in suite)     # --repeats 1, --rounds 1
+    if script == "run.py":                                     # the table: a row per summary row
+        data = check_json(tmp_path / "out" / "suite.json")
+        table = [l for l in proc.stdout.splitlines() if l.startswith("| k-means")]
+        assert data["rows"] and len(table) == len(data["rows"]) and data["runs"]["kmeans"]["exit_status"] == 0
+        assert all(r["machine"] and r["date"] and r["command"].startswith("python benchmarks/") for r in data["rows"])
+    for path in written:                                       # what run.py prints: rows of common.row
+        data = json.loads(path.read_text())
+        for r in data.get("summary", []) if isinstance(data, dict) else []:
+            assert set(r) == {"what", "minirnn", "reference", "reference_value", "ratio", "note"}, r
 
 
 @pytest.mark.parametrize("cell, arrays", [("lstm", 6), ("gru", 5), ("rnn", 1)])
@@ -199,18 +215,107 @@ def test_benchmark_without_pytorch_says_so_in_one_line_and_runs_minirnn(script, 
 
 def test_update_results_and_out_dir_choose_the_folder(tmp_path, monkeypatch):
     common = bench_module("common")
-    import argparse
-    p = argparse.ArgumentParser()
+    p = common.parser("")
     common.add_output_args(p)
     monkeypatch.delenv("MINIRNN_BENCH_OUT", raising=False)
     assert common.result_path(p.parse_args([]), "x.json") == os.path.join(common.default_out_dir(), "x.json")
     assert not common.default_out_dir().startswith(str(ROOT))
-    monkeypatch.setenv("MINIRNN_BENCH_OUT", str(tmp_path))
-    assert common.result_path(p.parse_args([]), "x.json") == str(tmp_path / "x.json")
-    assert common.result_path(p.parse_args(["--out-dir", "d"]), "x.json") == os.path.join("d", "x.json")
+    monkeypatch.setenv("MINIRNN_BENCH_OUT", str(tmp_path / "env"))
+    assert common.result_path(p.parse_args([]), "x.json") == str(tmp_path / "env" / "x.json")
+    d = str(tmp_path / "d")
+    assert common.result_path(p.parse_args(["--out-dir", d]), "x.json") == os.path.join(d, "x.json")
     assert common.result_path(p.parse_args(["--update-results"]), "x.json") == str(BENCH / "results" / "x.json")
-    with pytest.raises(SystemExit):
+    with pytest.raises(common.UsageError, match="not allowed with"):
         p.parse_args(["--update-results", "--out-dir", "d"])
+
+
+def test_a_result_replaces_only_an_earlier_result(tmp_path):
+    # issue 33: bench_kmeans.py --json and ab_gru.py --out wrote over any file. Now a benchmark writes
+    # only fixed names into its folder and replaces there only what a benchmark wrote, saying so
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "kmeans.json"
+    mine.write_text('{"my": "notes"}\n')
+    argv = SCRIPTS["bench_kmeans.py"]["smoke"] + ["--out-dir", str(out)]
+    proc = run("bench_kmeans.py", argv)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a result of a minirnn benchmark" in proc.stderr
+    assert mine.read_text() == '{"my": "notes"}\n'                          # refused before any work
+    assert "case (b)" not in proc.stdout
+    mine.unlink()
+    assert run("bench_kmeans.py", argv).returncode == 0                      # a result of its own ...
+    proc = run("bench_kmeans.py", argv)                                      # ... is replaced, and it says so
+    assert proc.returncode == 0 and f"note: {mine} replaces an earlier result" in proc.stdout
+    assert json.loads(mine.read_text())["written_by"] == "minirnn benchmarks/bench_kmeans.py"
+    for gone in ("--json", "--out"):                                         # no flag names another file
+        proc = run("bench_kmeans.py", argv + [gone, str(tmp_path / "README.md")])
+        assert proc.returncode == 2 and proc.stderr.startswith("error:") and not (tmp_path / "README.md").exists()
+
+
+def test_bench_out_naming_a_file_is_one_line_exit_2(tmp_path):
+    # issue 33: MINIRNN_BENCH_OUT naming a file was "internal error"
+    f = tmp_path / "a_file"
+    f.write_text("mine")
+    for script in ("bench_kmeans.py", "run.py"):
+        proc = run(script, SCRIPTS[script]["smoke"], env_extra={"MINIRNN_BENCH_OUT": str(f)}, keep_bench_out=True)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"error: MINIRNN_BENCH_OUT={f}: is not a directory; name a folder "
+                                                    "for the results"]
+        assert f.read_text() == "mine"
+
+
+# a bad value for each numeric flag kind, per script that builds its flags with common.parser
+BAD_FLAGS = {"bench_kmeans.py": [["--threads", "0"], ["--repeats", "-1"], ["--n-b", "x"], ["--cases", "c"],
+                                 ["--clusters-b", "200", "--n-b", "100"]],
+             "bench_rnn.py": [["--hidden", "128,0"], ["--layers", ""], ["--rounds", "0"], ["--warmup", "-1"],
+                              ["--cells", "lstm,tree"], ["--backends", "numpy,tpu"], ["--threads", "1.5"]],
+             "bench_word2vec.py": [["--rounds", "0"], ["--dim", "-3"], ["--epochs", "inf"], ["--corpus", "missing.txt"]],
+             "gpu_check.py": [["--hidden", "0"], ["--tests-timeout", "0"], ["--repeats", "many"]],
+             "run.py": [["--only", "rnn,nothing"], ["--bogus"]]}
+
+
+@pytest.mark.parametrize("script", sorted(BAD_FLAGS))
+def test_every_bad_flag_is_one_line_and_exit_2(script, tmp_path):
+    # issue 33: the benchmarks' flags passed through unchecked, to fail later as "internal error"
+    for argv in BAD_FLAGS[script]:
+        proc = run(script, argv + ["--out-dir", str(tmp_path / "out")])
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (argv, proc.stderr)
+        assert proc.stdout == "" and not (tmp_path / "out").exists(), argv            # before any work
+
+
+def test_numeric_flags_are_typed_by_common():
+    # the root of the fix above: a script built on common.parser types each number with common's checks
+    for name in BAD_FLAGS:
+        tree = ast.parse((BENCH / name).read_text(encoding="utf-8"))
+        bare = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "type"
+                and ast.unparse(n.value) in ("int", "float")]
+        assert "common.parser(" in (BENCH / name).read_text() and not bare, (name, bare)
+
+
+@pytest.fixture
+def no_pyperf(tmp_path):
+    fake = tmp_path / "hide" / "pyperf"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pyperf'\", name='pyperf')\n")
+    return {"PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "hide")])}
+
+
+def test_pyperf_is_optional(tmp_path, no_pyperf):
+    before = _results_state()
+    proc = run("bench_rnn.py", SCRIPTS["bench_rnn.py"]["smoke"] + ["--out-dir", str(tmp_path / "out")], env_extra=no_pyperf)
+    check_run(proc, tmp_path / "out", before)
+    notes = [l for l in proc.stderr.splitlines() if "pyperf is not installed" in l]
+    assert len(notes) == 1 and "pip install pyperf" in notes[0]
+    assert not (tmp_path / "out" / "rnn.pyperf.json").exists()
+
+
+def test_the_analogy_file_is_what_its_script_writes(tmp_path):
+    # benchmarks/data/make_es_analogies.py rewrites benchmarks/data/es_analogies_quijote.txt exactly
+    out = tmp_path / "a.txt"
+    proc = subprocess.run([sys.executable, str(BENCH / "data" / "make_es_analogies.py"), "--out", str(out)],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == (BENCH / "data" / "es_analogies_quijote.txt").read_bytes()
 
 
 def test_no_import_circle_between_benchmark_scripts():
@@ -247,14 +352,18 @@ def test_gpu_check_runs_at_its_smallest_size_on_a_gpu(tmp_path):
               tmp_path / "out", before)
 
 
-def test_gpu_check_resume_and_table_on_the_cpu(tiny_text):
-    # the GPU check's parts, run here on numpy: an unbroken run equals a stopped and resumed one,
-    # and the table fills the CPU column and leaves the GPU ones empty
-    common, gpu_check = bench_module("common"), bench_module("gpu_check")
-    r = gpu_check.resume_check(6, 1e-4, backend_name="numpy", hidden=8, text=tiny_text)
-    assert r["ok"] and r["bitwise_equal"] and r["max_weight_rel_diff"] == 0.0, r
-    payload = {"device": {"gpu": "none"}, "machine": common.machine(), "command": "test", "tests": None,
-               "resume": r, "timings": [{"cell": "lstm", "L": 1, "H": 8, "numpy": {"step_ms": 2.0},
-                                         "gpu_speedup_over_cpu_engine": None, "gpu_over_cudnn": None}]}
-    md = gpu_check.markdown(payload)
-    assert "| lstm | 1 | 8 | - | 2.0 | - | - | - |" in md and "stop and resume on the GPU: passed" in md
+def test_every_result_file_is_cited_by_a_page():
+    # benchmarks/results/ keeps only what a page (README.md, benchmarks/README.md, docs/) cites, by name
+    # in backticks: `x.json`, `benchmarks/results/x.json`, `train_char_default.*`, `rnn_cpu_gru_L{1,2}.json`
+    import fnmatch
+    pages = [ROOT / "README.md", BENCH / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    cited = set()
+    for page in pages:
+        for token in re.findall(r"`([^`\s]+)`", page.read_text(encoding="utf-8")):
+            name = token.rsplit("/", 1)[-1]
+            m = re.search(r"\{([^}]*)\}", name)
+            cited |= {name[:m.start()] + alt + name[m.end():] for alt in m.group(1).split(",")} if m else {name}
+    files = sorted(p.name for p in (BENCH / "results").iterdir())
+    uncited = [f for f in files if not any(fnmatch.fnmatchcase(f, c) for c in cited if not c.startswith("*"))]
+    assert not uncited, f"result files no page cites: {uncited}"
+    assert len(files) >= 10

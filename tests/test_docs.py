@@ -39,9 +39,6 @@ def test_docs_folder_has_one_page_per_algorithm():
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_named_paths_exist(page):
     text = page.read_text(encoding="utf-8")
-    if page.name == "README.md" and page.parent.name == "benchmarks":
-        # module names there are those of the commit that produced each figure
-        text = text[text.index("## How the benchmarks are run"):]
     missing = []
     for m in PATH.finditer(text):
         for p in _expand(m.group(1).rstrip(".,")):

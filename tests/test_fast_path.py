@@ -6,7 +6,7 @@ The gradient checks of tests/test_layers.py, test_model.py and test_onehot_input
 book with the engine off; here one gradient check runs through the engine too. Also: the switch
 (``MINIRNN_FAST=0``, ``fast.set_enabled``), and the library without Numba (a subprocess that
 hides it trains a step and passes a gradient check on the book). No timings here: speed is
-measured by benchmarks/bench_rnn.py and benchmarks/ab_engine.py.
+measured by benchmarks/bench_rnn.py (and, for the engine's A/B runs, docs/studies.md).
 """
 import os
 import subprocess

@@ -339,6 +339,35 @@ def test_plot_metrics_writes_png(checkpoints, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_pictures_replace_an_earlier_picture_only_with_overwrite(checkpoints, tmp_path, plotting, capsys):
+    # README: "nothing is overwritten unasked". A second run onto the same page or pictures is refused
+    # before any work, in one line naming --overwrite, and leaves them as they were; --overwrite replaces them
+    import inspect_char
+    import plot_metrics
+    from minirnn.errors import run_cli
+    page = ["--checkpoint", checkpoints["lstm"], "--text", checkpoints["text"], "--chars", "200", "--show", "50",
+            "--max-k", "3", "--positions", "2", "--sample-length", "10", "--out"]
+    cases = [(inspect_char.main, page + ["report.html"]), (inspect_char.main, page + ["r.html", "--png-dir", "png"])]
+    if plotting == "matplotlib":
+        cases.append((plot_metrics.main, [os.path.dirname(checkpoints[c]) for c in ("lstm", "rnn")] + ["--out", "c.png"]))
+    for k, (main, argv) in enumerate(cases):
+        here = tmp_path / str(k)
+        here.mkdir()
+        argv = [str(here / a) if a in ("report.html", "r.html", "png", "c.png") else a for a in argv]
+        assert run_cli(main, argv) == 0
+        written = {p: p.read_bytes() for p in here.rglob("*") if p.is_file()}
+        assert len(written) == (4 if "--png-dir" in argv else 1)
+        for p in written:
+            p.write_bytes(written[p][:-1])                       # an earlier picture, told apart from a new one
+        capsys.readouterr()
+        assert run_cli(main, argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and "--overwrite" in err[0], err
+        assert all(p.read_bytes() == written[p][:-1] for p in written)            # untouched
+        assert run_cli(main, argv + ["--overwrite"]) == 0
+        assert all(p.read_bytes()[-1:] == written[p][-1:] for p in written)      # replaced
+
+
 @pytest.mark.parametrize("script", ["inspect_char.py", "plot_metrics.py"])
 def test_without_matplotlib_one_line_and_exit_2(script, tmp_path):
     code = ("import sys, runpy; sys.modules['matplotlib'] = None; "

@@ -138,9 +138,10 @@ def test_written_paths_are_never_inputs_devices_fifos_or_directories(tiny_text, 
     png = str(tmp_path / "png")
     assert run_cli(inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", png]) == 0
     assert sorted(os.listdir(png)) == sorted(inspect_char.PNG_NAMES)
-    # and a page or picture of its own kind is replaced when the command runs again
-    assert run_cli(inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", png]) == 0
-    assert run_cli(plot_metrics.main, [a, "--out", os.path.join(png, "gradient_flow.png")]) == 0
+    # and a page or picture of its own kind is replaced when the command runs again with --overwrite
+    assert run_cli(inspect_char.main, [*inspect, "--out", str(tmp_path / "r.html"), "--png-dir", png,
+                                       "--overwrite"]) == 0
+    assert run_cli(plot_metrics.main, [a, "--out", os.path.join(png, "gradient_flow.png"), "--overwrite"]) == 0
 
 
 # 3. input the user can fix is exit 2, wherever it is found ------------------------------------------------
@@ -391,12 +392,12 @@ def test_eval_char_prints_progress(tiny_text, tmp_path, capsys, monkeypatch):
 
 def test_inspect_char_memory_is_bounded_by_a_chunk_not_the_text():
     pytest.importorskip("matplotlib")
-    import inspect_char
     from minirnn import introspect as ins
+    from minirnn import report
     model = RNNLM(20, hidden=32, layers=2, cell="lstm", dtype=np.float64, seed=0)
     ids = np.random.default_rng(0).integers(0, 20, 6000)
     tracemalloc.start()
-    probs, acts, sats = inspect_char.first_pass(ins, model, ids)
+    probs, acts, sats = report.first_pass(model, ids)
     chunked = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     tracemalloc.start()

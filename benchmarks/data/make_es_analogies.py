@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write benchmarks/data/es_analogies_quijote.txt: Spanish analogy questions over the novel's vocabulary.
 
-    python benchmarks/data/make_es_analogies.py       # rewrites the file (deterministic)
+    python benchmarks/data/make_es_analogies.py --overwrite     # rewrites the file (deterministic)
 
 The file is in the format of word2vec's questions-words.txt, read by gensim's and minirnn's
 ``evaluate_word_analogies``: ``: section`` lines, then questions ``a b c d`` (a : b :: c : d).
@@ -19,8 +19,9 @@ import os
 import sys
 from collections import Counter
 
-from minirnn.errors import run_cli
-from minirnn.textio import default_corpus
+from minirnn.checkpoint import atomic_write
+from minirnn.errors import require, run_cli
+from minirnn.textio import check_output_file, default_corpus, refuse_existing
 from minirnn.tokenize import iter_tokens
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,16 +52,16 @@ SECTIONS = {
 }
 
 
-def parse_args(argv):
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default=default_corpus(), help="corpus whose vocabulary the pairs must be in")
     p.add_argument("--min-count", type=int, default=5, help="drop pairs with a word seen fewer times")
     p.add_argument("--out", default=os.path.join(HERE, "es_analogies_quijote.txt"))
-    return p.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    args = p.parse_args(argv)
+    require(args.min_count >= 1, f"--min-count must be >= 1, got {args.min_count}")
+    check_output_file(args.out, "--out", {"--corpus": args.corpus})
+    refuse_existing([args.out], "--out", args.overwrite)
     counts = Counter(iter_tokens(args.corpus))
     lines, total = [], 0
     for name, spec in SECTIONS.items():
@@ -75,8 +76,7 @@ def main(argv=None):
         total += len(kept) * (len(kept) - 1)
         print(f"{name}: {len(kept)} pairs, {len(kept) * (len(kept) - 1)} questions"
               + (f"; dropped (count < {args.min_count}): {' '.join(dropped)}" if dropped else ""), file=sys.stderr)
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write(args.out, lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
     print(f"wrote {total} questions to {args.out}", file=sys.stderr)
     return 0
 

@@ -133,8 +133,9 @@ def _book_nll(x, W, b, y):
 def pick_update(optimizer, *arrays):
     """The function ``step`` calls as update(name, p, g) for each parameter: ``optimizer._update``
     (the reference lines of minirnn/optim.py), or its engine twin where there is one and ``runs``
-    (for optim.Adam itself, not a subclass: adam.py's one pass)."""
-    from .. import optim                                     # here: optim imports this package
-    if type(optimizer) is optim.Adam and runs(*arrays):
+    (for optim.Adam itself, not a subclass: adam.py's one pass). Adam is known by its name, so
+    that this package imports nothing from optim.py, which imports it."""
+    cls = type(optimizer)
+    if f"{cls.__module__}.{cls.__qualname__}" == "minirnn.optim.Adam" and runs(*arrays):
         return lambda name, p, g: adam.update_of(optimizer, name, p, g)
     return optimizer._update
