@@ -144,9 +144,14 @@ def check_limits(args, length_flag: str = "--length") -> None:
             f"{beam} if you mean it")
 
 
+MAX_LAYERS = 1000      # --layers above this is taken for a typo (every step loops over the layers)
+
+
 def check_flags(args) -> None:
     require(args.hidden >= 1, f"--hidden must be >= 1, got {args.hidden}")
-    require(args.layers >= 1, f"--layers must be >= 1, got {args.layers}")
+    require(1 <= args.layers <= MAX_LAYERS,
+            f"--layers must be in 1..{MAX_LAYERS:,} (a guard against typos), got {args.layers}")
+    require(0 < args.val_frac < 1, f"--val-frac must be in (0, 1), got {args.val_frac}")
     require(getattr(args, "embed", 0) >= 0, f"--embed must be >= 0, got {getattr(args, 'embed', 0)}")
     require(0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}")
     require(args.batch >= 1, f"--batch must be >= 1, got {args.batch}")
@@ -186,7 +191,8 @@ def model_bytes(vocab_size, embed, hidden, layers, cell, batch, seq, itemsize, t
     the input table, and one window's activations (N T per layer: gates, cell, h; logits x 3)."""
     V, E, H, L, N, T = (int(x) for x in (vocab_size, embed, hidden, layers, batch, seq))
     G = {"lstm": 4, "gru": 3}.get(cell, 1)                  # gate blocks per layer
-    recurrent = sum((E if l == 0 else H) * G * H + H * G * H + G * H for l in range(L))
+    # layer 0 reads E inputs, the others H: input weights, recurrent weights and bias of each layer
+    recurrent = E * G * H + (L - 1) * H * G * H + L * (H * G * H + G * H)
     params = recurrent + H * V + V
     table = V * E * (4 if trained_embedding else 1)
     activations = N * T * (L * H * (3 * G + 4) + 3 * V)

@@ -504,6 +504,15 @@ def _is_number(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
+def _finite(v) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+# the largest weight a checkpoint may hold: with |w| <= 1e6 no forward pass overflows float32 (gate
+# pre-activations stay below 1e6 * 1e6 * D, h is bounded by tanh); a trained model's are below 100
+MAX_WEIGHT = 1e6
+
+
 def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
     """One check of a Trainer checkpoint's metadata, before anything reads it: the JSON types of
     every field the loop, the scripts and ``RNNLM.from_params`` use, and their agreement with the
@@ -522,10 +531,11 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
                          f"({str(meta.get('format'))[:40]!r}, expected {FORMAT!r})")
     for field, test, want in (
             ("iteration", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-            ("smooth_loss", lambda v: v is None or _is_number(v), "a number"),
-            ("elapsed_s", lambda v: _is_number(v), "a number"),
-            ("best_val", lambda v: v is None or _is_number(v), "a number or null"),
-            ("val_loss", lambda v: v is None or _is_number(v), "a number or null"),
+            ("smooth_loss", lambda v: v is None or _finite(v), "a finite number"),
+            ("elapsed_s", lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+            ("best_val", lambda v: v is None or _finite(v), "a finite number or null"),
+            ("val_loss", lambda v: v is None or _finite(v), "a finite number or null"),
+            ("run_id", lambda v: v is None or isinstance(v, str), "a string"),
             ("optimizer", lambda v: isinstance(v, dict), "an object"),
             ("flags", lambda v: isinstance(v, dict), "an object"),
             ("model", lambda v: isinstance(v, dict), "an object")):
@@ -553,9 +563,14 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         if k.startswith(("param/", "opt/", "state/")) and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise UsageError(f"{path}: the checkpoint's {k} holds NaN or inf; it cannot be used "
                              f"(train again, or use an earlier checkpoint such as best.npz)")
+    for k, a in arrays.items():                               # finite but absurd: the file is damaged
+        if k.startswith("param/") and a.dtype.kind == "f" and a.size and float(np.abs(a).max()) > MAX_WEIGHT:
+            raise UsageError(f"{path}: the checkpoint's {k} holds weights up to {float(np.abs(a).max()):.3g} in "
+                             f"magnitude (a trained model's are far below {MAX_WEIGHT:g}); it cannot be used")
     n_layers = len({k.split(".")[1] for k in arrays if k.startswith("param/rnn.")})
     if n_layers != m["layers"]:
         raise UsageError(f"{path}: the checkpoint holds {n_layers} recurrent layers, its config says {m['layers']}")
+    _check_state(meta, arrays, path, m)
     names = {"char": "vocab", "word": "words"}[kind] if kind in ("char", "word") else None
     if names is not None:
         table = meta.get(names)
@@ -577,8 +592,36 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
                 raise UsageError(f"{path}: the checkpoint's word maps point outside its {m['vocab_size']} classes")
             for key in ("extra/logp_in", "extra/vectors"):
                 a = arrays.get(key)
-                if a is None or a.ndim < 1 or a.shape[0] != len(table):
+                if a is None or a.ndim != (1 if key == "extra/logp_in" else 2) or a.shape[0] != len(table):
                     raise UsageError(f"{path}: the checkpoint's {key} does not match its {len(table)} words")
+            logp = arrays["extra/logp_in"]
+            if logp.dtype.kind != "f" or not np.isfinite(logp).all() or (logp > 1e-9).any():
+                raise UsageError(f"{path}: the checkpoint's extra/logp_in should hold log-probabilities "
+                                 f"(finite, <= 0), it does not")
+            table_w = arrays.get("param/embed.W")
+            width = arrays["extra/vectors"].shape[1]
+            if table_w is None or table_w.ndim != 2 or table_w.shape[1] != width:
+                raise UsageError(f"{path}: the checkpoint's word vectors have {width} dimensions, its input "
+                                 f"table {None if table_w is None else table_w.shape}: they do not belong together")
+            if arrays["extra/vectors"].dtype.kind != "f" or not np.isfinite(arrays["extra/vectors"]).all():
+                raise UsageError(f"{path}: the checkpoint's extra/vectors holds NaN or inf")
+
+
+def _check_state(meta: dict, arrays: dict, path, m: dict) -> None:
+    """The carried state (state/<layer>/<j>): none, or every layer's, each (N, H) with N the batch."""
+    keys = sorted(k for k in arrays if k.startswith("state/"))
+    if not keys:
+        return
+    per = 2 if m["cell"] == "lstm" else 1
+    want = {f"state/{l}/{j}" for l in range(m["layers"]) for j in range(per)}
+    batch = meta.get("flags", {}).get("batch") if isinstance(meta.get("flags"), dict) else None
+    shapes = {arrays[k].shape for k in keys}
+    n = next(iter(shapes))[0] if len(shapes) == 1 and len(next(iter(shapes))) == 2 else None
+    if set(keys) != want or n is None or next(iter(shapes))[1] != m["hidden"] or \
+            (_is_int(batch) and n != batch) or any(arrays[k].dtype.kind != "f" for k in keys):
+        raise UsageError(f"{path}: the checkpoint's carried state ({len(keys)} arrays of shape "
+                         f"{sorted(shapes)[:2]}) does not fit its model ({m['layers']} layers x {per}, "
+                         f"each (batch {batch}, H {m['hidden']}))")
 
 
 def load_model(path: str, kind: str):
