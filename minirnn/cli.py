@@ -33,7 +33,7 @@ import uuid
 
 import numpy as np
 
-from . import backend, checkpoint
+from . import backend, checkpoint, textio
 from .errors import UsageError, at_end, require, require_memory
 from .layers import stack
 from .optim import OPTIMIZERS, StepDecay, WarmupCosine, bias_lr_factors
@@ -351,7 +351,7 @@ def claim_checkpoint_dir(args, outputs=(), inputs=None, meta=None) -> None:
         _repair(claim)
     used = [n for n in (*RUN_FILES, *outputs) if os.path.lexists(os.path.join(d, n))]
     overwrite = getattr(args, "overwrite", False)
-    why = None
+    why, carry = None, False
     if not here and used:
         why = (f"--checkpoint-dir {d} already holds a run ({', '.join(used)}), and --resume {source} is a "
                f"checkpoint of another directory's run: continue it in a new --checkpoint-dir, or replace "
@@ -359,12 +359,14 @@ def claim_checkpoint_dir(args, outputs=(), inputs=None, meta=None) -> None:
                f"--checkpoint-dir {d} already holds a run ({', '.join(used)}): continue it with --resume, "
                f"start afresh there with --overwrite, or choose another --checkpoint-dir")
     elif here and meta is not None:
-        why = _rollback(d, source, meta)
+        why, carry = _rollback(d, source, meta)
     args._run_id = meta.get("run_id") if here and isinstance(meta, dict) else None   # a run resumed in place
     if why is not None:
         if not overwrite:
             raise UsageError(why + " (--overwrite keeps the old run until the new one's first checkpoint)")
         _open_overwrite(claim)
+        if carry and os.path.isfile(os.path.join(d, "metrics.jsonl")):   # the history up to the checkpoint
+            shutil.copyfile(os.path.join(d, "metrics.jsonl"), os.path.join(claim.work, "metrics.jsonl"))
         args._run_id = None
     if not isinstance(args._run_id, str):
         args._run_id = uuid.uuid4().hex                       # a new run, or one resumed from an old minirnn
@@ -372,25 +374,26 @@ def claim_checkpoint_dir(args, outputs=(), inputs=None, meta=None) -> None:
 
 
 def _rollback(d, source, meta):
-    """Why resuming `source` (a checkpoint in `d`) would discard `d`'s history, or None."""
+    """(why resuming `source`, a checkpoint in `d`, would discard `d`'s history, or None; whether it
+    is an earlier checkpoint of the same run, whose metrics lines up to it a replacing run keeps)."""
     latest = os.path.join(d, "latest.npz")
     if not os.path.isfile(latest) or _same_file(latest, source):
-        return None
+        return None, False
     try:
         now = checkpoint.load_meta(latest)
     except UsageError:                                        # a damaged latest.npz: nothing to protect
-        return None
+        return None, False
     mine, theirs = meta.get("run_id"), now.get("run_id")
     if isinstance(mine, str) and isinstance(theirs, str) and mine != theirs:
         return (f"--resume {source} is a checkpoint of another run than the one in {d} (a copy?): resuming "
                 f"it there would mix two runs in one directory; resume it with a new --checkpoint-dir, or "
-                f"replace {d}'s run with --overwrite")
+                f"replace {d}'s run with --overwrite"), False
     it, last = meta.get("iteration"), now.get("iteration")
     if isinstance(it, int) and isinstance(last, int) and it < last:
         return (f"--resume {source} is at iteration {it} and {latest} at {last}: resuming there would "
                 f"discard iterations {it + 1}-{last} and their metrics lines; to branch from it, resume it "
-                f"with a new --checkpoint-dir, or replace the run with --overwrite")
-    return None
+                f"with a new --checkpoint-dir, or replace the run with --overwrite"), True
+    return None, False
 
 
 def _same_file(a, b) -> bool:
@@ -452,6 +455,8 @@ def commit(d) -> str:
             os.rename(old, claim.work)
         _move_back(claim.work, claim.real, claim.keep)
         os.remove(os.path.join(claim.real, STAGING_MARK))
+        for name in claim.keep:                               # what is there now is this run's own
+            textio.note_checked(os.path.join(claim.real, name))
         shutil.rmtree(claim.work)
         claim.work = None
         old_lock = claim.locks.pop(0)                         # the old run's, removed with it

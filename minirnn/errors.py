@@ -206,20 +206,23 @@ def _read_int(path: str):
         return None
 
 
+MEMINFO = "/proc/meminfo"
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),            # cgroup v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
 def _available_bytes():
     """Memory a new allocation can get now: the kernel's MemAvailable (free memory plus the caches
     it can drop), and no more than the cgroup (container) limit leaves; None if unknown."""
     found = []
     try:
-        with open("/proc/meminfo", "rb") as f:
+        with open(MEMINFO, "rb") as f:
             for line in f:
                 if line.startswith(b"MemAvailable:"):
                     found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit, usage in CGROUP_FILES:
         cap, used = _read_int(limit), _read_int(usage)
         if cap is not None and used is not None and cap < 1 << 60:
             found.append(max(cap - used, 0))

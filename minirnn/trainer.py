@@ -91,13 +91,14 @@ class Trainer:
 
     def __init__(self, model, optimizer, train, val, *, iters, eval_every, checkpoint_dir, meta,
                  clip=5.0, schedule=None, seed=0, print_every=10, sample_every=0, sample_fn=None,
-                 metrics_fn=None, extra_arrays=None, unit="chars", out=sys.stdout, eval_windows=None,
+                 metrics_fn=None, extra_arrays=None, unit="chars", out=None, eval_windows=None,
                  run_id=None, on_checkpoint=None, clock=time.perf_counter):
         self.model, self.opt, self.train, self.val = model, optimizer, train, val
         self.iters, self.eval_every, self.dir, self.meta = int(iters), int(eval_every), checkpoint_dir, meta
         self.clip, self.schedule, self.seed = float(clip), schedule, int(seed)
         self.print_every, self.sample_every = max(1, int(print_every)), int(sample_every)
-        self.sample_fn, self.metrics_fn, self.unit, self.out = sample_fn, metrics_fn, unit, out
+        self.sample_fn, self.metrics_fn, self.unit = sample_fn, metrics_fn, unit
+        self.out = sys.stdout if out is None else out      # looked up now: a redirected stdout counts
         self.extra_arrays = dict(extra_arrays or {})
         self.eval_windows = None if not eval_windows else int(eval_windows)   # None: the whole split
         # the loop's state: all of it goes into a checkpoint
