@@ -409,6 +409,9 @@ def _open_overwrite(claim: _Claim) -> None:
         return
     work = _sibling(claim.real, "new")
     parent = os.path.dirname(claim.real)
+    if os.path.ismount(claim.real):
+        raise UsageError(f"--overwrite replaces the run in {claim.final} by swapping that directory with a new one, "
+                         f"and it is a mount point, which cannot be renamed: use a directory inside it")
     try:
         os.mkdir(work)
         open(os.path.join(work, STAGING_MARK), "w").close()
@@ -448,11 +451,15 @@ def commit(d) -> str:
         cwd = os.getcwd()
         inside = cwd == claim.real or cwd.startswith(claim.real + os.sep)
         open(os.path.join(claim.real, REPLACED_MARK), "w").close()
-        if not checkpoint.exchange(claim.real, claim.work):   # not Linux: two renames (_repair undoes one)
-            old = _sibling(claim.real, "old")
-            os.rename(claim.real, old)
-            os.rename(claim.work, claim.real)
-            os.rename(old, claim.work)
+        try:
+            if not checkpoint.exchange(claim.real, claim.work):   # not Linux: two renames (_repair undoes one)
+                old = _sibling(claim.real, "old")
+                os.rename(claim.real, old)
+                os.rename(claim.work, claim.real)
+                os.rename(old, claim.work)
+        except OSError:
+            os.remove(os.path.join(claim.real, REPLACED_MARK))   # nothing swapped: the old run as it was
+            raise
         _move_back(claim.work, claim.real, claim.keep)
         os.remove(os.path.join(claim.real, STAGING_MARK))
         for name in claim.keep:                               # what is there now is this run's own
@@ -626,7 +633,8 @@ def make_optimizer(args, model, iters_per_epoch: int):
     params = model.trainable()
     opt = OPTIMIZERS[args.optimizer](params, lr=args.lr, lr_factors=bias_lr_factors(params, args.bias_lr))
     if args.lr_schedule == "cosine":
-        decay_iters = math.ceil(round(args.lr_decay_frac * args.iters, 9))  # 0.3 * 10 is 3, not 3.0000000000000004
+        # 0.3 * 10 is 3, not 3.0000000000000004; at least one iteration decays (--lr-decay-frac 1e-300)
+        decay_iters = max(1, math.ceil(round(args.lr_decay_frac * args.iters, 9)))
         decay_from = max(args.warmup, args.iters - decay_iters)
         return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor, decay_from)
     every = args.lr_decay_every or iters_per_epoch

@@ -81,17 +81,36 @@ def _exit_now(signum, frame):
     os._exit(128 + signum)
 
 
+MAX_THREADS = 1024       # NUMBA_NUM_THREADS above this is taken for a typo (99999 threads crash the process)
+NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
+
+
 def check_environment() -> None:
     """The environment variables that NumPy/Numba read at import, checked before they are imported:
     UsageError for a value they would fail on with a traceback or a warning."""
     v = os.environ.get("NUMBA_NUM_THREADS")
     if v is not None:
         try:
-            ok = int(v.strip()) >= 1
+            ok = 1 <= int(v.strip()) <= MAX_THREADS
         except ValueError:
             ok = False
         if not ok:
-            raise UsageError(f"NUMBA_NUM_THREADS={v[:40]!r}: should be a whole number of threads >= 1, or unset")
+            raise UsageError(f"NUMBA_NUM_THREADS={v[:40]!r}: should be a whole number of threads from 1 to "
+                             f"{MAX_THREADS:,} (Numba starts that many), or unset")
+    v = os.environ.get("NUMBA_THREADING_LAYER")
+    if v is not None and v.strip().lower() not in NUMBA_LAYERS:
+        raise UsageError(f"NUMBA_THREADING_LAYER={v[:40]!r}: should be one of {', '.join(NUMBA_LAYERS)}, or unset")
+    if any(k.startswith("NUMBA_") for k in os.environ) and "numba" not in sys.modules:
+        import warnings                                       # Numba's own parse of the rest, a warning each
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import numba.core.config  # noqa: F401
+        for w in caught:
+            text = str(w.message)
+            if "could not be parsed" in text:
+                name = text.split("'")[1] if text.count("'") >= 2 else "a NUMBA_ variable"
+                raise UsageError(f"{name}={os.environ.get(name, '')[:40]!r}: Numba cannot read this value "
+                                 f"(see Numba's documentation of {name}), or unset it")
 
 
 def startup(name: str) -> None:
@@ -102,6 +121,10 @@ def startup(name: str) -> None:
     encoding cannot print; checks the environment (one line and exit 2)."""
     if name != "__main__":
         return
+    if sys.stdout is None:                                    # started with stdout closed (>&-): print nowhere
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     for stream in (sys.stdout,):
         if hasattr(stream, "reconfigure"):
             try:

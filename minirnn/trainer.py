@@ -543,6 +543,10 @@ def check_meta(meta: dict, arrays: dict, path: str, kind: str) -> None:
         if field in meta or field in ("iteration", "model"):
             if not test(meta.get(field)):
                 bad(field, want)
+    opt = meta.get("optimizer")
+    if isinstance(opt, dict) and not (isinstance(opt.get("type"), str) and _finite(opt.get("lr")) and opt["lr"] >= 0
+                                      and _is_int(opt.get("t")) and opt["t"] >= 0):
+        bad("optimizer", "an object with type, lr >= 0 and a step count t >= 0")
     m = meta["model"]
     for field, test, want in (
             ("vocab_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

@@ -102,6 +102,13 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_tex
                                      "--overwrite"]) == 1
     monkeypatch.undo()
     assert snapshot(d) == before and siblings(d) == []
+    # a directory that cannot be swapped (a mount point) is refused before the work
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: os.path.realpath(p) == os.path.realpath(d) or real_ismount(p))
+    assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--checkpoint-dir", d, "--overwrite"]) == 2
+    assert "mount point" in one_line_error(capsys)
+    monkeypatch.undo()
+    assert snapshot(d) == before and siblings(d) == []
     # told, and able: the new run replaces the old one; the user's own file stays
     train(tiny_text, d, "--seed", "3", "--overwrite")
     assert [m["iter"] for m in metrics(d)] == [5] and siblings(d) == []
@@ -385,11 +392,14 @@ def test_a_signal_during_the_imports_is_one_line_not_a_traceback(signum, tmp_pat
 
 
 def test_junk_in_numba_num_threads_is_one_line_and_exit_2(tmp_path):
-    for junk in ("abc", "0"):
+    """Checked before Numba is imported; the other NUMBA_ variables too (Numba would warn with a
+    traceback's text and go on, or fail at the first parallel loop, or crash with 99999 threads)."""
+    for var, junk in (("NUMBA_NUM_THREADS", "abc"), ("NUMBA_NUM_THREADS", "0"), ("NUMBA_NUM_THREADS", "99999"),
+                      ("NUMBA_THREADING_LAYER", "bogus"), ("NUMBA_DISABLE_JIT", "abc")):
         r = subprocess.run([sys.executable, os.path.join(SCRIPTS, "sample_char.py"), "--checkpoint",
                             str(tmp_path / "none.npz")], capture_output=True, text=True, timeout=120,
-                           env={**ENV, "NUMBA_NUM_THREADS": junk})
-        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "NUMBA_NUM_THREADS" in r.stderr, r.stderr
+                           env={**ENV, var: junk})
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith(f"error: {var}="), r.stderr
 
 
 # 7. the user's environment and input: exit 2 (or on with it), never an internal error ------------------
@@ -401,6 +411,11 @@ def test_an_ascii_terminal_prints_samples_with_replacement_characters(tmp_path):
                        capture_output=True, text=True, timeout=120, env={**ENV, "PYTHONIOENCODING": "ascii"})
     assert r.returncode == 0, r.stderr
     assert "sample: " in r.stdout and "?" in r.stdout.split("sample: ")[1]
+    # and a stdout that is closed (cmd >&-) is no reason to stop either
+    r = subprocess.run(f"{sys.executable} {os.path.join(SCRIPTS, 'sample_char.py')} --checkpoint "
+                       f"{tmp_path / 'c' / 'latest.npz'} --length 20 >&-", shell=True, capture_output=True, text=True,
+                       timeout=120, env=ENV)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
 def test_file_names_that_are_not_utf8_work(tmp_path):
@@ -436,7 +451,8 @@ def test_checkpoint_fields_are_validated_before_use(tiny_text, corpus, tmp_path,
             ("state", state, meta, ["resume"], "carried state"),
             ("huge", out_w, meta, ["sample"], "in magnitude"),
             ("frac", arrays, dict(meta, flags=dict(meta["flags"], val_frac=5)), ["eval"], "val_frac"),
-            ("frac2", arrays, dict(meta, flags=dict(meta["flags"], val_frac="abc")), ["eval"], "val_frac")):
+            ("frac2", arrays, dict(meta, flags=dict(meta["flags"], val_frac="abc")), ["eval"], "val_frac"),
+            ("step", arrays, dict(meta, optimizer=dict(meta["optimizer"], t=-1)), ["resume"], "optimizer")):
         path = str(tmp_path / f"{name}.npz")
         checkpoint.save(path, arr, m)
         main, args = {"resume": (train_char.main, ["--resume", path, "--iters", "10", "--checkpoint-dir",
@@ -469,6 +485,8 @@ def test_flags_names_and_paths_are_checked_before_the_work(tiny_text, tmp_path, 
     fits = "f" * 240                                           # fits with its side file, not with a temp suffix
     for main, argv, says in (
             (train_word2vec.main, ["--seed", "-1"], "--seed"),
+            (train_char.main, ["--text", tiny_text, "--lr-decay-frac", "1e-300", "--checkpoint-dir",
+                               str(tmp_path / "c")], None),
             (train_word2vec.main, ["--sample", "inf"], "--sample"),
             (train_word2vec.main, ["--out", str(tmp_path / long)], "bytes long"),
             (train_word2vec.main, ["--out", str(tmp_path / "x") + "/"], "names a directory"),
@@ -477,6 +495,9 @@ def test_flags_names_and_paths_are_checked_before_the_work(tiny_text, tmp_path, 
         if main is train_word2vec.main:
             argv = ["--corpus", tiny_text, "--min-count", "1", "--epochs", "1", "--dim", "8", *argv]
         capsys.readouterr()
+        if says is None:                                       # a valid flag that used to fail
+            assert run_cli(main, [*argv, *SMALL, "--iters", "3"]) == 0, argv
+            continue
         assert run_cli(main, argv) == 2, argv
         err = one_line_error(capsys)
         assert says in err and "vocabulary" not in capsys.readouterr().out, (argv, err)
@@ -499,6 +520,20 @@ def test_exercises_start_in_an_unwritable_place_is_exit_2(tmp_path, capsys, monk
     monkeypatch.setattr(exercises, "open", read_only, raising=False)
     assert run_cli(exercises.main, ["start", "lstm", str(tmp_path / "ro")]) == 2
     assert "Permission denied" in one_line_error(capsys)
+
+
+def test_a_word_counts_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    vec = vectors(tmp_path / "v.vec")
+    os.mkfifo(vec + ".counts.json")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {SCRIPTS!r})
+        from minirnn.errors import run_cli
+        import quantize
+        sys.exit(run_cli(quantize.main, ["--vectors", {vec!r}, "--clusters", "2", "--out", {str(tmp_path / 'q')!r}]))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 2 and "counts.json: is a pipe or FIFO" in r.stderr, r.stderr
 
 
 def test_a_lock_that_is_a_directory_is_exit_2(tiny_text, tmp_path, capsys):
