@@ -105,6 +105,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_tex
     # a directory that cannot be swapped (a mount point) is refused before the work
     real_ismount = os.path.ismount
     monkeypatch.setattr(os.path, "ismount", lambda p: os.path.realpath(p) == os.path.realpath(d) or real_ismount(p))
+    capsys.readouterr()
     assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, "--checkpoint-dir", d, "--overwrite"]) == 2
     assert "mount point" in one_line_error(capsys)
     monkeypatch.undo()
