@@ -211,11 +211,18 @@ class Trainer:
         return checkpoint.save(os.path.join(self.dir, name + ".npz"), self.arrays(), meta)
 
     def restore(self, arrays: dict, meta: dict) -> None:
-        """Continue from a checkpoint (its config was already checked by the caller)."""
+        """Continue from a checkpoint (its config was already checked by the caller). ValueError when
+        an array has another shape than what it restores (an assignment would broadcast it)."""
         for k, v in self.model.params.items():
+            if arrays[f"param/{k}"].shape != v.shape:
+                raise ValueError(f"param/{k} has shape {arrays[f'param/{k}'].shape}, the model's is {v.shape}")
             v[...] = backend.to_device(arrays[f"param/{k}"])
-        self.opt.load_state_dict(meta["optimizer"],
-                                 {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        scalars, now = self.opt.state_dict()
+        saved = {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
+        for k, v in now.items():
+            if k in saved and saved[k].shape != v.shape:
+                raise ValueError(f"opt/{k} has shape {saved[k].shape}, the optimizer's is {v.shape}")
+        self.opt.load_state_dict(meta["optimizer"], saved)
         self.it, self.smooth, self.elapsed = int(meta["iteration"]), meta["smooth_loss"], meta["elapsed_s"]
         self.best_val = math.inf if meta.get("best_val") is None else meta["best_val"]
         self.last_val = meta.get("val_loss")

@@ -447,13 +447,15 @@ def test_checkpoint_fields_are_validated_before_use(tiny_text, corpus, tmp_path,
     arrays, meta = checkpoint.load(os.path.join(a, "latest.npz"))
     out_w = dict(arrays, **{"param/out.W": arrays["param/out.W"] * 1e35})
     state = dict(arrays, **{"state/0/0": np.zeros((3, 16), np.float32)})
+    moments = {k: (v[:1] if k.startswith("opt/") and v.ndim == 2 else v) for k, v in arrays.items()}   # broadcast
     for name, arr, m, argv, says in (
             ("smooth", arrays, dict(meta, smooth_loss=float("nan")), ["resume"], "smooth_loss"),
             ("state", state, meta, ["resume"], "carried state"),
             ("huge", out_w, meta, ["sample"], "in magnitude"),
             ("frac", arrays, dict(meta, flags=dict(meta["flags"], val_frac=5)), ["eval"], "val_frac"),
             ("frac2", arrays, dict(meta, flags=dict(meta["flags"], val_frac="abc")), ["eval"], "val_frac"),
-            ("step", arrays, dict(meta, optimizer=dict(meta["optimizer"], t=-1)), ["resume"], "optimizer")):
+            ("step", arrays, dict(meta, optimizer=dict(meta["optimizer"], t=-1)), ["resume"], "optimizer"),
+            ("moments", moments, meta, ["resume"], "has shape")):
         path = str(tmp_path / f"{name}.npz")
         checkpoint.save(path, arr, m)
         main, args = {"resume": (train_char.main, ["--resume", path, "--iters", "10", "--checkpoint-dir",
