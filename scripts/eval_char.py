@@ -18,7 +18,7 @@ reported with their counts, not an error. A progress line goes to stderr every f
 from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
-import argparse  # noqa: E402
+import argparse
 import os
 import sys
 import time

@@ -22,7 +22,7 @@ which end a continuation). Temperature, top-k, choice and seed play no part in i
 from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
-import argparse  # noqa: E402
+import argparse
 import sys
 
 import numpy as np

@@ -17,8 +17,9 @@ from __future__ import annotations
 from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
-import argparse  # noqa: E402
-import math  # noqa: E402
+
+import argparse
+import math
 import os
 import sys
 import time

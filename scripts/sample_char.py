@@ -18,7 +18,7 @@ top-p and seed play no part in it.
 from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
-import argparse  # noqa: E402
+import argparse
 import sys
 
 import numpy as np

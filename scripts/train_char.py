@@ -19,20 +19,20 @@ from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import sys
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from minirnn import backend, chardata  # noqa: E402
+from minirnn import backend, chardata
 from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, check_fingerprints, check_model_size,
                          claim_checkpoint_dir, file_fingerprints, flags_dict, make_optimizer,
-                         resume_and_run, resume_checkpoint, trainer_kwargs)  # noqa: E402
-from minirnn.errors import UsageError, require, run_cli  # noqa: E402
-from minirnn.model import RNNLM  # noqa: E402
-from minirnn.sampling import check_options, generate  # noqa: E402
-from minirnn.textio import check_text_file, default_corpus  # noqa: E402
-from minirnn.trainer import Trainer  # noqa: E402
+                         resume_and_run, resume_checkpoint, trainer_kwargs)
+from minirnn.errors import UsageError, require, run_cli
+from minirnn.model import RNNLM
+from minirnn.sampling import check_options, generate
+from minirnn.textio import check_text_file, default_corpus
+from minirnn.trainer import Trainer
 
 
 # --lr when not given, by --model, each held and decayed over the last 30% of the run. LSTM: the

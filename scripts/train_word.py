@@ -17,7 +17,8 @@ word-level cross-entropy (word_ce, word_ppl): cluster CE + the within-cluster un
 from minirnn.errors import startup
 
 startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
-import os  # noqa: E402
+
+import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: Numba kernels share 2 cores
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from minirnn import chardata, checkpoint, cli, errors, exercises
+from minirnn import chardata, checkpoint, cli, errors
 from minirnn.errors import run_cli
 from minirnn.model import RNNLM
 from minirnn.optim import Adam
@@ -507,22 +507,6 @@ def test_flags_names_and_paths_are_checked_before_the_work(tiny_text, tmp_path, 
     assert run_cli(train_word2vec.main, ["--corpus", tiny_text, "--min-count", "1", "--epochs", "1", "--dim", "8",
                                          "--out", str(tmp_path / fits)]) == 0
     assert os.path.exists(tmp_path / (fits + ".counts.json"))
-
-
-def test_exercises_start_in_an_unwritable_place_is_exit_2(tmp_path, capsys, monkeypatch):
-    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
-    os.makedirs(tmp_path / "d")
-    os.symlink(tmp_path / "nowhere.py", tmp_path / "d" / "lstm.py")
-    for where, says in (("dangling", "does not exist"), ("d", "already exists")):
-        assert run_cli(exercises.main, ["start", "lstm", str(tmp_path / where)]) == 2
-        assert says in one_line_error(capsys)
-    assert not os.path.exists(tmp_path / "nowhere.py")
-
-    def read_only(*a, **k):                                   # root ignores chmod: the refusal is simulated
-        raise PermissionError(13, "Permission denied", a[0])
-    monkeypatch.setattr(exercises, "open", read_only, raising=False)
-    assert run_cli(exercises.main, ["start", "lstm", str(tmp_path / "ro")]) == 2
-    assert "Permission denied" in one_line_error(capsys)
 
 
 def test_a_word_counts_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
