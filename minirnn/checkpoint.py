@@ -10,12 +10,16 @@ A checkpoint ``NAME`` is two files in a directory:
 Each file is written to a temporary name in the same directory, flushed to disk and renamed over
 the old one (``os.replace`` is atomic), so a crash or Ctrl-C leaves either the old checkpoint or
 the new one, never half of one; ``clean_stale_tmp`` removes the temporary files a killed process
-(SIGKILL, power loss) left behind. Loading checks the file's first bytes (a zip archive) before
+(SIGKILL, power loss) left behind. The rename keeps the one-writer rule of ``textio``: a path checked
+as an output is replaced only if what was there at the check is still there (a file created meanwhile
+by another process is never replaced: ``rename_noreplace``). Loading checks the file's first bytes (a zip archive) before
 NumPy sees it, then uses ``np.load(allow_pickle=False)``: a JSON or random file is named as such,
 never answered with NumPy's advice about pickles.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import glob
 import json
 import os
@@ -26,17 +30,73 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import UsageError
+from . import textio
 from .textio import check_input_file
 
 META_KEY = "__meta__"
 TMP_SUFFIX = ".tmp"
 
 
+# ---- renames that Python's os module does not offer (Linux renameat2; a fallback elsewhere) ----------
+_RENAME_NOREPLACE, _RENAME_EXCHANGE, _AT_FDCWD = 1, 2, -100
+
+
+def _renameat2(src: str, dst: str, flags: int) -> bool:
+    """renameat2(2) with `flags`; False where the system or the file system lacks it, OSError on
+    any other failure."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+        return True
+    e = ctypes.get_errno()
+    if e in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(e, os.strerror(e), dst)
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """Rename src to dst only if dst does not exist (FileExistsError otherwise), atomically: no other
+    process can slip a file in between the check and the rename."""
+    if _renameat2(src, dst, _RENAME_NOREPLACE):
+        return
+    try:
+        os.link(src, dst)                                     # fails if dst exists, atomically
+    except FileExistsError:
+        raise
+    except OSError:                                           # no hard links here: check, then rename
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst) from None
+        os.replace(src, dst)
+        return
+    os.remove(src)
+
+
+def exchange(a: str, b: str) -> bool:
+    """Swap the two paths atomically (both exist; directories included). False where the system
+    cannot; the caller then falls back to two renames."""
+    return _renameat2(a, b, _RENAME_EXCHANGE)
+
+
+def _tmp_prefix(path: str) -> str:
+    """The temporary file's prefix: the target's name (cut so that the whole name fits)."""
+    name = os.path.basename(path)
+    while len(os.fsencode(name)) > textio.name_max(os.path.dirname(os.path.abspath(path))) - 24:
+        name = name[:len(name) // 2]
+    return name + "."
+
+
 def atomic_write(path: str, write) -> None:
-    """Call write(file) on a temp file beside `path`, fsync, then rename it onto `path`."""
+    """Call write(file) on a temp file beside `path`, fsync, then rename it onto `path`.
+
+    If `path` was checked as an output (``textio.check_output_file``), the rename replaces only what
+    was there at the check: a file that appeared or changed since is kept, this write's result is
+    left beside it as ``<path>.<random>.new`` and ``textio.OutputTaken`` (exit 1) names both."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=TMP_SUFFIX, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=TMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -45,12 +105,26 @@ def atomic_write(path: str, write) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)                        # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
+        checked, before = textio.expected_at(path)
+        try:
+            if checked and before is None:
+                rename_noreplace(tmp, path)                  # nothing was there: nothing may be now
+            else:
+                now = textio._entry(path)
+                if checked and now is not None and now != before:
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+                os.replace(tmp, path)
+        except FileExistsError:
+            kept = tmp[:-len(TMP_SUFFIX)] + ".new"
+            os.replace(tmp, kept)
+            raise textio.OutputTaken(errno.EEXIST, f"another process wrote this file while this command "
+                                     f"worked; it is not replaced, and this command's result is in {kept}",
+                                     path) from None
+        textio.note_written(path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
 
 
 STALE_NAMES = ("latest.npz", "best.npz", "latest.json", "best.json", "metrics.jsonl", "vectors.txt",
@@ -85,8 +159,14 @@ def save(path: str, arrays: dict, meta: dict) -> str:
     return path
 
 
-def load(path: str) -> tuple[dict, dict]:
-    """Read checkpoint `path` -> (arrays, meta). A missing, corrupt or truncated file is a UsageError."""
+def load_meta(path: str) -> dict:
+    """The metadata of checkpoint `path`, its arrays left unread (UsageError as ``load``)."""
+    return load(path, meta_only=True)[1]
+
+
+def load(path: str, meta_only: bool = False) -> tuple[dict, dict]:
+    """Read checkpoint `path` -> (arrays, meta). A missing, corrupt or truncated file is a UsageError.
+    `meta_only`: read the metadata alone (the arrays come back empty)."""
     if os.path.isdir(path):
         raise UsageError(f"{path}: is a directory; give a checkpoint file such as {path}/latest.npz")
     if not os.path.lexists(path):
@@ -112,7 +192,7 @@ def load(path: str) -> tuple[dict, dict]:
         if not isinstance(z, np.lib.npyio.NpzFile):          # a plain .npy holds one bare array
             raise ValueError("a single array, not an .npz archive")
         with z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files if not meta_only or k == META_KEY}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         if "pickle" in str(e):                                # NumPy's text advises allow_pickle: never
             raise UsageError(f"{path}: holds Python objects (pickled data), which minirnn never loads; "

@@ -11,9 +11,11 @@ The checks done here run before any long work (reading a corpus, word2vec, k-mea
 * ``claim_checkpoint_dir``: an exclusive lock (``fcntl.flock`` on ``<dir>/.lock``) for the whole
   run, so two runs cannot write one directory; a fresh run (no --resume), or one resumed from
   another directory's checkpoint, into a directory that already holds a run (latest.npz, best.npz,
-  metrics.jsonl, or the stage outputs it would write) is refused unless --overwrite, which removes
-  that run first; every file the run writes there passes ``textio.check_output_file`` against the
-  run's inputs first; temporary files of a killed save are removed;
+  metrics.jsonl, or the stage outputs it would write) is refused, and so is a resume that would
+  discard history (a checkpoint older than latest.npz, or another run's); --overwrite runs it as a
+  transaction: built beside the old run, swapped in at its first checkpoint (``commit``); every file
+  the run writes there passes ``textio.check_output_file`` against the run's inputs first;
+  temporary files of a killed save are removed;
 * ``resume_checkpoint``: input paths (--text, --corpus, ...) are stored absolute and their files'
   size and SHA-256 beside them, so resuming from another directory, or with the file changed,
   is an error naming the file instead of silent training on something else.
@@ -26,19 +28,20 @@ import hashlib
 import math
 import os
 import shutil
+import signal
+import uuid
 
 import numpy as np
 
-from . import backend, checkpoint
-from .errors import UsageError, require, require_memory
+from . import backend, checkpoint, textio
+from .errors import UsageError, at_end, require, require_memory
 from .layers import stack
 from .optim import OPTIMIZERS, StepDecay, WarmupCosine, bias_lr_factors
-from .textio import check_output_dir, check_output_file
+from .textio import check_output_dir, make_dirs
 from .trainer import check_meta
 
 RUN_FILES = ("latest.npz", "latest.json", "best.npz", "best.json", "metrics.jsonl")
 LOCK_NAME = ".lock"
-_LOCKS: dict = {}                       # realpath of a claimed directory -> its open lock file
 
 # flags that must match a checkpoint to resume it (they shape the weights or the batches)
 MUST_MATCH = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "val_frac", "seed",
@@ -101,8 +104,9 @@ def add_model_flags(p: argparse.ArgumentParser, *, hidden, layers, batch, seq, l
     t.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
                    help="continue from a checkpoint (PATH, or <checkpoint-dir>/latest.npz if no PATH)")
     t.add_argument("--overwrite", action="store_true",
-                   help="start afresh in a --checkpoint-dir that holds an earlier run, deleting that run "
-                        "(without it, such a directory is refused)")
+                   help="start afresh in a --checkpoint-dir that holds an earlier run (without it, such a "
+                        "directory is refused): the new run is built beside it and replaces it only once it "
+                        "has written its first checkpoint; until then the old run is untouched")
     t.add_argument("--eval-windows", type=int, default=256,
                    help="validation windows evaluated every --eval-every iterations (0 = all); the whole "
                         "validation split is evaluated at the end as well")
@@ -140,9 +144,14 @@ def check_limits(args, length_flag: str = "--length") -> None:
             f"{beam} if you mean it")
 
 
+MAX_LAYERS = 1000      # --layers above this is taken for a typo (every step loops over the layers)
+
+
 def check_flags(args) -> None:
     require(args.hidden >= 1, f"--hidden must be >= 1, got {args.hidden}")
-    require(args.layers >= 1, f"--layers must be >= 1, got {args.layers}")
+    require(1 <= args.layers <= MAX_LAYERS,
+            f"--layers must be in 1..{MAX_LAYERS:,} (a guard against typos), got {args.layers}")
+    require(0 < args.val_frac < 1, f"--val-frac must be in (0, 1), got {args.val_frac}")
     require(getattr(args, "embed", 0) >= 0, f"--embed must be >= 0, got {getattr(args, 'embed', 0)}")
     require(0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}")
     require(args.batch >= 1, f"--batch must be >= 1, got {args.batch}")
@@ -182,7 +191,8 @@ def model_bytes(vocab_size, embed, hidden, layers, cell, batch, seq, itemsize, t
     the input table, and one window's activations (N T per layer: gates, cell, h; logits x 3)."""
     V, E, H, L, N, T = (int(x) for x in (vocab_size, embed, hidden, layers, batch, seq))
     G = {"lstm": 4, "gru": 3}.get(cell, 1)                  # gate blocks per layer
-    recurrent = sum((E if l == 0 else H) * G * H + H * G * H + G * H for l in range(L))
+    # layer 0 reads E inputs, the others H: input weights, recurrent weights and bias of each layer
+    recurrent = E * G * H + (L - 1) * H * G * H + L * (H * G * H + G * H)
     params = recurrent + H * V + V
     table = V * E * (4 if trained_embedding else 1)
     activations = N * T * (L * H * (3 * G + 4) + 3 * V)
@@ -205,59 +215,287 @@ def resume_path(args):
     return os.path.join(args.checkpoint_dir, "latest.npz") if args.resume == "latest" else args.resume
 
 
-def claim_checkpoint_dir(args, outputs=(), inputs=None) -> None:
-    """Lock args.checkpoint_dir for this process; refuse (or, with --overwrite, clear) a used one.
+class _Claim:
+    """What one run holds in its --checkpoint-dir: the lock, the directories it made, and with
+    --overwrite the sibling directory where the new run is built until its first checkpoint."""
 
-    `outputs`: names of other files or directories the run will write there (train_word's stages);
-    a fresh run refuses to replace them too. `inputs`: {flag: path} of the files the run reads;
-    every path the run writes there passes ``textio.check_output_file`` against them first (so
-    --overwrite never deletes an input that sits in the directory under a run file's name).
-    ``--resume PATH`` from another directory continues another run: into a directory that holds
-    a run of its own it is refused like a fresh run (--overwrite replaces that run). The lock is
-    held until the process exits."""
+    def __init__(self, final: str):
+        self.final = os.path.abspath(final)       # the run's directory, as the user named it
+        self.real = os.path.realpath(final)       # ... and where it is (through symlinks)
+        self.locks = []                           # open lock files, held until the run ends
+        self.made = []                            # directories this run created, outermost first
+        self.work = None                          # the sibling being built (an open --overwrite)
+        self.keep = ()                            # names of the run's own files there
+
+
+_CLAIMS: dict = {}                        # realpath of a claimed directory -> _Claim
+STAGING_MARK = ".minirnn-new-run"         # in the sibling where --overwrite builds the new run
+REPLACED_MARK = ".minirnn-old-run"        # in the old run's directory, set just before the swap
+DIR_OUTPUTS = ("quantizer",)              # outputs that are directories (train_word's stage 2)
+
+
+def _sibling(real: str, what: str) -> str:
+    return os.path.join(os.path.dirname(real), f".{os.path.basename(real)}.minirnn-{what}")
+
+
+def _lock(d: str):
+    """Open and flock <d>/.lock (exclusive, not waiting); the open file. UsageError if another run
+    holds it, or if .lock is not a regular file."""
+    path = os.path.join(d, LOCK_NAME)
+    for _ in range(8):
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
+            raise UsageError(f"--checkpoint-dir {d}: {path} is not a regular file (minirnn keeps its run "
+                             f"lock there): remove or rename it, or choose another --checkpoint-dir")
+        try:
+            f = open(path, "a+")
+        except OSError as e:
+            raise UsageError(f"--checkpoint-dir {d}: cannot create its lock file {path} ({e.strerror})") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise UsageError(f"--checkpoint-dir {d}: another run is writing there now (it holds "
+                             f"{path}); wait for it, or use another --checkpoint-dir") from None
+        try:                                                  # still the file at that path?
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(path)):
+                return f
+        except OSError:
+            pass
+        f.close()                                             # replaced meanwhile (a finished --overwrite)
+    raise UsageError(f"--checkpoint-dir {d}: its lock file keeps changing; is another run replacing it?")
+
+
+def _repair(claim: _Claim) -> None:
+    """Finish or undo what a killed --overwrite left (called holding the directory's lock). Before
+    the swap the old run is whole and the sibling is discarded; after it, the new run is whole and
+    the old one's own files (not the run's) are moved back, then it is removed."""
+    real = claim.real
+    for what in ("new", "old"):
+        sib = _sibling(real, what)
+        if not os.path.lexists(sib):
+            continue
+        if os.path.islink(sib) or not os.path.isdir(sib) or not (
+                os.path.exists(os.path.join(sib, STAGING_MARK)) or os.path.exists(os.path.join(sib, REPLACED_MARK))):
+            raise UsageError(f"--checkpoint-dir {claim.final}: {sib} is in the way (minirnn builds an "
+                             f"--overwrite there, and this one is not its own): rename or remove it")
+        if os.path.exists(os.path.join(sib, REPLACED_MARK)):
+            _move_back(sib, real, claim.keep)                 # the old run, replaced: keep the user's files
+        shutil.rmtree(sib)
+    for mark in (STAGING_MARK, REPLACED_MARK):
+        if os.path.lexists(os.path.join(real, mark)):
+            os.remove(os.path.join(real, mark))
+
+
+def _move_back(old: str, new: str, keep) -> None:
+    """Move what is not a run file from the replaced run's directory into the new one."""
+    own = set(keep) | {LOCK_NAME, STAGING_MARK, REPLACED_MARK}
+    for name in os.listdir(old):
+        if name in own or (name.endswith(checkpoint.TMP_SUFFIX) and any(name.startswith(k + ".") for k in keep)):
+            continue
+        if not os.path.lexists(os.path.join(new, name)):
+            os.rename(os.path.join(old, name), os.path.join(new, name))
+
+
+def claim_checkpoint_dir(args, outputs=(), inputs=None, meta=None) -> None:
+    """Lock args.checkpoint_dir for this run; refuse a run that would replace or roll back another.
+
+    `outputs`: names of other files or directories the run will write there (train_word's stages).
+    `inputs`: {flag: path} of the files the run reads; every path the run writes passes
+    ``textio.check_output_file`` against them first. `meta`: the metadata of the --resume checkpoint.
+
+    * A fresh run (no --resume), or one resumed from another directory's checkpoint, into a
+      directory that holds a run (a run file or a stage output) is refused.
+    * ``--resume`` of a checkpoint in the directory that is not its latest.npz must not discard
+      history: a checkpoint of another run (a copy: its ``run_id`` differs) or one older than
+      latest.npz is refused.
+    * With --overwrite, such a run is built in a sibling directory (``.<name>.minirnn-new``), the
+      lock held throughout; the old run stays whole until the new one writes its first checkpoint,
+      when ``commit`` swaps the two directories (one atomic rename), moves any file of the user's
+      from the old directory into the new one, and removes the old run. A run that stops before
+      (bad input, Ctrl-C, a crash) leaves the old run as it was.
+
+    The lock is held until ``run_cli`` finishes (``_end_claims``), which also removes an unfinished
+    sibling and a directory this run made and left empty (a refused run leaves nothing behind)."""
     d = args.checkpoint_dir
     inputs = dict(inputs or {})
     source = resume_path(args)
     here = source is not None and _same_dir(os.path.dirname(os.path.abspath(source)), d)
     if source is not None and not here:
         inputs["--resume"] = source
+    names = []
     for n in (*RUN_FILES, *outputs):
         p = os.path.join(d, n)
-        if os.path.isdir(p) and not os.path.islink(p):        # train_word's quantizer/
+        if n in DIR_OUTPUTS and os.path.isdir(p) and not os.path.islink(p):   # train_word's quantizer/
             inside = [f"{k} {v}" for k, v in inputs.items() if v is not None and
                       os.path.realpath(v).startswith(os.path.realpath(p) + os.sep)]
             if inside:
                 raise UsageError(f"--checkpoint-dir {d}: the run writes {p}, which holds the input "
                                  f"{inside[0]}: give another --checkpoint-dir")
         else:
-            check_output_file(p, "--checkpoint-dir", inputs)
+            names.append(n)
+    check_output_dir(d, "--checkpoint-dir", names=names, inputs=inputs)
     key = os.path.realpath(d)
-    if key not in _LOCKS:
-        f = open(os.path.join(d, LOCK_NAME), "a+")
+    claim = _CLAIMS.get(key)
+    if claim is None:
+        claim = _Claim(d)
+        claim.keep = (*RUN_FILES, *outputs)
+        old = _sibling(claim.real, "old")
+        if not os.path.lexists(claim.real) and os.path.exists(os.path.join(old, REPLACED_MARK)):
+            os.rename(old, claim.real)                        # a killed two-rename swap: undo it
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            raise UsageError(f"--checkpoint-dir {d}: another run is writing there now (it holds "
-                             f"{os.path.join(d, LOCK_NAME)}); wait for it, or use another --checkpoint-dir") from None
-        _LOCKS[key] = f
-    if not here:
-        used = [n for n in (*RUN_FILES, *outputs) if os.path.lexists(os.path.join(d, n))]
-        if used and not getattr(args, "overwrite", False):
-            if source is not None:
-                raise UsageError(f"--checkpoint-dir {d} already holds a run ({', '.join(used)}), and --resume "
-                                 f"{source} is a checkpoint of another directory's run: continue it in a new "
-                                 f"--checkpoint-dir, or replace {d}'s run with --overwrite (deletes it)")
-            raise UsageError(f"--checkpoint-dir {d} already holds a run ({', '.join(used)}): continue it with "
-                             f"--resume, start afresh there with --overwrite (deletes it), or choose another "
-                             f"--checkpoint-dir")
-        for n in used:
-            p = os.path.join(d, n)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)                              # train_word's quantizer/
-            else:
-                os.remove(p)
+            claim.made = make_dirs(d)
+        except OSError as e:
+            raise UsageError(f"--checkpoint-dir {d}: cannot create it ({e.strerror})") from None
+        _CLAIMS[key] = claim
+        claim.locks.append(_lock(d))
+        _repair(claim)
+    used = [n for n in (*RUN_FILES, *outputs) if os.path.lexists(os.path.join(d, n))]
+    overwrite = getattr(args, "overwrite", False)
+    why, carry = None, False
+    if not here and used:
+        why = (f"--checkpoint-dir {d} already holds a run ({', '.join(used)}), and --resume {source} is a "
+               f"checkpoint of another directory's run: continue it in a new --checkpoint-dir, or replace "
+               f"{d}'s run with --overwrite" if source is not None else
+               f"--checkpoint-dir {d} already holds a run ({', '.join(used)}): continue it with --resume, "
+               f"start afresh there with --overwrite, or choose another --checkpoint-dir")
+    elif here and meta is not None:
+        why, carry = _rollback(d, source, meta)
+    args._run_id = meta.get("run_id") if here and isinstance(meta, dict) else None   # a run resumed in place
+    if why is not None:
+        if not overwrite:
+            raise UsageError(why + " (--overwrite keeps the old run until the new one's first checkpoint)")
+        _open_overwrite(claim)
+        if carry and os.path.isfile(os.path.join(d, "metrics.jsonl")):   # the history up to the checkpoint
+            shutil.copyfile(os.path.join(d, "metrics.jsonl"), os.path.join(claim.work, "metrics.jsonl"))
+        args._run_id = None
+    if not isinstance(args._run_id, str):
+        args._run_id = uuid.uuid4().hex                       # a new run, or one resumed from an old minirnn
     checkpoint.clean_stale_tmp(d)
+
+
+def _rollback(d, source, meta):
+    """(why resuming `source`, a checkpoint in `d`, would discard `d`'s history, or None; whether it
+    is an earlier checkpoint of the same run, whose metrics lines up to it a replacing run keeps)."""
+    latest = os.path.join(d, "latest.npz")
+    if not os.path.isfile(latest) or _same_file(latest, source):
+        return None, False
+    try:
+        now = checkpoint.load_meta(latest)
+    except UsageError:                                        # a damaged latest.npz: nothing to protect
+        return None, False
+    mine, theirs = meta.get("run_id"), now.get("run_id")
+    if isinstance(mine, str) and isinstance(theirs, str) and mine != theirs:
+        return (f"--resume {source} is a checkpoint of another run than the one in {d} (a copy?): resuming "
+                f"it there would mix two runs in one directory; resume it with a new --checkpoint-dir, or "
+                f"replace {d}'s run with --overwrite"), False
+    it, last = meta.get("iteration"), now.get("iteration")
+    if isinstance(it, int) and isinstance(last, int) and it < last:
+        return (f"--resume {source} is at iteration {it} and {latest} at {last}: resuming there would "
+                f"discard iterations {it + 1}-{last} and their metrics lines; to branch from it, resume it "
+                f"with a new --checkpoint-dir, or replace the run with --overwrite"), True
+    return None, False
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _open_overwrite(claim: _Claim) -> None:
+    """Start building the new run in the sibling directory (the old run is not touched)."""
+    if claim.work is not None:
+        return
+    work = _sibling(claim.real, "new")
+    parent = os.path.dirname(claim.real)
+    if os.path.ismount(claim.real):
+        raise UsageError(f"--overwrite replaces the run in {claim.final} by swapping that directory with a new one, "
+                         f"and it is a mount point, which cannot be renamed: use a directory inside it")
+    try:
+        os.mkdir(work)
+        open(os.path.join(work, STAGING_MARK), "w").close()
+    except OSError as e:
+        raise UsageError(f"--overwrite builds the new run beside {claim.final}, in {parent}, and cannot "
+                         f"write there ({e.strerror}): choose another --checkpoint-dir") from None
+    claim.work = work
+    claim.locks.append(_lock(work))                           # becomes the run directory's lock at the swap
+
+
+def staged(path):
+    """Where a file of a run directory is written now: in the sibling while an --overwrite is
+    building the new run there (before its first checkpoint), else `path` itself."""
+    if path is None:
+        return None
+    full = os.path.abspath(path)
+    for claim in _CLAIMS.values():
+        if claim.work is None:
+            continue
+        if os.path.realpath(full) == claim.real:
+            return claim.work
+        head, name = os.path.split(full)
+        if os.path.realpath(head) == claim.real:
+            return os.path.join(claim.work, name)
+    return path
+
+
+def commit(d) -> str:
+    """The new run has its first checkpoint: make it the run in `d` (see ``claim_checkpoint_dir``).
+    Returns `d` as an absolute path, where the run's files are from now on."""
+    claim = _CLAIMS.get(os.path.realpath(d))
+    if claim is None or claim.work is None:
+        return os.path.abspath(d)
+    signals = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)   # the swap and its cleanup, whole
+    try:
+        cwd = os.getcwd()
+        inside = cwd == claim.real or cwd.startswith(claim.real + os.sep)
+        open(os.path.join(claim.real, REPLACED_MARK), "w").close()
+        try:
+            if not checkpoint.exchange(claim.real, claim.work):   # not Linux: two renames (_repair undoes one)
+                old = _sibling(claim.real, "old")
+                os.rename(claim.real, old)
+                os.rename(claim.work, claim.real)
+                os.rename(old, claim.work)
+        except OSError:
+            os.remove(os.path.join(claim.real, REPLACED_MARK))   # nothing swapped: the old run as it was
+            raise
+        _move_back(claim.work, claim.real, claim.keep)
+        os.remove(os.path.join(claim.real, STAGING_MARK))
+        for name in claim.keep:                               # what is there now is this run's own
+            textio.note_checked(os.path.join(claim.real, name))
+        shutil.rmtree(claim.work)
+        claim.work = None
+        old_lock = claim.locks.pop(0)                         # the old run's, removed with it
+        old_lock.close()
+        if inside:
+            try:
+                os.chdir(cwd)                                 # the same path: the new directory
+            except OSError:
+                os.chdir(claim.real)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return claim.final
+
+
+@at_end
+def _end_claims() -> None:
+    """The run is over: an --overwrite that never reached its first checkpoint is removed (the old
+    run was never touched), a directory the run made and left empty is removed, locks released."""
+    for claim in list(_CLAIMS.values()):
+        try:
+            if claim.work is not None and os.path.exists(os.path.join(claim.work, STAGING_MARK)):
+                shutil.rmtree(claim.work, ignore_errors=True)
+            for d in reversed(claim.made):                    # innermost first
+                left = os.listdir(d) if os.path.isdir(d) and not os.path.islink(d) else None
+                if left == [] or (left == [LOCK_NAME] and os.path.realpath(d) == claim.real):
+                    if left:
+                        os.remove(os.path.join(d, LOCK_NAME))
+                    os.rmdir(d)
+        finally:
+            for f in claim.locks:
+                f.close()
+    _CLAIMS.clear()
 
 
 def _same_dir(a, b) -> bool:
@@ -277,8 +515,13 @@ def fingerprint(path) -> dict:
 
 
 def file_fingerprints(files: dict) -> dict:
-    """Fingerprints of the input files a run uses ({flag: path}), to store in its checkpoints."""
-    return {k: fingerprint(p) for k, p in files.items() if p is not None and os.path.isfile(p)}
+    """Fingerprints of the input files a run uses ({flag: path}), to store in its checkpoints (a stage
+    output of an --overwrite not yet swapped in is read where it is now, ``staged``)."""
+    out = {}
+    for k, p in files.items():
+        if p is not None and os.path.isfile(staged(p)):
+            out[k] = dict(fingerprint(staged(p)), path=os.path.abspath(p))
+    return out
 
 
 def check_fingerprints(meta: dict, files: dict) -> None:
@@ -390,7 +633,8 @@ def make_optimizer(args, model, iters_per_epoch: int):
     params = model.trainable()
     opt = OPTIMIZERS[args.optimizer](params, lr=args.lr, lr_factors=bias_lr_factors(params, args.bias_lr))
     if args.lr_schedule == "cosine":
-        decay_iters = math.ceil(round(args.lr_decay_frac * args.iters, 9))  # 0.3 * 10 is 3, not 3.0000000000000004
+        # 0.3 * 10 is 3, not 3.0000000000000004; at least one iteration decays (--lr-decay-frac 1e-300)
+        decay_iters = max(1, math.ceil(round(args.lr_decay_frac * args.iters, 9)))
         decay_from = max(args.warmup, args.iters - decay_iters)
         return opt, WarmupCosine(args.lr, args.iters, args.warmup, args.lr_floor, decay_from)
     every = args.lr_decay_every or iters_per_epoch
@@ -398,8 +642,10 @@ def make_optimizer(args, model, iters_per_epoch: int):
 
 
 def trainer_kwargs(args, schedule) -> dict:
-    """The Trainer's loop settings, from the shared flags."""
-    return {"iters": args.iters, "eval_every": args.eval_every, "checkpoint_dir": args.checkpoint_dir,
+    """The Trainer's loop settings, from the shared flags; the directory it writes in (the sibling
+    of an --overwrite until its first checkpoint, ``staged``), and the run's identity."""
+    return {"iters": args.iters, "eval_every": args.eval_every, "checkpoint_dir": staged(args.checkpoint_dir),
+            "on_checkpoint": lambda: commit(args.checkpoint_dir), "run_id": getattr(args, "_run_id", None),
             "eval_windows": args.eval_windows,
             "clip": args.clip, "schedule": schedule, "seed": args.seed, "print_every": args.print_every,
             "sample_every": args.eval_every if args.sample_every is None else args.sample_every}
@@ -433,8 +679,9 @@ def resume_and_run(trainer, arrays, meta) -> int:
 
 
 def flags_dict(args) -> dict:
-    """The flags as saved in a checkpoint (everything but where/how to run)."""
-    return {k: v for k, v in vars(args).items() if k not in ("resume", "backend", "checkpoint_dir", "overwrite")}
+    """The flags as saved in a checkpoint (everything but where/how to run, and private fields)."""
+    return {k: v for k, v in vars(args).items()
+            if k not in ("resume", "backend", "checkpoint_dir", "overwrite") and not k.startswith("_")}
 
 
 class StatusLine:

@@ -21,6 +21,12 @@ Signals: ``run_cli`` makes SIGTERM (what ``kill``, nohup jobs and cluster schedu
 ``Terminated``, a KeyboardInterrupt, so it takes the path Ctrl-C takes: a training run saves and
 exits 0 (``Trainer``), anything else stops with one line. SIGINT keeps the disposition the process
 inherited: a job started in the background by a shell (SIGINT ignored) stays deaf to Ctrl-C.
+Before ``run_cli`` there is ``startup``, a script's first statement, which runs before NumPy and
+Numba are imported (this module imports neither): Ctrl-C or SIGTERM during those imports ends the
+process with one line and 130 or 143; an environment they would choke on (``NUMBA_NUM_THREADS=abc``)
+is one line and exit 2; stdout prints what it cannot encode (an ASCII terminal) as ``?``, so a
+sample never stops a run. ``run_cli`` runs the ``at_end`` hooks when ``main`` returns or fails
+(locks released, an unfinished ``--overwrite`` removed, a directory a refused run made removed).
 
 ``require_memory`` turns a size the machine cannot hold (``--hidden 10000000``) into a UsageError
 before anything is allocated.
@@ -32,7 +38,6 @@ import signal
 import sys
 import threading
 
-from .backend import BackendError
 
 
 class UsageError(ValueError):
@@ -65,6 +70,99 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+# ---- before the heavy imports -------------------------------------------------------------------
+_STARTUP = {"sigint_ignored": None}       # what startup found: SIGINT inherited as ignored?
+
+
+def _exit_now(signum, frame):
+    """A signal during the imports: nothing to save, nothing to clean; one line, 128 + signum."""
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    os.write(2, f"\n{what}\n".encode())
+    os._exit(128 + signum)
+
+
+MAX_THREADS = 1024       # NUMBA_NUM_THREADS above this is taken for a typo (99999 threads crash the process)
+NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
+
+
+def check_environment() -> None:
+    """The environment variables that NumPy/Numba read at import, checked before they are imported:
+    UsageError for a value they would fail on with a traceback or a warning."""
+    v = os.environ.get("NUMBA_NUM_THREADS")
+    if v is not None:
+        try:
+            ok = 1 <= int(v.strip()) <= MAX_THREADS
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UsageError(f"NUMBA_NUM_THREADS={v[:40]!r}: should be a whole number of threads from 1 to "
+                             f"{MAX_THREADS:,} (Numba starts that many), or unset")
+    v = os.environ.get("NUMBA_THREADING_LAYER")
+    if v is not None and v.strip().lower() not in NUMBA_LAYERS:
+        raise UsageError(f"NUMBA_THREADING_LAYER={v[:40]!r}: should be one of {', '.join(NUMBA_LAYERS)}, or unset")
+    if any(k.startswith("NUMBA_") for k in os.environ) and "numba" not in sys.modules:
+        import warnings                                       # Numba's own parse of the rest, a warning each
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import numba.core.config  # noqa: F401
+        for w in caught:
+            text = str(w.message)
+            if "could not be parsed" in text:
+                name = text.split("'")[1] if text.count("'") >= 2 else "a NUMBA_ variable"
+                raise UsageError(f"{name}={os.environ.get(name, '')[:40]!r}: Numba cannot read this value "
+                                 f"(see Numba's documentation of {name}), or unset it")
+
+
+def startup(name: str) -> None:
+    """A script's first statement, ``startup(__name__)``: acts only when the script runs as a program.
+
+    Installs handlers for SIGINT (unless inherited as ignored) and SIGTERM that end the process at
+    once with one line (``run_cli`` replaces them with the usual ones); makes stdout replace what its
+    encoding cannot print; checks the environment (one line and exit 2)."""
+    if name != "__main__":
+        return
+    if sys.stdout is None:                                    # started with stdout closed (>&-): print nowhere
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
+    for stream in (sys.stdout,):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):                     # detached or closed: leave it
+                pass
+    if threading.current_thread() is threading.main_thread():
+        _STARTUP["sigint_ignored"] = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        if not _STARTUP["sigint_ignored"]:
+            signal.signal(signal.SIGINT, _exit_now)
+        signal.signal(signal.SIGTERM, _exit_now)
+    try:
+        check_environment()
+    except UsageError as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+# ---- the end of a run ---------------------------------------------------------------------------
+_AT_END: list = []
+
+
+def at_end(fn):
+    """Register fn() to run whenever ``run_cli`` finishes a ``main`` (a module's cleanup of what one
+    run claimed: locks, unfinished transactions). Returns fn (usable as a decorator)."""
+    if fn not in _AT_END:
+        _AT_END.append(fn)
+    return fn
+
+
+def _run_at_end() -> None:
+    for fn in reversed(_AT_END):
+        try:
+            fn()
+        except Exception as e:                                # cleanup never hides the run's result
+            print(f"warning: cleanup failed ({type(e).__name__}: {_one_line(e)[:200]})", file=sys.stderr)
+
+
 def interrupt_status(e: BaseException) -> int:
     """The exit status of a stop by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM)."""
     return 128 + int(getattr(e, "signum", signal.SIGINT))
@@ -73,30 +171,43 @@ def interrupt_status(e: BaseException) -> int:
 def run_cli(main, argv=None) -> int:
     """Run ``main(argv)`` and turn every failure into one line on stderr (see the module docstring)."""
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    previous = {}
+    if main_thread:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is _exit_now:      # startup's: Ctrl-C is KeyboardInterrupt again
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _run(main, argv)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        try:
+            _run_at_end()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _is_usage(e: BaseException) -> bool:
+    """UsageError, or the backend's BackendError (looked up, not imported: it imports NumPy)."""
+    backend = sys.modules.get("minirnn.backend")
+    return isinstance(e, UsageError) or (backend is not None and isinstance(e, backend.BackendError))
 
 
 def _run(main, argv) -> int:
     try:
         return int(main(argv) or 0)
-    except (UsageError, BackendError) as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {describe_os_error(e)}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print("error: out of memory (use smaller sizes or a smaller input)", file=sys.stderr)
-        return 1
     except KeyboardInterrupt as e:
         print("\nterminated (SIGTERM)" if isinstance(e, Terminated) else "\ninterrupted", file=sys.stderr)
         return interrupt_status(e)
     except Exception as e:
+        if _is_usage(e):
+            print(f"error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        if isinstance(e, OSError):
+            print(f"error: {describe_os_error(e)}", file=sys.stderr)
+            return 1
+        if isinstance(e, MemoryError):
+            print("error: out of memory (use smaller sizes or a smaller input)", file=sys.stderr)
+            return 1
         if os.environ.get("MINIRNN_TRACEBACK"):
             raise
         print(f"error: internal error, a bug in minirnn ({type(e).__name__}: {_one_line(e)[:300]}); "
@@ -110,8 +221,41 @@ def require(condition: bool, message: str) -> None:
         raise UsageError(message)
 
 
+def _read_int(path: str):
+    try:
+        with open(path, "rb") as f:
+            return int(f.read(64).split()[0])
+    except (OSError, ValueError, IndexError):               # absent, "max", unreadable
+        return None
+
+
+MEMINFO = "/proc/meminfo"
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),            # cgroup v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _available_bytes():
+    """Memory a new allocation can get now: the kernel's MemAvailable (free memory plus the caches
+    it can drop), and no more than the cgroup (container) limit leaves; None if unknown."""
+    found = []
+    try:
+        with open(MEMINFO, "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in CGROUP_FILES:
+        cap, used = _read_int(limit), _read_int(usage)
+        if cap is not None and used is not None and cap < 1 << 60:
+            found.append(max(cap - used, 0))
+    return min(found) if found else None
+
+
 def memory_bytes() -> int:
-    """Physical memory of this machine in bytes ($MINIRNN_MEMORY overrides it, for tests)."""
+    """Memory available to this process now, in bytes: ``MemAvailable`` (capped by a container's
+    limit), not the machine's total, part of which other processes hold; the physical memory
+    where that is unknown. ``$MINIRNN_MEMORY`` overrides it, for tests."""
     override = os.environ.get("MINIRNN_MEMORY")
     if override:
         try:
@@ -122,6 +266,9 @@ def memory_bytes() -> int:
             raise UsageError(f"MINIRNN_MEMORY={override[:40]!r}: should be a number of bytes (e.g. 8e9), "
                              f"or unset")
         return value
+    available = _available_bytes()
+    if available is not None:
+        return available
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):           # not POSIX: no up-front check
@@ -137,8 +284,8 @@ def fmt_bytes(n: float) -> str:
 
 
 def require_memory(nbytes: float, what: str, hint: str) -> None:
-    """UsageError when `what` needs more bytes than the machine has (checked before allocating)."""
+    """UsageError when `what` needs more bytes than are available now (checked before allocating)."""
     have = memory_bytes()
     if nbytes > have:
         raise UsageError(f"{what} needs about {fmt_bytes(nbytes)} of memory, this machine has "
-                         f"{fmt_bytes(have)}: {hint}")
+                         f"{fmt_bytes(have)} available: {hint}")

@@ -563,6 +563,7 @@ def _read_counts(path, words):
     sidecar = path + COUNTS_SUFFIX
     if not os.path.exists(sidecar):
         return None
+    check_input_file(sidecar, "word-counts file (.counts.json)")     # a FIFO there would block the read
     try:
         with open(sidecar, encoding="utf-8") as f:
             blob = json.load(f)

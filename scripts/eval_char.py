@@ -15,6 +15,9 @@ reported with their counts, not an error. A progress line goes to stderr every f
 
     bits/char = nats/char / ln 2        perplexity = e^(nats/char)
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
 import argparse
 import os
 import sys
@@ -24,9 +27,10 @@ from collections import Counter
 import numpy as np
 
 from minirnn import backend
-from minirnn.cli import HelpFormatter
-from minirnn.errors import UsageError, require, run_cli
+from minirnn.cli import HelpFormatter, model_bytes
+from minirnn.errors import UsageError, require, require_memory, run_cli
 from minirnn.introspect import evaluate_ids, stream_ids, unknown_report
+from minirnn.textio import check_text_file
 from minirnn.trainer import load_model
 
 
@@ -70,7 +74,11 @@ def held_out_ids(meta, index, unknown):
                              f"its held-out split is not known: give a text with --text")
     text = "".join(read_chunks(path))
     flags = meta.get("flags") if isinstance(meta.get("flags"), dict) else {}
-    held = text[len(text) - int(len(text) * float(flags.get("val_frac", 0.1))):]
+    frac = flags.get("val_frac", 0.1)
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+        raise UsageError(f"the checkpoint's flags hold val_frac {str(frac)[:40]!r}, not a share in (0, 1): its "
+                         f"held-out split is not known: give a text with --text")
+    held = text[len(text) - int(len(text) * frac):]
     ids = np.array([index.get(ch, -1) for ch in held], dtype=np.int64)     # (n,)
     if (ids < 0).any():
         unknown.update(ch for ch, i in zip(held, ids) if i < 0)
@@ -104,9 +112,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     require(args.window >= 1, f"--window must be >= 1, got {args.window}")
     require(args.max_chars >= 0, f"--max-chars must be >= 0, got {args.max_chars}")
+    if args.text is not None:
+        check_text_file(args.text)                     # before the model is loaded
     if args.backend:
         backend.set_backend(args.backend)
     model, _, meta = load_model(args.checkpoint, "char")
+    m = meta["model"]
+    require_memory(model_bytes(m["vocab_size"], model.params["rnn.0.Wx"].shape[0], m["hidden"], m["layers"],
+                               m["cell"], 1, args.window, np.dtype(m["dtype"]).itemsize),
+                   f"--window {args.window:,} of this model", "use a smaller --window (it changes speed and memory, "
+                   "not the result)")
     index = {ch: i for i, ch in enumerate(meta["vocab"])}
     unknown = Counter()
     if args.text is None:

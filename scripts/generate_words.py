@@ -19,6 +19,9 @@ log p(w) = log p(c(w) | history) + log p(w | c(w)), never <unk>), with their log
 first; --length-norm ranks by the log-probability per word (it matters only with --beam-end words,
 which end a continuation). Temperature, top-k, choice and seed play no part in it.
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
 import argparse
 import sys
 

@@ -20,6 +20,10 @@ The page works offline: the plots are inline PNGs, the picker a few lines of inl
 is built by minirnn/report.py; this script checks the flags and the outputs (an earlier page or
 picture is replaced only with --overwrite) and writes them. Needs matplotlib (pip install -e ".[plot]").
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import argparse
 import os
 import sys

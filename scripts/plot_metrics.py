@@ -10,6 +10,10 @@ validation loss (solid, its last value written beside it), in nats per token, ag
 An earlier picture under --out is replaced only with --overwrite. Needs matplotlib
 (pip install -e ".[plot]").
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import argparse
 import os
 import sys

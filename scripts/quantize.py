@@ -14,7 +14,12 @@ is one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import argparse
+import math
 import os
 import sys
 import time
@@ -30,6 +35,9 @@ from minirnn.errors import DataError, UsageError, require, run_cli  # noqa: E402
 from minirnn.keyedvectors import KeyedVectors  # noqa: E402
 from minirnn.quantizer import EmbeddingQuantizer  # noqa: E402
 from minirnn.textio import check_output_dir, refuse_existing  # noqa: E402
+
+
+MAX_N_INIT = 100        # --n-init above this is taken for a typo
 
 
 def parse_args(argv=None):
@@ -73,10 +81,11 @@ def show_cluster(q, k, top, label=""):
 def main(argv=None):
     args = parse_args(argv)
     require(args.clusters >= 1, f"--clusters must be at least 1, got {args.clusters}")
-    require(args.n_init >= 1, f"--n-init must be at least 1, got {args.n_init}")
+    require(1 <= args.n_init <= MAX_N_INIT,
+            f"--n-init must be in 1..{MAX_N_INIT} (a guard against typos: each is a whole k-means), got {args.n_init}")
     require(args.max_iter >= 1, f"--max-iter must be at least 1, got {args.max_iter}")
     require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
-    require(args.tol >= 0, f"--tol must be >= 0, got {args.tol}")
+    require(math.isfinite(args.tol) and args.tol >= 0, f"--tol must be a finite number >= 0, got {args.tol}")
     require(args.show >= 0 and args.top >= 1, "--show must be >= 0 and --top >= 1")
     if args.backend:
         backend.set_backend(args.backend)

@@ -15,6 +15,9 @@ their log-probabilities in nats), best first; --beam-end CHARS ends a continuati
 characters, and --length-norm then ranks by the log-probability per character. Temperature, top-k,
 top-p and seed play no part in it.
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
 import argparse
 import sys
 

@@ -4,7 +4,7 @@
     python scripts/train_char.py                          # LSTM on Don Quijote, a few minutes on 2 CPU cores
     python scripts/train_char.py --text my.txt --hidden 512 --layers 3 --iters 20000
     python scripts/train_char.py --resume                 # continue from <checkpoint-dir>/latest.npz
-    python scripts/train_char.py --overwrite              # start afresh where a run already is (deletes it)
+    python scripts/train_char.py --overwrite              # start afresh where a run already is (replaces it)
     python scripts/train_char.py --lstm-file ex/lstm.py   # the LSTM you wrote (python -m minirnn.exercises);
                                                           # --rnn-file, --gru-file likewise
 
@@ -12,8 +12,14 @@ Every --eval-every iterations it measures the validation loss (nats per characte
 --eval-windows windows of the validation split; the whole split at the end), writes latest.npz (and
 best.npz when validation improved), then appends a line to <checkpoint-dir>/metrics.jsonl and prints
 a sample. Ctrl-C (or SIGTERM) saves a checkpoint and exits 0. A --checkpoint-dir that holds an earlier run is
-refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file).
+refused unless --resume or --overwrite is given, and one run at a time holds it (a lock file). With
+--overwrite the new run is built beside it and replaces the old one only once it has written its first
+checkpoint: a run that fails or is stopped before that leaves the old run as it was.
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import argparse
 import sys
 
@@ -27,7 +33,7 @@ from minirnn.errors import UsageError, require, run_cli
 from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
 from minirnn.model import RNNLM
 from minirnn.sampling import check_options, generate
-from minirnn.textio import default_corpus
+from minirnn.textio import check_text_file, default_corpus
 from minirnn.trainer import Trainer
 
 
@@ -72,8 +78,8 @@ def main(argv=None):
     check_options(args.sample_temperature, 0, 1.0, temperature_flag="--sample-temperature")
     require(0 <= args.sample_length <= 100_000,
             f"--sample-length must be in 0..100000 (a printed sample), got {args.sample_length}")
-    text_path = args.text or default_corpus()
-    claim_checkpoint_dir(args, inputs={"--text": text_path})
+    text_path = check_text_file(args.text or default_corpus())
+    claim_checkpoint_dir(args, inputs={"--text": text_path}, meta=meta)
     files = {"text": text_path}
     if meta is not None:
         check_fingerprints(meta, files)

@@ -14,6 +14,10 @@ Stages, each skipped when its output is given:
 metrics.jsonl records the validation cross-entropy over clusters (val_loss, val_ppl) and the
 word-level cross-entropy (word_ce, word_ppl): cluster CE + the within-cluster unigram term.
 """
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: Numba kernels share 2 cores
@@ -27,7 +31,7 @@ import numpy as np
 from minirnn import backend
 from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_fingerprints, check_flags,
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
-                         make_optimizer, resume_and_run, resume_checkpoint, trainer_kwargs)
+                         make_optimizer, resume_and_run, resume_checkpoint, staged, trainer_kwargs)
 from minirnn.errors import DataError, UsageError, interrupt_status, require, run_cli
 from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
 from minirnn.keyedvectors import KeyedVectors
@@ -77,7 +81,7 @@ def word_vectors(args):
     w2v.train(args.corpus, progress=progress)
     status.done()
     path = os.path.join(os.path.abspath(args.checkpoint_dir), "vectors.txt")
-    w2v.wv.save_word2vec_format(path)
+    w2v.wv.save_word2vec_format(staged(path))     # beside the old run until the first checkpoint (--overwrite)
     args.vectors = path
     print(f"  saved {len(w2v.wv):,} vectors to {path}")
     return w2v.wv
@@ -118,7 +122,7 @@ def quantizer(args, kv, q=None):
         raise UsageError(f"{args.vectors}: {e}") from None
     status.done()
     path = os.path.join(os.path.abspath(args.checkpoint_dir), "quantizer")
-    q.save(path)
+    q.save(staged(path))
     args.quantizer = path
     print(f"  saved to {path}: reconstruction error {q.reconstruction_error:.3f}, "
           f"compression {q.compression_ratio:.1f}x")
@@ -153,7 +157,7 @@ def main(argv=None):
     q_loaded = load_quantizer(args.quantizer) if args.quantizer and args.clusters > 0 else None
     outputs = ([] if args.vectors else ["vectors.txt", "vectors.txt.counts.json"]) + \
         ([] if args.quantizer or args.clusters == 0 else ["quantizer"])
-    claim_checkpoint_dir(args, outputs, inputs={
+    claim_checkpoint_dir(args, outputs, meta=meta, inputs={
         "--corpus": args.corpus, "--vectors": args.vectors,
         "--vectors counts": args.vectors and args.vectors + ".counts.json",
         **({f"--quantizer's {n}": os.path.join(args.quantizer, n) for n in ("quantizer.npz", "quantizer.json")}

@@ -12,19 +12,27 @@ stderr and exit status 2.
 """
 from __future__ import annotations
 
+from minirnn.errors import startup
+
+startup(__name__)   # first: Ctrl-C during the imports below is one line, not a traceback
+
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: Numba kernels share 2 cores
 
 import argparse
+import math
 import sys
 import time
 
 import numba
 
 from minirnn.errors import require, run_cli
-from minirnn.textio import check_output_file, check_text_file, default_corpus, refuse_existing
+from minirnn.textio import check_distinct, check_output_file, check_text_file, default_corpus, refuse_existing
 from minirnn.word2vec import Word2Vec
+
+
+MAX_NEGATIVE = 1000     # --negative above this is taken for a typo (each pair costs K + 1 dot products)
 
 
 def parse_args(argv):
@@ -90,17 +98,24 @@ class ProgressBar:
 def main(argv=None):
     args = parse_args(argv)
     require(args.topn >= 1, f"--topn must be >= 1, got {args.topn}")
-    # every check before the vocabulary pass and the epochs: the corpus, then each output
+    require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    require(1 <= args.negative <= MAX_NEGATIVE,
+            f"--negative must be in 1..{MAX_NEGATIVE} (a guard against typos: word2vec uses 5-20), got {args.negative}")
+    require(math.isfinite(args.sample) and args.sample >= 0, f"--sample must be a finite number >= 0, got {args.sample}")
+    # every check before the vocabulary pass and the epochs: the corpus, then each output, side files
+    # included (--out's .counts.json, --model's .json), none of them an input or another output
     check_text_file(args.corpus)
     inputs = {"--corpus": args.corpus}
-    check_output_file(args.out, "--out", inputs)
-    check_output_file(args.out + ".counts.json", "--out", inputs)
-    refuse_existing([args.out, args.out + ".counts.json"], "--out", args.overwrite)
+    outputs = {"--out": args.out, "--out's counts": args.out + ".counts.json"}
     if args.model:
         model_path = args.model if args.model.endswith(".npz") else args.model + ".npz"
-        check_output_file(model_path, "--model", inputs)
-        refuse_existing([model_path], "--model", args.overwrite)
-        require(os.path.abspath(model_path) != os.path.abspath(args.out), "--model and --out name the same file")
+        outputs.update({"--model": model_path, "--model's JSON": model_path[:-4] + ".json"})
+    for what, path in outputs.items():
+        check_output_file(path, what.split("'")[0], inputs)
+    check_distinct(outputs)
+    refuse_existing([args.out, args.out + ".counts.json"], "--out", args.overwrite)
+    if args.model:
+        refuse_existing([outputs["--model"], outputs["--model's JSON"]], "--model", args.overwrite)
     model = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, max_vocab=args.max_vocab,
                      negative=args.negative, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                      epochs=args.epochs, workers=args.workers, seed=args.seed, keep_digits=args.keep_digits)

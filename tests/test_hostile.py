@@ -105,7 +105,7 @@ def test_disk_full_is_one_line_exit_1_and_metrics_match_checkpoints(tiny_text, t
 # 3. impossible sizes and rates -------------------------------------------------------------------
 def test_impossible_sizes_and_rates_are_refused_before_allocating(tiny_text, tmp_path, capsys):
     ck = str(tmp_path / "ck")
-    for argv in (["--hidden", "10000000"], ["--embed", "100000000000"], ["--layers", "100000", "--hidden", "4096"]):
+    for argv in (["--hidden", "10000000"], ["--embed", "100000000000"], ["--layers", "1000", "--hidden", "4096"]):
         assert run_cli(train_char.main, ["--text", tiny_text, *SMALL, *argv, "--checkpoint-dir", ck]) == 2
         assert "of memory" in one_line_error(capsys)
     huge = tmp_path / "huge.vec"
