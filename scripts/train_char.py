@@ -30,7 +30,7 @@ from minirnn.cli import (HelpFormatter, add_model_flags, check_flags, check_fing
                          claim_checkpoint_dir, file_fingerprints, flags_dict, make_optimizer,
                          resume_and_run, resume_checkpoint, trainer_kwargs)
 from minirnn.errors import UsageError, require, run_cli
-from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
+from minirnn.exercises.cells import add_cell_file_flags, use_cell_files
 from minirnn.model import RNNLM
 from minirnn.sampling import check_options, generate
 from minirnn.textio import check_text_file, default_corpus

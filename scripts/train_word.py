@@ -33,7 +33,7 @@ from minirnn.cli import (HelpFormatter, StatusLine, add_model_flags, check_finge
                          check_model_size, claim_checkpoint_dir, file_fingerprints, flags_dict,
                          make_optimizer, resume_and_run, resume_checkpoint, staged, trainer_kwargs)
 from minirnn.errors import DataError, UsageError, interrupt_status, require, run_cli
-from minirnn.exercises.learner import add_cell_file_flags, use_cell_files
+from minirnn.exercises.cells import add_cell_file_flags, use_cell_files
 from minirnn.keyedvectors import KeyedVectors
 from minirnn.model import RNNLM
 from minirnn.textio import check_input_file, check_text_file, default_corpus

@@ -330,7 +330,7 @@ def check(path: str, isolate: bool = True, timeout: float | None = None) -> Repo
     CLI's way); otherwise here (the tests' way for files they wrote)."""
     if isolate:
         from .isolate import run_isolated
-        return run_isolated("check", path, timeout)
+        return run_isolated("check", path, which(path), timeout)
     ex = which(path)
     module = load(path, ex)
     todos = _todos(path)
@@ -344,13 +344,6 @@ def check(path: str, isolate: bool = True, timeout: float | None = None) -> Repo
     except (grading.Unfinished, grading.Raised) as e:
         return Report(ex, [], str(e), todos)
     return Report(ex, verdicts, "", todos)
-
-
-def use_lstm_file(path: str):
-    """The char model's LSTM layers run the learner's checked file (kept for callers of the first
-    version; ``learner.use_cell_file`` does it for any cell)."""
-    from .learner import use_cell_file
-    return use_cell_file("lstm", path)
 
 
 USAGE = ("usage: python -m minirnn.exercises [list | start NAME DIR | check FILE | overfit FILE | overfit NAME DIR]"
@@ -402,7 +395,7 @@ def main(argv=None) -> int:
             raise UsageError(f"{path}: overfit trains a model with your piece in it: one of {', '.join(OVERFIT)}; "
                              f"the {name} exercise is checked by `check` alone")
         from .isolate import run_isolated
-        report = run_isolated("overfit", path, timeout)
+        report = run_isolated("overfit", path, which(path), timeout)
         if report.problem:
             print(f"{report.exercise.name}: {report.problem}")
         return 0 if report.passed else 1

@@ -1,7 +1,7 @@
 """Run the learner's code in a process of its own, with a time limit.
 
-``run_isolated(mode, path, timeout)`` checks (mode "check") or overfits (mode "overfit") the file at
-``path`` in a child process, ``python -m minirnn.exercises.isolate MODE PATH RESULT``, which writes
+``run_isolated(mode, path, ex, timeout)`` checks (mode "check") or overfits (mode "overfit") the file at
+``path`` in a child process, ``python -m minirnn.exercises._child MODE PATH RESULT``, which writes
 its result as JSON to the file RESULT and nothing else. Whatever the learner's code does, the parent
 answers with a report:
 
@@ -75,17 +75,16 @@ def _kill(proc):
     proc.wait()
 
 
-def run_isolated(mode: str, path: str, timeout: float | None = None, echo=None) -> IsolatedReport:
-    """See the module doc. ``echo``: None lets the child write to this process's stdout as it goes
+def run_isolated(mode: str, path: str, ex, timeout: float | None = None, echo=None) -> IsolatedReport:
+    """See the module doc. ``ex``: the exercise the file is (``which(path)``, found by the caller, so a
+    FIFO, a directory or a file that is not an exercise is exit 2 before any child runs). ``echo``: None lets the child write to this process's stdout as it goes
     (a terminal); a function is handed what the child printed, once it is done (a notebook cell)."""
-    from . import which
-    ex = which(path)                                 # a FIFO, a directory, not an exercise: exit 2 here
     limit = time_limit(mode, timeout)
     fd, result = tempfile.mkstemp(prefix="minirnn-exercise-", suffix=".json")
     os.close(fd)
     os.unlink(result)                                # the child creates it: no result = no file
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "minirnn.exercises.isolate", mode, path, result],
+        proc = subprocess.Popen([sys.executable, "-m", "minirnn.exercises._child", mode, path, result],
                                 stdin=subprocess.DEVNULL, stdout=None if echo is None else subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
@@ -115,35 +114,3 @@ def run_isolated(mode: str, path: str, timeout: float | None = None, echo=None) 
     if "usage_error" in out:
         raise UsageError(out["usage_error"])
     return IsolatedReport(ex, bool(out["passed"]), out.get("text", ""), out.get("first", ""), out.get("problem", ""))
-
-
-def child(mode: str, path: str, result: str) -> int:
-    from . import check
-    try:
-        if mode == "check":
-            r = check(path, isolate=False)
-            out = {"passed": r.passed, "text": r.text(path), "first": r.first_error()}
-        elif mode == "overfit":
-            from .overfit import overfit
-            ok, line = overfit(path)
-            out = {"passed": ok, "text": line, "first": "" if ok else line}
-        else:
-            out = {"usage_error": f"no such mode {mode!r}"}
-    except UsageError as e:
-        out = {"usage_error": " ".join(str(e).split())}
-    except SystemExit as e:                          # sys.exit outside the graded calls (an overfit run)
-        out = {"passed": False, "problem": f"{path} called sys.exit({e.code!r}) during the {mode}"}
-    except NotImplementedError as e:                 # an overfit run of a file still being written
-        out = {"passed": False, "problem": f"{path} is not written yet: fill in its TODOs ({e})"}
-    except Exception as e:  # noqa: BLE001 - the learner's code raised during an overfit run
-        out = {"passed": False, "problem": f"{path} raised {type(e).__name__} during the {mode}: "
-                                           f"{' '.join(str(e).split())[:200]} (run its check)"}
-    tmp = result + ".part"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(out, f)
-    os.replace(tmp, result)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(child(*sys.argv[1:4]))

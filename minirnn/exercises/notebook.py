@@ -37,11 +37,11 @@ def start(name: str) -> str:
 
 def check(name: str) -> bool:
     """Grade DIR/NAME.py and print the report. Returns whether it passed."""
-    from . import check as check_file
+    from . import check as check_file, which
     from .isolate import run_isolated
     p = path(name)
     try:
-        report = run_isolated("check", p, echo=print) if ISOLATE else check_file(p, isolate=False)
+        report = run_isolated("check", p, which(p), echo=print) if ISOLATE else check_file(p, isolate=False)
     except UsageError as e:
         print(f"error: {e}")
         return False
@@ -55,8 +55,9 @@ def overfit(name: str) -> bool:
     p = path(name)
     try:
         if ISOLATE:
+            from . import which
             from .isolate import run_isolated
-            report = run_isolated("overfit", p, echo=print)
+            report = run_isolated("overfit", p, which(p), echo=print)
             if report.problem:
                 print(report.problem)
             return report.passed
