@@ -1,0 +1,191 @@
+"""A dump to a corpus: the articles' prose, cleaned by worker processes, written in dump order.
+
+    from minirnn.wiki import open_dump, extract
+    with open("eswiki.txt", "wb") as f:
+        stats = extract(open_dump("eswiki-latest-pages-articles-multistream.xml.bz2"), f, workers=8)
+
+The corpus is UTF-8 text: for each article its title on a line, then one paragraph a line (a heading
+that has prose under it is a line too), then a blank line. ``minirnn.tokenize.iter_sentences`` reads a
+run of lines up to a blank line as one sentence, so each article is one sentence for word2vec's windows
+(cut every 10,000 words), as gensim's WikiCorpus makes it, while a reader still sees paragraphs.
+
+An article is a page of namespace 0 that is not a redirect and has prose left after the passes of
+``minirnn.wiki.markup``. Each worker takes a job (``minirnn.wiki.dump.Job``), reads and decompresses
+it, parses its whole pages and cleans them (``work``); this process hands out the jobs, at most two per
+worker ahead (so memory stays bounded however large the dump), joins the page that straddles two jobs
+and cleans it itself, and writes the pieces in order: the corpus is the same for any number of workers.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, fields
+
+from ..errors import UsageError
+from .dump import PAGE_OPEN, Dump, Job, iter_pages, read_job, split_pages, to_utf8
+from .markup import Site, is_redirect, to_prose
+
+JOB_BYTES = {"multistream": 1 << 20, "xml": 4 << 20, "stream": 4 << 20}   # compressed bytes for bz2
+
+
+@dataclass
+class Stats:
+    """Counts of one piece of the dump, or of all of it (``add``)."""
+    pages: int = 0          # <page> elements read
+    articles: int = 0       # written
+    redirects: int = 0
+    other_ns: int = 0       # pages outside namespace 0 (talk, templates, categories, ...)
+    empty: int = 0          # articles without prose once cleaned
+    words: int = 0          # whitespace-separated words written
+    xml_bytes: int = 0      # decompressed XML read
+
+    def add(self, other: "Stats") -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def namespace_of(title: str, site_names: dict) -> int:
+    """A page's namespace from its title's prefix, for dumps without <ns> ('Talk:X' -> 1)."""
+    prefix, colon, _ = title.partition(":")
+    if colon:
+        for key, name in site_names.items():
+            if key != 0 and name and name.casefold() == prefix.casefold():
+                return key
+    return 0
+
+
+def clean_region(region: bytes, encoding: str, site: Site, namespaces: dict, stats: Stats) -> bytes:
+    """The corpus text (UTF-8) of a region of whole pages; counts go to `stats`."""
+    out = []
+    for page in iter_pages(to_utf8(region, encoding)):
+        stats.pages += 1
+        ns = page.ns if page.ns is not None else namespace_of(page.title, namespaces)
+        if ns != 0:
+            stats.other_ns += 1
+        elif page.redirect or is_redirect(page.text):
+            stats.redirects += 1
+        else:
+            paragraphs = to_prose(page.text, site)
+            if not paragraphs:
+                stats.empty += 1
+                continue
+            article = page.title.strip() + "\n" + "\n".join(paragraphs) + "\n\n"
+            stats.articles += 1
+            stats.words += len(article.split())
+            out.append(article)
+    return "".join(out).encode("utf-8")
+
+
+@dataclass
+class Piece:
+    """A worker's answer: the raw bytes before and after the job's whole pages, their corpus text."""
+    head: bytes
+    out: bytes
+    tail: bytes
+    whole: bool             # the job held at least one whole page (else head is all of it)
+    stats: Stats
+
+
+def work(job: Job, site: Site, namespaces: dict) -> Piece:
+    """Read one job and clean its whole pages (runs in a worker process)."""
+    data = read_job(job)
+    head, region, tail = split_pages(data)
+    stats = Stats(xml_bytes=len(data))
+    out = clean_region(region, job.encoding, site, namespaces, stats) if region else b""
+    return Piece(head, out, tail, bool(region), stats)
+
+
+def _worker_signals() -> None:
+    """Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
+    ignore it; SIGTERM (the parent's pool.terminate) ends a worker at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run_jobs(jobs, workers: int, site: Site, namespaces: dict):
+    """The Pieces of `jobs`, in order; at most 2 x workers jobs in flight."""
+    if workers <= 1:
+        for job in jobs:
+            yield work(job, site, namespaces)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ctx.Pool(workers, initializer=_worker_signals) as pool:       # leaving it terminates the workers
+        pending = deque()
+        for job in jobs:
+            pending.append(pool.apply_async(work, (job, site, namespaces)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _cut_articles(out: bytes, k: int) -> bytes:
+    """The first k articles of a piece of corpus (each ends with the only blank line it holds)."""
+    end = 0
+    for _ in range(k):
+        end = out.index(b"\n\n", end) + 2
+    return out[:end]
+
+
+def extract(dump: Dump, out, workers: int | None = None, max_articles: int | None = None,
+            job_bytes: int | None = None, progress=None) -> Stats:
+    """Write the corpus of `dump` to the binary file `out`; returns the Stats. `progress(stats,
+    seconds)` is called after each job. UsageError when no article has prose (nothing to train on)."""
+    workers = workers or os.cpu_count() or 1
+    job_bytes = job_bytes or JOB_BYTES[dump.kind]
+    if dump.kind != "stream":                    # enough jobs to keep every worker busy on a small dump
+        job_bytes = max(1 << 16, min(job_bytes, dump.size // (4 * workers) + 1))
+    carry_encoding = "utf-8" if dump.kind == "stream" else dump.encoding
+    namespaces = dump.info["namespaces"]
+    total, carry, t0 = Stats(), b"", time.perf_counter()
+
+    def emit(text: bytes, stats: Stats) -> bool:
+        """Write a piece of corpus; True once max_articles are written."""
+        if max_articles is not None and total.articles + stats.articles >= max_articles:
+            text = _cut_articles(text, max_articles - total.articles)
+            stats = Stats(articles=max_articles - total.articles, words=len(text.split()))
+        out.write(text)
+        total.articles += stats.articles
+        total.words += stats.words
+        return max_articles is not None and total.articles >= max_articles
+
+    done = False
+    pieces = run_jobs(dump.jobs(job_bytes), workers, dump.site, namespaces)
+    try:
+        for piece in pieces:
+            carry += piece.head
+            total.xml_bytes += piece.stats.xml_bytes
+            if piece.whole:
+                # the previous tail and this head make whole pages (the dump's header, before the
+                # first page, and its footer after the last are left out)
+                _, region, _ = split_pages(carry)
+                if region:
+                    stats = Stats()
+                    done = emit(clean_region(region, carry_encoding, dump.site, namespaces, stats), stats)
+                    _add_counts(total, stats)
+                if not done:
+                    done = emit(piece.out, piece.stats)
+                    _add_counts(total, piece.stats)
+                carry = piece.tail
+            if progress is not None:
+                progress(total, time.perf_counter() - t0)
+            if done:
+                break
+    finally:
+        pieces.close()                  # stops the workers at once: an error, Ctrl-C, --max-articles
+    if not done and PAGE_OPEN in carry:
+        raise UsageError(f"{dump.path}: the dump ends inside a page (a truncated file?)")
+    if total.articles == 0:
+        raise UsageError(f"{dump.path}: no article with prose in this dump ({total.pages} pages read, "
+                         f"{total.redirects} redirects, {total.other_ns} outside the article namespace)")
+    return total
+
+
+def _add_counts(total: Stats, stats: Stats) -> None:
+    """The page counts of `stats` (articles and words are counted by emit)."""
+    for name in ("pages", "redirects", "other_ns", "empty"):
+        setattr(total, name, getattr(total, name) + getattr(stats, name))
