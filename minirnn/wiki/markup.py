@@ -32,7 +32,7 @@ MEDIA_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "svg", "tif", "tiff", "webp", "
                     "ogv", "webm", "mp3", "mp4", "wav", "flac", "mid", "midi", "pdf", "djvu", "stl")
 # an interlanguage link: [[fr:Paris]], [[zh-min-nan:...]], [[simple:...]]; the shape of a language
 # code rather than a list, so that a language added to Wikipedia later is still recognized
-LANGUAGE_CODE = re.compile(r"(?:[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}|simple)\Z")
+LANGUAGE_CODE = re.compile(r"(?:[a-z]{2,3}(?:-[a-z0-9]{1,8}){0,2}|simple)\Z")
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,22 @@ def drop_nested(text: str, tokens: re.Pattern, opener: str, unclosed_to_end: boo
 TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}")
 # a wiki table opens with {| and closes with |}, each at the start of a line ({| may be indented with :)
 TABLE_TOKEN = re.compile(r"^[ \t:]*\{\||^[ \t]*\|\}", re.M)
-# templates that stand for a character of prose: {{'}} is the apostrophe of French "l{{'}}''Art''"
-CHARACTER_TEMPLATES = re.compile(r"\{\{\s*(['’])\s*\}\}")
+# a template's parameter, {{{nombre}}} or {{{1|default}}}: only template pages hold them, but a page that
+# copied a template's code does too, and its three braces would leave one behind
+PARAMETER = re.compile(r"\{\{\{[^{}]*\}\}\}")
+# templates that stand for a character of prose: {{'}} is the apostrophe of French "l{{'}}''Art''". It
+# becomes a placeholder until the entities pass, so that the emphasis pass never reads it as a quote
+CHARACTER_TEMPLATES = re.compile(r"\{\{\s*['’]\s*\}\}")
+APOSTROPHE = "\ue000"
 
 
 def templates(text: str, site: Site) -> str:
     """{{Ficha de persona|nombre=...}}, {{cita|...{{fecha|...}}...}} and {{#if:...}} go, nested or not."""
-    if "{{" not in text:
+    if "{{" not in text and "}}" not in text:
         return text
-    text = CHARACTER_TEMPLATES.sub(r"\1", text)
+    if "{{{" in text:
+        text = PARAMETER.sub("", text)
+    text = CHARACTER_TEMPLATES.sub(APOSTROPHE, text)
     return drop_nested(text, TEMPLATE_TOKEN, "{{", unclosed_to_end=False)
 
 
@@ -131,7 +138,8 @@ def tables(text: str, site: Site) -> str:
 
 # ---- passes 5 and 6: links ------------------------------------------------------------------------------
 # [http://example.org label] -> label; [http://example.org] -> nothing; a bare URL -> nothing
-EXTERNAL_LINK = re.compile(r"\[(?:(?:https?|ftps?|irc|news|mailto):|//)[^\s\[\]]*(?:[ \t]+([^\[\]\n]*))?\]", re.I)
+EXTERNAL_LINK = re.compile(r"\[(?:(?:(?:https?|ftps?|ircs?):)?//|(?:mailto|news):)[^\s\[\]]+(?:[ \t]+([^\[\]\n]*))?\]",
+                           re.I)
 BARE_URL = re.compile(r"(?<![\w/])(?:https?|ftp)://[^\s<>\[\]{}|\"]+")
 
 
@@ -233,6 +241,8 @@ def entities(text: str, site: Site) -> str:
         text = html.unescape(text)
         if ENTITY.search(text):
             text = html.unescape(text)
+    if APOSTROPHE in text:
+        text = text.replace(APOSTROPHE, "'")
     if ODD_SPACE.search(text):
         text = ODD_SPACE.sub(" ", text)
     return INVISIBLE.sub("", text) if INVISIBLE.search(text) else text
@@ -324,8 +334,8 @@ def layout(text: str) -> list:
                 continue
         if skip_below:
             continue
-        if first in "*#;|!" or s.startswith("{|"):
-            end_paragraph()                           # a list item or a table line
+        if first in "*#;|!" or s.startswith("{|") or not LETTER.search(s):
+            end_paragraph()                           # a list item, a table line, a rule (----)
             continue
         if first == ":":
             end_paragraph()
