@@ -176,9 +176,22 @@ def read_job(job: Job) -> bytes:
     if not job.compressed:
         return raw
     try:
-        return bz2.decompress(raw)
+        return decompress_streams(raw)
     except (OSError, EOFError, ValueError) as e:
         raise UsageError(f"{job.path}: corrupt bz2 data in bytes {job.start}-{job.end} ({e})") from None
+
+
+def decompress_streams(raw: bytes) -> bytes:
+    """Whole bz2 streams, one after another, every byte of `raw` used. (bz2.decompress would stop without a
+    word at a damaged stream after the first: here it is an error.)"""
+    out, pos, view = [], 0, memoryview(raw)
+    while pos < len(raw):
+        d = bz2.BZ2Decompressor()
+        out.append(d.decompress(view[pos:]))
+        if not d.eof:
+            raise EOFError("a stream ends before its end-of-stream marker")
+        pos = len(raw) - len(d.unused_data)
+    return b"".join(out)
 
 
 class Dump:
@@ -314,7 +327,7 @@ def _index_offsets(index: str, path: str, size: int):
             if not head.strip():
                 continue
             if not head.isdigit():
-                raise UsageError(f"{index}: line {n} is not 'offset:page_id:title'")
+                raise UsageError(f"{index}: not a multistream index (line {n} is not 'offset:page_id:title')")
             offset = int(head)
             if offset == last:
                 continue

@@ -138,7 +138,7 @@ def extract(dump: Dump, out, workers: int | None = None, max_articles: int | Non
     workers = workers or os.cpu_count() or 1
     job_bytes = job_bytes or JOB_BYTES[dump.kind]
     if dump.kind != "stream":                    # enough jobs to keep every worker busy on a small dump
-        job_bytes = max(1 << 16, min(job_bytes, dump.size // (4 * workers) + 1))
+        job_bytes = max(1 << 12, min(job_bytes, dump.size // (4 * workers) + 1))
     carry_encoding = "utf-8" if dump.kind == "stream" else dump.encoding
     namespaces = dump.info["namespaces"]
     total, carry, t0 = Stats(), b"", time.perf_counter()
