@@ -1,0 +1,208 @@
+#!/usr/bin/env python
+"""get_corpus against wikiextractor: words per second side by side, and the quality of the text.
+
+    flock /work/wt/bench.lock env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_wiki.py --update-results
+
+Inputs: gensim's enwiki test dump (206 pages, 6 MB of XML; where gensim is installed, else a synthetic
+dump made of the bundled novel), repeated --repeat times as one bz2 stream, and the same pages as an
+official multistream dump (bz2 streams of 100 pages and their index) that this script builds.
+Speed: each run is a fresh process timed from outside, `scripts/get_corpus.py --workers W` against
+`python -m wikiextractor.WikiExtractor --processes W`; the two sides alternate (the first one changing
+from round to round) and the medians of --rounds are compared as words per second, where a word is a
+lower-cased run of 2-15 letters of the tool's output (wikiextractor's entities unescaped).
+Quality, on the dump once: recall (the share of wikiextractor's words, as a multiset, found in ours),
+precision (the share of ours found in wikiextractor's) and the markup residue per million words
+(minirnn.wiki.markup.RESIDUE), for both; gensim's bgwiki dump (UTF-16 with a BOM): its Cyrillic share.
+JSON: wiki.json in --out-dir (benchmarks/results/ with --update-results).
+"""
+from __future__ import annotations
+
+import argparse
+import bz2
+import collections
+import glob
+import html
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+from minirnn.errors import require, run_cli  # noqa: E402
+from minirnn.textio import default_corpus  # noqa: E402
+from minirnn.wiki.markup import residue  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE_ARGS = ["--synthetic", "60", "--repeat", "2", "--rounds", "1"]
+WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]{2,15}(?![^\W\d_])")
+EN = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+BG = "bgwiki-latest-pages-articles-shortened.xml.bz2"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--repeat", type=int, default=10, help="copies of the dump's pages in the timed inputs")
+    p.add_argument("--rounds", type=int, default=5, help="runs per side and input, alternated; medians reported")
+    p.add_argument("--workers", type=int, default=2, help="get_corpus --workers, wikiextractor --processes")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N",
+                   help="time a dump of N pages made of the bundled novel instead of gensim's")
+    common.add_output_args(p)
+    return p.parse_args(argv)
+
+
+def words(text: str) -> collections.Counter:
+    return collections.Counter(WORD.findall(text.lower()))
+
+
+def wikiextractor_text(folder: str) -> str:
+    """wikiextractor's output files, <doc> lines dropped, entities unescaped."""
+    parts = [open(p, encoding="utf-8").read() for p in sorted(glob.glob(os.path.join(folder, "*", "wiki_*")))]
+    return html.unescape(re.sub(r"<doc [^>]*>\n|</doc>\n", "", "".join(parts)))
+
+
+def quality(ours: str, theirs: str) -> dict:
+    a, b = words(ours), words(theirs)
+    common_words = sum((a & b).values())
+    per_m = lambda t: 1e6 * sum(residue(t).values()) / max(len(t.split()), 1)      # noqa: E731
+    return {"words_ours": sum(a.values()), "words_wikiextractor": sum(b.values()),
+            "recall": common_words / max(sum(b.values()), 1), "precision": common_words / max(sum(a.values()), 1),
+            "residue_per_million_ours": per_m(ours), "residue_per_million_wikiextractor": per_m(theirs),
+            "residue_ours": residue(ours)}
+
+
+def synthetic_dump(n: int) -> bytes:
+    """n pages of the bundled novel's paragraphs with links, refs, templates and a table."""
+    paras = [p for p in open(default_corpus(), encoding="utf-8").read().split("\n\n") if len(p) > 200]
+    pages = []
+    for i in range(n):
+        text = "{{Ficha|x=1}}\n" + paras[i % len(paras)].replace(" de ", " de [[la|la]] ", 1) + \
+            "<ref>{{cita|a}}</ref>\n{|\n| a\n|}\n== Notas ==\n" + html.escape(paras[(i + 1) % len(paras)])
+        pages.append(f"  <page>\n    <title>P{i}</title>\n    <ns>0</ns>\n    <id>{i + 1}</id>\n    <revision>\n"
+                     f"      <text xml:space=\"preserve\">{html.escape(text, quote=False)}</text>\n    </revision>\n  </page>\n")
+    head = '<mediawiki xml:lang="es">\n  <siteinfo>\n    <namespaces>\n      <namespace key="6">Archivo</namespace>\n' \
+           '      <namespace key="10">Plantilla</namespace>\n    </namespaces>\n  </siteinfo>\n'   # wikiextractor needs 10
+    return (head + "".join(pages) + "</mediawiki>\n").encode()
+
+
+def build_inputs(xml: bytes, repeat: int, folder: str) -> dict:
+    """The pages `repeat` times as one bz2 stream, and as a multistream dump with its index."""
+    first, last = xml.index(b"<page>"), xml.rindex(b"</page>") + len(b"</page>\n")
+    head, pages, foot = xml[:first], xml[first:last].split(b"</page>\n")[:-1] * repeat, xml[last:]
+    pages = [p + b"</page>\n" for p in pages]
+    single = os.path.join(folder, "repeated.xml.bz2")
+    with open(single, "wb") as f:
+        f.write(bz2.compress(head + b"".join(pages) + foot, 9))
+    multi = os.path.join(folder, "repeated-multistream.xml.bz2")
+    streams, index = [bz2.compress(head, 9)], []
+    for s in range(0, len(pages), 100):
+        index += [f"{sum(map(len, streams))}:{s + k + 1}:P{s + k}\n" for k in range(len(pages[s:s + 100]))]
+        streams.append(bz2.compress(b"".join(pages[s:s + 100]), 9))
+    streams.append(bz2.compress(foot, 9))
+    with open(multi, "wb") as f:
+        f.write(b"".join(streams))
+    with open(os.path.join(folder, "repeated-multistream-index.txt.bz2"), "wb") as f:
+        f.write(bz2.compress("".join(index).encode()))
+    return {"one bz2 stream": single, "multistream": multi}
+
+
+def ours(dump: str, out: str, workers: int) -> list:
+    return [sys.executable, os.path.join(ROOT, "scripts", "get_corpus.py"), "--dump", dump, "--out", out,
+            "--workers", str(workers), "--overwrite"]
+
+
+def theirs(dump: str, out: str, workers: int) -> list:
+    return [sys.executable, "-m", "wikiextractor.WikiExtractor", dump, "--processes", str(workers), "-o", out, "-q"]
+
+
+def run(cmd: list) -> float:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    require(r.returncode == 0, f"{' '.join(cmd[:4])} ... failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
+    return seconds
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    require(args.repeat >= 1 and args.rounds >= 1 and args.workers >= 1, "--repeat, --rounds, --workers must be >= 1")
+    have_we = common.reference("wikiextractor") is not None
+    spec = importlib.util.find_spec("gensim")
+    data = os.path.join(os.path.dirname(spec.origin), "test", "test_data") if spec else None
+    if not args.synthetic and (data is None or not os.path.exists(os.path.join(data, EN))):
+        print("note: gensim's test dumps are not here (pip install gensim); timing a synthetic dump instead",
+              file=sys.stderr)
+        args.synthetic = 200
+    tmp = tempfile.mkdtemp(prefix="bench-wiki-")
+    try:
+        return measure(args, data, have_we, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, data, have_we, tmp):
+    one = os.path.join(tmp, "once.xml.bz2")
+    if args.synthetic:
+        with open(one, "wb") as f:
+            f.write(bz2.compress(synthetic_dump(args.synthetic)))
+    else:
+        one = os.path.join(data, EN)
+    xml = bz2.BZ2File(one).read()
+    inputs = build_inputs(xml, args.repeat, tmp)
+    result = {"machine": common.machine(), "command": common.command_line(), "workers": args.workers,
+              "dump": os.path.basename(one), "xml_bytes_timed": len(xml) * args.repeat, "repeat": args.repeat,
+              "rounds": args.rounds, "quality": None, "bgwiki": None, "speed": {}}
+    sides = {"get_corpus": ours} | ({"wikiextractor": theirs} if have_we else {})
+    for name, dump in inputs.items():
+        seconds = {side: [] for side in sides}
+        for r in range(args.rounds):
+            for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+                seconds[side].append(run(sides[side](dump, os.path.join(tmp, side), args.workers)))
+        texts = {"get_corpus": open(os.path.join(tmp, "get_corpus"), encoding="utf-8").read()}
+        if have_we:
+            texts["wikiextractor"] = wikiextractor_text(os.path.join(tmp, "wikiextractor"))
+        row = {}
+        for side, t in seconds.items():
+            n = sum(words(texts[side]).values())
+            row[side] = {"seconds": t, "median_s": statistics.median(t), "words": n,
+                         "words_per_s": n / statistics.median(t)}
+        if have_we:
+            row["ratio_words_per_s"] = row["get_corpus"]["words_per_s"] / row["wikiextractor"]["words_per_s"]
+        result["speed"][name] = row
+        print(f"{name} ({len(xml) * args.repeat / 1e6:.0f} MB of XML): " + ", ".join(
+            f"{s} {row[s]['median_s']:.2f} s, {row[s]['words_per_s'] / 1e3:.0f}k words/s" for s in sides)
+            + (f"; get_corpus / wikiextractor = {row['ratio_words_per_s']:.2f}x" if have_we else ""))
+    run(ours(one, os.path.join(tmp, "once.txt"), args.workers))
+    if have_we:
+        run(theirs(one, os.path.join(tmp, "we-once"), args.workers))
+        q = result["quality"] = quality(open(os.path.join(tmp, "once.txt"), encoding="utf-8").read(),
+                                        wikiextractor_text(os.path.join(tmp, "we-once")))
+        print(f"quality on {os.path.basename(one)}: recall {q['recall']:.4f}, precision {q['precision']:.4f}, "
+              f"residue per million words {q['residue_per_million_ours']:.1f} "
+              f"(wikiextractor {q['residue_per_million_wikiextractor']:.1f})")
+    if data and os.path.exists(os.path.join(data, BG)):
+        run(ours(os.path.join(data, BG), os.path.join(tmp, "bg.txt"), args.workers))
+        letters = re.findall(r"[^\W\d_]", open(os.path.join(tmp, "bg.txt"), encoding="utf-8").read())
+        cyr = sum("\u0400" <= c <= "\u04ff" for c in letters) / max(len(letters), 1)
+        result["bgwiki"] = {"letters": len(letters), "cyrillic_share": cyr}
+        if have_we:                                       # the issue says it crashes on a UTF-16 dump
+            r = subprocess.run(theirs(os.path.join(data, BG), os.path.join(tmp, "we-bg"), 1), capture_output=True,
+                               text=True)
+            result["bgwiki"]["wikiextractor_exit_status"] = r.returncode
+        print(f"bgwiki (UTF-16 with a BOM): {len(letters)} letters, {100 * cyr:.1f} percent Cyrillic"
+              + (f"; wikiextractor exits {r.returncode}" if have_we else ""))
+    path = common.write_json(common.result_path(args, "wiki.json"), result)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
