@@ -40,7 +40,7 @@ from minirnn.textio import default_corpus  # noqa: E402
 from minirnn.wiki.markup import residue  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE_ARGS = ["--synthetic", "60", "--repeat", "2", "--rounds", "1"]
+SMOKE_ARGS = ["--synthetic", "30", "--repeat", "2", "--rounds", "1"]
 WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]{2,15}(?![^\W\d_])")
 EN = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 BG = "bgwiki-latest-pages-articles-shortened.xml.bz2"
@@ -84,7 +84,7 @@ def synthetic_dump(n: int) -> bytes:
     pages = []
     for i in range(n):
         text = "{{Ficha|x=1}}\n" + paras[i % len(paras)].replace(" de ", " de [[la|la]] ", 1) + \
-            "<ref>{{cita|a}}</ref>\n{|\n| a\n|}\n== Notas ==\n" + html.escape(paras[(i + 1) % len(paras)])
+            "<ref>{{cita|a}}</ref>\n{|\n| a\n|}\n== Historia ==\n" + html.escape(paras[(i + 1) % len(paras)])
         pages.append(f"  <page>\n    <title>P{i}</title>\n    <ns>0</ns>\n    <id>{i + 1}</id>\n    <revision>\n"
                      f"      <text xml:space=\"preserve\">{html.escape(text, quote=False)}</text>\n    </revision>\n  </page>\n")
     head = '<mediawiki xml:lang="es">\n  <siteinfo>\n    <namespaces>\n      <namespace key="6">Archivo</namespace>\n' \

@@ -114,7 +114,7 @@ def check_run(proc, out_dir: Path, before):
 EXPECTED_SCRIPTS = {"ab_engine.py", "ab_gru.py", "bench_kmeans.py", "bench_quantized_lm.py", "bench_rnn.py",
                     "bench_scale.py", "bench_vs_torch.py", "bench_word2vec.py", "bench_word2vec_process.py",
                     "compare_torch_charlm.py",
-                    "gpu_check.py", "recipe.py", "recipe_word.py"}
+                    "gpu_check.py", "recipe.py", "recipe_word.py", "bench_wiki.py"}
 
 
 def test_every_benchmark_script_is_found_and_has_smoke_args():
