@@ -125,7 +125,8 @@ def main(argv=None):
         args.dump, args.index = files.dump, files.index
     dump = open_dump(args.dump, args.index)
     how = {"multistream": f"bz2 streams found {'by the index ' + dump.index if dump.index else 'by a scan'}",
-           "xml": "uncompressed XML", "stream": "one bz2 stream, decompressed by one reader"}[dump.kind]
+           "xml": "uncompressed XML", "blocks": "one bz2 stream, its blocks decompressed by the workers",
+           "stream": "decompressed and transcoded by one reader"}[dump.kind]
     print(f"dump {dump.path}: {how}; {dump.encoding}; language {dump.info['lang'] or '?'}, "
           f"{len(dump.info['namespaces'])} namespaces; {args.workers} worker{'s' * (args.workers > 1)}", flush=True)
     box = {}

@@ -21,6 +21,7 @@ import pytest
 
 from minirnn.errors import run_cli
 from minirnn.tokenize import iter_sentences
+from minirnn.wiki import bz2blocks
 from minirnn.wiki import download as dl
 from minirnn.wiki import extract, open_dump
 from minirnn.wiki.dump import sniff_encoding
@@ -82,7 +83,7 @@ def test_the_corpus_holds_each_article_title_then_paragraphs(forms):
 
 
 KINDS = {"xml": "xml", "xml, UTF-8 BOM": "xml", "xml, ISO-8859-1 declared": "xml", "xml, UTF-16 BOM": "stream",
-         "xml, UTF-16BE without BOM": "stream", "one bz2 stream": "stream", "one bz2 stream, UTF-16": "stream",
+         "xml, UTF-16BE without BOM": "stream", "one bz2 stream": "blocks", "one bz2 stream, UTF-16": "stream",
          "multistream, index beside": "multistream", "multistream, scanned": "multistream",
          "multistream, --index": "multistream", "streams cut anywhere (pbzip2)": "multistream"}
 
@@ -100,6 +101,41 @@ def test_every_form_of_a_dump_gives_the_same_corpus_with_any_workers(forms, form
     assert corpus_of(path, index, workers=2, job_bytes=3000) == reference
 
 
+def test_bz2_blocks_decode_alone_and_a_chance_magic_is_passed_over(tmp_path, monkeypatch):
+    text = dump_text(many_pages(3000)).encode()
+    path = tmp_path / "one.bz2"
+    path.write_bytes(bz2.compress(text, 1))                      # blocks of 100 kB of input
+    monkeypatch.setattr(bz2blocks, "SCAN_BYTES", 4097)          # many reads: magics cut between two
+    with open(path, "rb") as f:
+        marks = list(bz2blocks.marks(f))
+    raw = path.read_bytes()
+    assert [k for _, k in marks] == [bz2blocks.BLOCK] * (len(text) // 100_000 + 1) + [bz2blocks.END]
+    assert marks[0][0] == 32                                    # right after "BZh1"
+    assert bz2blocks.decompress_run(raw, 0, marks, b"1") == text
+    # a run from the middle; and a magic that is not one, inside a block: skipped
+    mid = marks[2:5]
+    first = mid[0][0] // 8
+    assert bz2blocks.decompress_run(raw[first:], 8 * first, mid, b"1") == bz2.decompress(
+        bz2blocks.one_block_stream(raw, 0, mid[0][0], mid[1][0], b"1")) + bz2.decompress(
+        bz2blocks.one_block_stream(raw, 0, mid[1][0], mid[2][0], b"1"))
+    fake = [marks[0], (marks[0][0] + 12345, bz2blocks.BLOCK), *marks[1:]]
+    assert bz2blocks.decompress_run(raw, 0, fake, b"1") == text
+    broken = bytearray(raw)
+    broken[(marks[1][0] + marks[2][0]) // 16] ^= 0x55            # a byte inside block 1
+    with pytest.raises(bz2blocks.SplitError):
+        bz2blocks.decompress_run(bytes(broken), 0, marks, b"1")
+
+
+def test_a_stream_whose_blocks_do_not_split_is_read_in_one_piece(forms, monkeypatch):
+    def fail(*a):
+        raise bz2blocks.SplitError("as if a magic had been found by chance at a run's edge")
+    monkeypatch.setattr(bz2blocks, "decompress_run", fail)
+    dump = open_dump(str(forms["one bz2 stream"][0]))
+    out = io.BytesIO(b"whatever was written before")
+    extract(dump, out, workers=1, job_bytes=3000)
+    assert dump.kind == "stream" and out.getvalue() == corpus_of(forms["xml"][0])
+
+
 def test_encodings_are_read_from_the_bom_or_the_declaration():
     assert sniff_encoding(codecs.BOM_UTF16_LE + b"<\x00") == ("utf-16-le", 2)
     assert sniff_encoding(codecs.BOM_UTF32_LE + b"<\x00\x00\x00") == ("utf-32-le", 4)
@@ -115,6 +151,32 @@ def test_the_corpus_feeds_the_word_pipeline_one_sentence_per_article(forms, tmp_
     sentences = list(iter_sentences(str(p)))
     assert len(sentences) == len(ARTICLES)
     assert sentences[0][:6] == ["madrid", "madrid", "es", "la", "capital", "de"]
+
+
+def test_memory_is_bounded_by_a_job_not_the_dump(tmp_path):
+    """The peak of Python's allocations while a dump is cleaned (in this process: one worker) is about
+    the same for a dump 4 times larger: it holds a job and a page, never the dump or the corpus."""
+    import tracemalloc
+    peaks = {}
+    for n in (500, 2000):
+        xml = dump_text(many_pages(n)).encode()
+        forms = {"xml": tmp_path / f"{n}.xml", "blocks": tmp_path / f"{n}.xml.bz2",
+                 "multistream": tmp_path / f"{n}-multistream.xml.bz2", "stream": tmp_path / f"{n}.utf16.xml"}
+        forms["xml"].write_bytes(xml)
+        forms["blocks"].write_bytes(bz2.compress(xml, 1))
+        forms["stream"].write_bytes(codecs.BOM_UTF16_LE + xml.decode().encode("utf-16-le"))
+        write_multistream(forms["multistream"], many_pages(n), per_stream=50)
+        for kind, path in forms.items():
+            dump = open_dump(str(path))
+            assert dump.kind == kind
+            with open(os.devnull, "wb") as sink:
+                tracemalloc.start()                     # jobs of 4 KB (of bz2 or XML), in both sizes
+                extract(dump, sink, workers=1, job_bytes=1 << 12)
+                peaks[kind, n] = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+        assert len(xml) > (800_000 if n > 500 else 200_000)           # 0.2 and 0.9 MB of XML
+    for kind in forms:
+        assert peaks[kind, 2000] < 1.3 * peaks[kind, 500] + (32 << 10), peaks
 
 
 def test_max_articles_writes_the_first_articles(forms):

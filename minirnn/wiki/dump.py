@@ -12,10 +12,12 @@ The dump is cut into jobs that workers read on their own, so that decompression 
   a scan of the file for stream headers (``BZh`` + level + the block magic); a job is a run of whole
   streams, which a worker decompresses itself. A file that another tool compressed in parallel
   (pbzip2: streams cut anywhere, not at pages) is read the same way.
+* ``blocks`` (a single bz2 stream, ``pages-articles.xml.bz2``): a job is a run of the stream's blocks,
+  found by their bit patterns (``minirnn.wiki.bz2blocks``), which a worker decodes itself.
 * ``xml`` (an uncompressed dump in UTF-8 or another ASCII-compatible encoding): a job is a byte range.
-* ``stream`` (a single bz2 stream, or a dump in UTF-16 or UTF-32, which no byte search can cut): one
-  reader, this process, decompresses and transcodes to UTF-8, and hands out pieces cut after a
-  ``</page>``; the workers parse and clean.
+* ``stream`` (a dump in UTF-16 or UTF-32, which no byte search can cut; and a single stream whose
+  blocks do not decode alone): one reader, this process, decompresses and transcodes to UTF-8, and
+  hands out pieces cut after a ``</page>``; the workers parse and clean.
 
 A job's bytes may begin and end inside a page: ``split_pages`` returns the head before its first
 ``<page>``, the region of whole pages and the tail after its last ``</page>``; the caller joins one
@@ -37,6 +39,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from . import bz2blocks
 from .markup import Site
 
 # ---- encoding -------------------------------------------------------------------------------------------
@@ -156,20 +159,29 @@ SECOND_STREAM_WITHIN = 32 << 20  # a .bz2 with no second stream this early is re
 
 @dataclass
 class Job:
-    """What one worker reads: bytes [start, end) of `path` (bz2 streams when `compressed`), or `data`
-    already read (UTF-8). `encoding` is the raw bytes' encoding."""
+    """What one worker reads: bytes [start, end) of `path` (bz2 streams when `compressed`), or the bz2
+    blocks of `run` (marks of minirnn.wiki.bz2blocks), or `data` already read (UTF-8). `encoding` is
+    the raw bytes' encoding."""
     path: str = ""
     start: int = 0
     end: int = 0
     compressed: bool = False
     encoding: str = "utf-8"
     data: bytes | None = None
+    run: tuple | None = None
+    level: bytes = b"9"
 
 
 def read_job(job: Job) -> bytes:
     """The raw XML bytes of a job (in job.encoding)."""
     if job.data is not None:
         return job.data
+    if job.run is not None:
+        first, last = job.run[0][0] // 8, (job.run[-1][0] + 7) // 8
+        with open(job.path, "rb") as f:
+            f.seek(first)
+            raw = f.read(last - first)
+        return bz2blocks.decompress_run(raw, 8 * first, list(job.run), job.level)
     with open(job.path, "rb") as f:
         f.seek(job.start)
         raw = f.read(job.end - job.start)
@@ -207,8 +219,8 @@ class Dump:
         head = self._head_bytes()
         self.encoding, self.bom = sniff_encoding(head)
         if self.compressed:
-            multi = (index is not None or len(self.offsets) > 1) and ascii_compatible(self.encoding)
-            self.kind = "multistream" if multi else "stream"
+            multi = index is not None or len(self.offsets) > 1
+            self.kind = ("multistream" if multi else "blocks") if ascii_compatible(self.encoding) else "stream"
         else:
             self.kind = "xml" if ascii_compatible(self.encoding) else "stream"
         header = head[self.bom:].decode(self.encoding, "replace")
@@ -248,8 +260,26 @@ class Dump:
                     start = offset
             if start < self.size:
                 yield Job(self.path, start, self.size, True, self.encoding)
+        elif self.kind == "blocks":
+            yield from self._block_runs(job_bytes)
         else:
             yield from self._read_serially(job_bytes)
+
+    def _block_runs(self, job_bytes: int):
+        """Runs of whole bz2 blocks of about `job_bytes`, each ending at the mark that ends its last block."""
+        with open(self.path, "rb") as f:
+            level = f.read(4)[3:]
+            f.seek(0)
+            run = []
+            for mark in bz2blocks.marks(f):
+                run.append(mark)
+                if len(run) > 1 and mark[0] - run[0][0] >= 8 * job_bytes:
+                    yield Job(self.path, encoding=self.encoding, run=tuple(run), level=level)
+                    run = [mark]
+        if not run or run[-1][1] != bz2blocks.END:
+            raise UsageError(f"{self.path}: the bz2 stream has no end (a truncated file?)")
+        if len(run) > 1:
+            yield Job(self.path, encoding=self.encoding, run=tuple(run), level=level)
 
     def _stream_offsets(self):
         """Each stream's offset after the first, in order: from the index, or by scanning."""

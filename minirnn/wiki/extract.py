@@ -25,10 +25,11 @@ from collections import deque
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
+from .bz2blocks import SplitError
 from .dump import PAGE_OPEN, Dump, Job, iter_pages, read_job, split_pages, to_utf8
 from .markup import Site, is_redirect, to_prose
 
-JOB_BYTES = {"multistream": 1 << 20, "xml": 4 << 20, "stream": 4 << 20}   # compressed bytes for bz2
+JOB_BYTES = {"multistream": 1 << 20, "blocks": 1 << 20, "xml": 4 << 20, "stream": 4 << 20}   # of bz2 for bz2
 
 
 @dataclass
@@ -134,7 +135,22 @@ def _cut_articles(out: bytes, k: int) -> bytes:
 def extract(dump: Dump, out, workers: int | None = None, max_articles: int | None = None,
             job_bytes: int | None = None, progress=None) -> Stats:
     """Write the corpus of `dump` to the binary file `out`; returns the Stats. `progress(stats,
-    seconds)` is called after each job. UsageError when no article has prose (nothing to train on)."""
+    seconds)` is called after each job. UsageError when no article has prose (nothing to train on).
+
+    A single bz2 stream is split into its blocks; in the rare case that a block does not decode alone
+    (bz2blocks.SplitError), `out` is emptied and the stream is read again in one piece by this process."""
+    try:
+        return _extract(dump, out, workers, max_articles, job_bytes, progress)
+    except SplitError:
+        if dump.kind != "blocks":
+            raise
+        out.seek(0)
+        out.truncate()
+        dump.kind = "stream"
+        return _extract(dump, out, workers, max_articles, job_bytes, progress)
+
+
+def _extract(dump: Dump, out, workers, max_articles, job_bytes, progress) -> Stats:
     workers = workers or os.cpu_count() or 1
     job_bytes = job_bytes or JOB_BYTES[dump.kind]
     if dump.kind != "stream":                    # enough jobs to keep every worker busy on a small dump
