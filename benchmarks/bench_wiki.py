@@ -84,7 +84,7 @@ def synthetic_dump(n: int) -> bytes:
     pages = []
     for i in range(n):
         text = "{{Ficha|x=1}}\n" + paras[i % len(paras)].replace(" de ", " de [[la|la]] ", 1) + \
-            "<ref>{{cita|a}}</ref>\n{|\n| a\n|}\n== Historia ==\n" + html.escape(paras[(i + 1) % len(paras)])
+            "<ref>{{cita|a}}</ref>\n{|\n| a\n|}\n== Historia ==\n" + paras[(i + 1) % len(paras)]
         pages.append(f"  <page>\n    <title>P{i}</title>\n    <ns>0</ns>\n    <id>{i + 1}</id>\n    <revision>\n"
                      f"      <text xml:space=\"preserve\">{html.escape(text, quote=False)}</text>\n    </revision>\n  </page>\n")
     head = '<mediawiki xml:lang="es">\n  <siteinfo>\n    <namespaces>\n      <namespace key="6">Archivo</namespace>\n' \
@@ -95,113 +95,102 @@ def synthetic_dump(n: int) -> bytes:
 def build_inputs(xml: bytes, repeat: int, folder: str) -> dict:
     """The pages `repeat` times as one bz2 stream, and as a multistream dump with its index."""
     first, last = xml.index(b"<page>"), xml.rindex(b"</page>") + len(b"</page>\n")
-    head, pages, foot = xml[:first], xml[first:last].split(b"</page>\n")[:-1] * repeat, xml[last:]
-    pages = [p + b"</page>\n" for p in pages]
-    single = os.path.join(folder, "repeated.xml.bz2")
-    with open(single, "wb") as f:
-        f.write(bz2.compress(head + b"".join(pages) + foot, 9))
-    multi = os.path.join(folder, "repeated-multistream.xml.bz2")
+    head, foot = xml[:first], xml[last:]
+    pages = [p + b"</page>\n" for p in xml[first:last].split(b"</page>\n")[:-1]] * repeat
+    paths = {"one bz2 stream": os.path.join(folder, "repeated.xml.bz2"),
+             "multistream": os.path.join(folder, "repeated-multistream.xml.bz2")}
     streams, index = [bz2.compress(head, 9)], []
     for s in range(0, len(pages), 100):
         index += [f"{sum(map(len, streams))}:{s + k + 1}:P{s + k}\n" for k in range(len(pages[s:s + 100]))]
         streams.append(bz2.compress(b"".join(pages[s:s + 100]), 9))
-    streams.append(bz2.compress(foot, 9))
-    with open(multi, "wb") as f:
-        f.write(b"".join(streams))
-    with open(os.path.join(folder, "repeated-multistream-index.txt.bz2"), "wb") as f:
-        f.write(bz2.compress("".join(index).encode()))
-    return {"one bz2 stream": single, "multistream": multi}
+    for path, data in ((paths["one bz2 stream"], bz2.compress(head + b"".join(pages) + foot, 9)),
+                       (paths["multistream"], b"".join(streams) + bz2.compress(foot, 9)),
+                       (os.path.join(folder, "repeated-multistream-index.txt.bz2"), bz2.compress("".join(index).encode()))):
+        with open(path, "wb") as f:
+            f.write(data)
+    return paths
 
 
-def ours(dump: str, out: str, workers: int) -> list:
-    return [sys.executable, os.path.join(ROOT, "scripts", "get_corpus.py"), "--dump", dump, "--out", out,
-            "--workers", str(workers), "--overwrite"]
+SIDES = {"get_corpus": lambda dump, out, w: [sys.executable, os.path.join(ROOT, "scripts", "get_corpus.py"), "--dump",
+                                            dump, "--out", out, "--workers", str(w), "--overwrite"],
+         "wikiextractor": lambda dump, out, w: [sys.executable, "-m", "wikiextractor.WikiExtractor", dump,
+                                               "--processes", str(w), "-o", out, "-q"]}
 
 
-def theirs(dump: str, out: str, workers: int) -> list:
-    return [sys.executable, "-m", "wikiextractor.WikiExtractor", dump, "--processes", str(workers), "-o", out, "-q"]
-
-
-def run(cmd: list) -> float:
+def run(cmd: list, check=True) -> tuple:
+    """(seconds, peak resident MB of its largest process, exit status) of a process."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    seconds = time.perf_counter() - t0
-    require(r.returncode == 0, f"{' '.join(cmd[:4])} ... failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
-    return seconds
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        pid = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env).pid
+        _, status, usage = os.wait4(pid, 0)
+        seconds, status = time.perf_counter() - t0, os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        require(status == 0 or not check, f"{' '.join(cmd[:4])} ... failed (exit {status}): "
+                                          f"{err.read().decode(errors='replace').strip()[-400:]}")
+    return seconds, usage.ru_maxrss / 1024, status
+
+
+def output(side: str, path: str) -> str:
+    return open(path, encoding="utf-8").read() if side == "get_corpus" else wikiextractor_text(path)
 
 
 def main(argv=None):
     args = parse_args(argv)
     require(args.repeat >= 1 and args.rounds >= 1 and args.workers >= 1, "--repeat, --rounds, --workers must be >= 1")
-    have_we = common.reference("wikiextractor") is not None
+    sides = ["get_corpus"] + ["wikiextractor"] * (common.reference("wikiextractor") is not None)
     spec = importlib.util.find_spec("gensim")
-    data = os.path.join(os.path.dirname(spec.origin), "test", "test_data") if spec else None
-    if not args.synthetic and (data is None or not os.path.exists(os.path.join(data, EN))):
-        print("note: gensim's test dumps are not here (pip install gensim); timing a synthetic dump instead",
-              file=sys.stderr)
+    data = os.path.join(os.path.dirname(spec.origin), "test", "test_data") if spec else ""
+    if not args.synthetic and not os.path.exists(os.path.join(data, EN)):
+        print("note: gensim's test dumps are not here (pip install gensim); timing a synthetic dump", file=sys.stderr)
         args.synthetic = 200
     tmp = tempfile.mkdtemp(prefix="bench-wiki-")
     try:
-        return measure(args, data, have_we, tmp)
+        one = os.path.join(data, EN)
+        if args.synthetic:
+            one = os.path.join(tmp, "once.xml.bz2")
+            with open(one, "wb") as f:
+                f.write(bz2.compress(synthetic_dump(args.synthetic)))
+        xml = bz2.BZ2File(one).read()
+        result = {"machine": common.machine(), "command": common.command_line(), "workers": args.workers,
+                  "dump": os.path.basename(one), "xml_bytes_timed": len(xml) * args.repeat, "rounds": args.rounds,
+                  "speed": {}, "quality": None, "bgwiki": None}
+        for name, dump in build_inputs(xml, args.repeat, tmp).items():
+            runs = {side: [] for side in sides}
+            for r in range(args.rounds):                          # alternate, the first side changing
+                for side in (sides if r % 2 == 0 else sides[::-1]):
+                    runs[side].append(run(SIDES[side](dump, os.path.join(tmp, side), args.workers))[:2])
+            row = result["speed"][name] = {}
+            for side, rs in runs.items():
+                t, n = [x[0] for x in rs], sum(words(output(side, os.path.join(tmp, side))).values())
+                row[side] = {"seconds": t, "median_s": statistics.median(t), "words": n,
+                             "words_per_s": n / statistics.median(t), "peak_rss_mb": max(x[1] for x in rs)}
+            if len(sides) == 2:
+                row["ratio_words_per_s"] = row["get_corpus"]["words_per_s"] / row["wikiextractor"]["words_per_s"]
+            print(f"{name} ({len(xml) * args.repeat / 1e6:.0f} MB of XML): " + ", ".join(
+                f"{s} {row[s]['median_s']:.2f} s, {row[s]['words_per_s'] / 1e3:.0f}k words/s" for s in sides)
+                + (f"; get_corpus / wikiextractor = {row['ratio_words_per_s']:.2f}x" if len(sides) == 2 else ""))
+        texts = {}
+        for side in sides:
+            run(SIDES[side](one, os.path.join(tmp, "q-" + side), args.workers))
+            texts[side] = output(side, os.path.join(tmp, "q-" + side))
+        if len(sides) == 2:
+            q = result["quality"] = quality(texts["get_corpus"], texts["wikiextractor"])
+            print(f"quality on {os.path.basename(one)}: recall {q['recall']:.4f}, precision {q['precision']:.4f}, "
+                  f"residue per million words {q['residue_per_million_ours']:.1f} "
+                  f"(wikiextractor {q['residue_per_million_wikiextractor']:.1f})")
+        if os.path.exists(os.path.join(data, BG)):
+            status = [run(SIDES[s](os.path.join(data, BG), os.path.join(tmp, "bg-" + s), 1), check=s == "get_corpus")[2]
+                      for s in sides]
+            letters = re.findall(r"[^\W\d_]", output("get_corpus", os.path.join(tmp, "bg-get_corpus")))
+            cyr = sum("\u0400" <= c <= "\u04ff" for c in letters) / max(len(letters), 1)
+            result["bgwiki"] = {"letters": len(letters), "cyrillic_share": cyr, "exit_status": dict(zip(sides, status))}
+            print(f"bgwiki (UTF-16 with a BOM): {len(letters)} letters, {100 * cyr:.1f} percent Cyrillic; exit status "
+                  + ", ".join(f"{s} {c}" for s, c in zip(sides, status)))
+        print(f"wrote {common.write_json(common.result_path(args, 'wiki.json'), result)}")
+        return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def measure(args, data, have_we, tmp):
-    one = os.path.join(tmp, "once.xml.bz2")
-    if args.synthetic:
-        with open(one, "wb") as f:
-            f.write(bz2.compress(synthetic_dump(args.synthetic)))
-    else:
-        one = os.path.join(data, EN)
-    xml = bz2.BZ2File(one).read()
-    inputs = build_inputs(xml, args.repeat, tmp)
-    result = {"machine": common.machine(), "command": common.command_line(), "workers": args.workers,
-              "dump": os.path.basename(one), "xml_bytes_timed": len(xml) * args.repeat, "repeat": args.repeat,
-              "rounds": args.rounds, "quality": None, "bgwiki": None, "speed": {}}
-    sides = {"get_corpus": ours} | ({"wikiextractor": theirs} if have_we else {})
-    for name, dump in inputs.items():
-        seconds = {side: [] for side in sides}
-        for r in range(args.rounds):
-            for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
-                seconds[side].append(run(sides[side](dump, os.path.join(tmp, side), args.workers)))
-        texts = {"get_corpus": open(os.path.join(tmp, "get_corpus"), encoding="utf-8").read()}
-        if have_we:
-            texts["wikiextractor"] = wikiextractor_text(os.path.join(tmp, "wikiextractor"))
-        row = {}
-        for side, t in seconds.items():
-            n = sum(words(texts[side]).values())
-            row[side] = {"seconds": t, "median_s": statistics.median(t), "words": n,
-                         "words_per_s": n / statistics.median(t)}
-        if have_we:
-            row["ratio_words_per_s"] = row["get_corpus"]["words_per_s"] / row["wikiextractor"]["words_per_s"]
-        result["speed"][name] = row
-        print(f"{name} ({len(xml) * args.repeat / 1e6:.0f} MB of XML): " + ", ".join(
-            f"{s} {row[s]['median_s']:.2f} s, {row[s]['words_per_s'] / 1e3:.0f}k words/s" for s in sides)
-            + (f"; get_corpus / wikiextractor = {row['ratio_words_per_s']:.2f}x" if have_we else ""))
-    run(ours(one, os.path.join(tmp, "once.txt"), args.workers))
-    if have_we:
-        run(theirs(one, os.path.join(tmp, "we-once"), args.workers))
-        q = result["quality"] = quality(open(os.path.join(tmp, "once.txt"), encoding="utf-8").read(),
-                                        wikiextractor_text(os.path.join(tmp, "we-once")))
-        print(f"quality on {os.path.basename(one)}: recall {q['recall']:.4f}, precision {q['precision']:.4f}, "
-              f"residue per million words {q['residue_per_million_ours']:.1f} "
-              f"(wikiextractor {q['residue_per_million_wikiextractor']:.1f})")
-    if data and os.path.exists(os.path.join(data, BG)):
-        run(ours(os.path.join(data, BG), os.path.join(tmp, "bg.txt"), args.workers))
-        letters = re.findall(r"[^\W\d_]", open(os.path.join(tmp, "bg.txt"), encoding="utf-8").read())
-        cyr = sum("\u0400" <= c <= "\u04ff" for c in letters) / max(len(letters), 1)
-        result["bgwiki"] = {"letters": len(letters), "cyrillic_share": cyr}
-        if have_we:                                       # the issue says it crashes on a UTF-16 dump
-            r = subprocess.run(theirs(os.path.join(data, BG), os.path.join(tmp, "we-bg"), 1), capture_output=True,
-                               text=True)
-            result["bgwiki"]["wikiextractor_exit_status"] = r.returncode
-        print(f"bgwiki (UTF-16 with a BOM): {len(letters)} letters, {100 * cyr:.1f} percent Cyrillic"
-              + (f"; wikiextractor exits {r.returncode}" if have_we else ""))
-    path = common.write_json(common.result_path(args, "wiki.json"), result)
-    print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":
