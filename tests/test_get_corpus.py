@@ -221,12 +221,13 @@ def test_damaged_dumps_are_one_line_errors_and_write_nothing(forms, tmp_path, ca
     one = forms["one bz2 stream"][0].read_bytes()
     bad = {"truncated.xml.bz2": one[:len(one) // 2],
            "flipped.xml.bz2": good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 0xFF]) + good[len(good) // 2 + 1:],
+           "flipped-one.xml.bz2": one[:len(one) // 2] + bytes([one[len(one) // 2] ^ 0xFF]) + one[len(one) // 2 + 1:],
            "cut.xml": dump_text(PAGES).encode()[:-3000],
            "notxml.xml": b"hello, this is not a dump\n" * 10,
            "empty.xml": b"",
            "broken.xml": dump_text(PAGES).encode().replace(b"<title>Toledo</title>", b"<title>Toledo</titl>"),
            "unknown.xml": b'<?xml version="1.0" encoding="klingon"?>\n<mediawiki/>'}
-    says = {"truncated.xml.bz2": "bz2", "flipped.xml.bz2": "bz2", "cut.xml": "ends inside a page",
+    says = {"truncated.xml.bz2": "bz2", "flipped.xml.bz2": "bz2", "flipped-one.xml.bz2": "bz2", "cut.xml": "ends inside a page",
             "notxml.xml": "no article", "empty.xml": "empty", "broken.xml": "not well-formed",
             "unknown.xml": "klingon"}
     for name, data in bad.items():
