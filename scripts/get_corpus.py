@@ -6,7 +6,8 @@
     python scripts/get_corpus.py --dump dump.xml.bz2 --max-articles 2000 --out trial.txt    # a quick trial
 
 Without --dump, the dated dump of --lang is downloaded from --mirror into --download-dir (``latest``
-resolved to a date first; resumable; checked against the published sha1), with its index. The corpus
+resolved to a date first; resumable; checked against the published sha1), with its index; with
+--max-articles only the dump's first megabytes are fetched (a trial in minutes, not hours). The corpus
 (--out) is UTF-8: each article's title on a line, then one paragraph a line, then a blank line, which
 `train_word2vec.py --corpus` and `train_word.py --corpus` read as one sentence per article. Only
 articles (namespace 0, no redirects) are kept; templates, tables, refs, files, categories and
@@ -28,6 +29,7 @@ from minirnn.wiki import download as dl
 from minirnn.wiki import extract, open_dump
 
 PROGRESS_EVERY = 5.0     # seconds between progress lines on stderr (when it is not a terminal)
+TRIAL_BYTES = (4 << 20, 16 << 10)   # a --max-articles trial downloads max(4 MB, 16 kB an article) of the dump
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -76,7 +78,9 @@ def parse_args(argv):
     src.add_argument("--download-dir", default="dumps", help="where the downloaded dump and index are kept")
     p.add_argument("--out", required=True, help="the corpus to write (UTF-8 text)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out; without it, it is refused")
-    p.add_argument("--max-articles", type=int, default=None, help="stop after this many articles (a quick trial)")
+    p.add_argument("--max-articles", type=int, default=None,
+                   help="stop after this many articles (a quick trial; without --dump, only the dump's first "
+                        "megabytes are downloaded)")
     p.add_argument("--workers", type=int, default=default_workers(), help="worker processes that clean pages")
     return p.parse_args(argv)
 
@@ -111,19 +115,24 @@ def main(argv=None):
     check_output_file(args.out, "--out", inputs)
     refuse_existing([args.out], "--out", args.overwrite)
     status = StatusLine()
+    trial = args.dump is None and args.max_articles is not None
     if args.dump is None:
         check_output_dir(args.download_dir, "--download-dir")
-        date = dl.resolve_date(args.mirror, args.lang, args.date)
+        date = dl.resolve_date(args.mirror, dl.check_lang(args.lang), args.date)
         names = dl.file_names(args.lang, date)
         local = {k: os.path.join(args.download_dir, names[k]) for k in ("dump", "index")}
         check_output_file(args.out, "--out", {"the dump": local["dump"], "its index": local["index"]})
-        print(f"downloading the {args.lang}wiki {date} dump from {args.mirror} into {args.download_dir}/",
-              flush=True)
-        files = dl.download_dump(args.mirror, args.lang, date, args.download_dir, download_progress(status))
+        first = max(TRIAL_BYTES[0], TRIAL_BYTES[1] * args.max_articles) if trial else None
+        print(f"downloading {'the first {:.0f} MB of '.format(first / 2**20) if trial else ''}the {args.lang}wiki "
+              f"{date} dump from {args.mirror} into {args.download_dir}/", flush=True)
+        files = dl.download_dump(args.mirror, args.lang, date, args.download_dir, download_progress(status),
+                                 first_bytes=first)
         status.done()
-        print(f"checked {files.dump} and {files.index} against the published sha1", flush=True)
+        print(f"a trial: each bz2 stream is checked by its CRC (without --max-articles the whole dump is "
+              f"downloaded and checked against the published sha1)" if trial else
+              f"checked {files.dump} and {files.index} against the published sha1", flush=True)
         args.dump, args.index = files.dump, files.index
-    dump = open_dump(args.dump, args.index)
+    dump = open_dump(args.dump, args.index, first_bytes=trial)
     how = {"multistream": f"bz2 streams found {'by the index ' + dump.index if dump.index else 'by a scan'}",
            "xml": "uncompressed XML", "blocks": "one bz2 stream, its blocks decompressed by the workers",
            "stream": "decompressed and transcoded by one reader"}[dump.kind]
@@ -138,6 +147,9 @@ def main(argv=None):
     atomic_write(args.out, write)
     status.done()
     s, seconds = box["stats"], time.perf_counter() - t0
+    if args.max_articles is not None and s.articles < args.max_articles:
+        print(f"note: the {'downloaded part of the ' if trial else ''}dump holds {s.articles:,} articles, fewer than "
+              f"--max-articles {args.max_articles:,}", file=sys.stderr)
     print(f"wrote {args.out}: {s.articles:,} articles, {s.words:,} words; read {s.pages:,} pages "
           f"({s.redirects:,} redirects, {s.other_ns:,} outside the articles, {s.empty:,} without prose), "
           f"{s.xml_bytes / 1e6:,.1f} MB of XML in {seconds:.1f} s ({s.xml_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s, "

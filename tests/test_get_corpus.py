@@ -399,6 +399,29 @@ def test_download_then_extract_through_the_script(site, tmp_path, capsys, monkey
     assert not [p for p, _ in s.requests if p.endswith((".xml.bz2", ".txt.bz2"))]
 
 
+def test_a_max_articles_trial_downloads_only_the_first_bytes(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "site"
+    files = publish(root, "es", DATE, PAGES, per_stream=10)
+    monkeypatch.setattr(get_corpus, "TRIAL_BYTES", (len(files[NAME]) // 3, 1))    # a third of the dump
+    d, out = tmp_path / "dl", tmp_path / "c.txt"
+    full = corpus_sentences(corpus_of(root / "eswiki" / DATE / NAME).decode())
+    for ignore_range in (False, True):
+        with DumpServer(root, ignore_range=ignore_range) as s:
+            assert run_cli(get_corpus.main, ["--mirror", s.url, "--download-dir", str(d), "--out", str(out),
+                                             "--max-articles", "12", "--overwrite"]) == 0
+        assert corpus_sentences(out.read_text()) == full[:12]
+        assert [r for r in s.requests if NAME in r[0]] == [(f"/eswiki/{DATE}/{NAME}", f"bytes=0-{len(files[NAME]) // 3 - 1}")]
+        assert not any(INDEX in p for p, _ in s.requests)               # no index, no whole dump
+        assert sorted(os.listdir(d)) == [f"{NAME}.first-0MB"]
+        assert os.path.getsize(d / f"{NAME}.first-0MB") == len(files[NAME]) // 3
+    capsys.readouterr()
+    with DumpServer(root) as s:                                          # more than the first bytes hold
+        assert run_cli(get_corpus.main, ["--mirror", s.url, "--download-dir", str(d), "--out", str(out),
+                                         "--max-articles", "1000", "--overwrite"]) == 0
+    assert "fewer than --max-articles 1,000" in capsys.readouterr().err
+    assert 12 < len(corpus_sentences(out.read_text())) < len(full)
+
+
 # ---- gensim's real dumps, where gensim is installed -------------------------------------------------------
 def gensim_dump(name):
     gensim = pytest.importorskip("gensim", reason="gensim's test dumps come with gensim")

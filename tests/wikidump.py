@@ -195,12 +195,13 @@ class DumpServer:
                 if not path.is_file():
                     return self.send_error(404)
                 data = path.read_bytes()
-                m = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
+                m = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range") or "")
                 if m and not server.ignore_range:
                     start = int(m.group(1))
+                    end = min(int(m.group(2) or len(data) - 1), len(data) - 1)
                     if start >= len(data):
                         return self._send(416, b"", {"Content-Range": f"bytes */{len(data)}"})
-                    return self._send(206, data[start:], {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+                    return self._send(206, data[start:end + 1], {"Content-Range": f"bytes {start}-{end}/{len(data)}"},
                                       path.name)
                 return self._send(200, data, {}, path.name)
 

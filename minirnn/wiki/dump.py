@@ -209,8 +209,8 @@ def decompress_streams(raw: bytes) -> bytes:
 class Dump:
     """A dump on disk: its kind ('xml', 'multistream' or 'stream'), encoding, siteinfo and Site."""
 
-    def __init__(self, path: str, index: str | None = None):
-        self.path, self.index = path, index
+    def __init__(self, path: str, index: str | None = None, first_bytes: bool = False):
+        self.path, self.index, self.first_bytes = path, index, first_bytes
         self.size = os.path.getsize(path)
         self.compressed = _is_bz2(path)
         self.offsets = None
@@ -253,13 +253,15 @@ class Dump:
             for start in range(0, self.size, job_bytes):
                 yield Job(self.path, start, min(start + job_bytes, self.size), False, self.encoding)
         elif self.kind == "multistream":
-            start = 0
+            start = last = 0
             for offset in self._stream_offsets():
                 if offset - start >= job_bytes:
                     yield Job(self.path, start, offset, True, self.encoding)
                     start = offset
-            if start < self.size:
-                yield Job(self.path, start, self.size, True, self.encoding)
+                last = offset
+            end = last if self.first_bytes else self.size           # the first bytes end inside a stream
+            if start < end:
+                yield Job(self.path, start, end, True, self.encoding)
         elif self.kind == "blocks":
             yield from self._block_runs(job_bytes)
         else:
@@ -382,9 +384,10 @@ def index_beside(path: str) -> str | None:
     return candidate if os.path.isfile(candidate) else None
 
 
-def open_dump(path, index=None) -> Dump:
+def open_dump(path, index=None, first_bytes=False) -> Dump:
     """A Dump for the file `path` (.xml or .xml.bz2); `index`: its multistream index, by default the
-    official one beside it when it exists."""
+    official one beside it when it exists. `first_bytes`: the file is the start of a multistream dump
+    (a trial download), whose last stream is cut: it is left out."""
     from ..textio import check_input_file
     path = check_input_file(path, "dump (.xml or .xml.bz2)")
     if os.path.getsize(path) == 0:
@@ -395,4 +398,7 @@ def open_dump(path, index=None) -> Dump:
             raise UsageError(f"--index {index}: the dump {path} is not bz2, so it has no streams to index")
     else:
         index = index_beside(path)
-    return Dump(path, index)
+    dump = Dump(path, index, first_bytes)
+    if first_bytes and dump.kind != "multistream":
+        raise UsageError(f"{path}: the first bytes of a dump must hold several bz2 streams (a multistream dump)")
+    return dump
