@@ -158,7 +158,7 @@ def test_memory_is_bounded_by_a_job_not_the_dump(tmp_path):
     the same for a dump 4 times larger: it holds a job and a page, never the dump or the corpus."""
     import tracemalloc
     peaks = {}
-    for n in (500, 2000):
+    for n in (300, 1200):
         xml = dump_text(many_pages(n)).encode()
         forms = {"xml": tmp_path / f"{n}.xml", "blocks": tmp_path / f"{n}.xml.bz2",
                  "multistream": tmp_path / f"{n}-multistream.xml.bz2", "stream": tmp_path / f"{n}.utf16.xml"}
@@ -170,13 +170,13 @@ def test_memory_is_bounded_by_a_job_not_the_dump(tmp_path):
             dump = open_dump(str(path))
             assert dump.kind == kind
             with open(os.devnull, "wb") as sink:
-                tracemalloc.start()                     # jobs of 4 KB (of bz2 or XML), in both sizes
-                extract(dump, sink, workers=1, job_bytes=1 << 12)
+                tracemalloc.start()                     # jobs of 2 KB (of bz2 or XML), in both sizes
+                extract(dump, sink, workers=1, job_bytes=1 << 11)
                 peaks[kind, n] = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
-        assert len(xml) > (800_000 if n > 500 else 200_000)           # 0.2 and 0.9 MB of XML
+        assert len(xml) > (500_000 if n > 300 else 120_000)           # 0.13 and 0.5 MB of XML
     for kind in forms:
-        assert peaks[kind, 2000] < 1.3 * peaks[kind, 500] + (32 << 10), peaks
+        assert peaks[kind, 1200] < 1.3 * peaks[kind, 300] + (32 << 10), peaks
 
 
 def test_max_articles_writes_the_first_articles(forms):
@@ -241,6 +241,26 @@ def test_damaged_dumps_are_one_line_errors_and_write_nothing(forms, tmp_path, ca
     assert run_cli(get_corpus.main, ["--dump", str(forms["multistream, scanned"][0]), "--index", str(other),
                                      "--out", str(tmp_path / "o.txt")]) == 2
     assert "another dump" in one_line(capsys)
+
+
+def test_an_error_as_the_workers_start_never_hangs(forms, tmp_path):
+    """A dump found truncated at once stops a pool whose workers are still starting. A worker is forked
+    with SIGTERM blocked until its handler is reset, so pool.terminate's SIGTERM cannot be lost: once,
+    before, it arrived between the fork and the reset, the worker slept forever and the run with it.
+    That window is too narrow to hit on purpose; this runs 30 such starts and stops, each in time."""
+    one = forms["one bz2 stream"][0].read_bytes()
+    (tmp_path / "t.xml.bz2").write_bytes(one[:len(one) // 2])
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})
+        from minirnn.errors import run_cli
+        import get_corpus
+        codes = [run_cli(get_corpus.main, ["--dump", {str(tmp_path / "t.xml.bz2")!r}, "--out", {str(tmp_path / "o")!r},
+                                           "--workers", "2"]) for _ in range(30)]
+        sys.exit(0 if codes == [2] * 30 else 1)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_progress_lines_and_summary(forms, tmp_path, capsys, monkeypatch):
@@ -434,8 +454,13 @@ def gensim_dump(name):
 EN = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 
-def test_gensim_enwiki_dump_is_clean_prose(tmp_path):
-    text = corpus_of(gensim_dump(EN), workers=2).decode()
+@pytest.fixture(scope="module")
+def en_corpus():
+    return corpus_of(gensim_dump(EN), workers=2).decode()
+
+
+def test_gensim_enwiki_dump_is_clean_prose(en_corpus):
+    text = en_corpus
     articles = corpus_sentences(text)
     words = len(text.split())
     assert len(articles) >= 100 and words > 300_000
@@ -460,7 +485,7 @@ def test_gensim_table_markup_dump_keeps_every_article_without_tables():
     assert residue(text) == {} and "wikitable" not in text and "colspan" not in text
 
 
-def test_recall_and_precision_against_wikiextractor(tmp_path):
+def test_recall_and_precision_against_wikiextractor(tmp_path, en_corpus):
     pytest.importorskip("wikiextractor", reason="the reference extractor is optional")
     path = gensim_dump(EN)
     r = subprocess.run([sys.executable, "-m", "wikiextractor.WikiExtractor", str(path), "--processes", "2",
@@ -471,6 +496,5 @@ def test_recall_and_precision_against_wikiextractor(tmp_path):
         import bench_wiki
     finally:
         sys.path.pop(0)
-    ours = corpus_of(path, workers=2).decode()
-    q = bench_wiki.quality(ours, bench_wiki.wikiextractor_text(str(tmp_path / "we")))
+    q = bench_wiki.quality(en_corpus, bench_wiki.wikiextractor_text(str(tmp_path / "we")))
     assert q["recall"] >= 0.97 and q["precision"] >= 0.95, q

@@ -99,11 +99,28 @@ def work(job: Job, site: Site, namespaces: dict) -> Piece:
     return Piece(head, out, tail, bool(region), stats)
 
 
-def _worker_signals() -> None:
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker_signals(mask) -> None:
     """Ctrl-C reaches the whole process group: the parent handles it and stops the workers, which
-    ignore it; SIGTERM (the parent's pool.terminate) ends a worker at once."""
+    ignore it; SIGTERM (the parent's pool.terminate) ends a worker at once. The workers are forked
+    with both signals blocked (``_start_pool``) and unblock them (`mask`: the parent's own) only here:
+    a SIGTERM that arrived before would otherwise meet the parent's Python handler, inherited, and be
+    lost once the handler is reset, leaving a worker that pool.terminate waits for forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _start_pool(workers: int):
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return ctx.Pool(workers, initializer=_worker_signals, initargs=(mask,))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)             # a signal meanwhile arrives now
 
 
 def run_jobs(jobs, workers: int, site: Site, namespaces: dict):
@@ -112,9 +129,7 @@ def run_jobs(jobs, workers: int, site: Site, namespaces: dict):
         for job in jobs:
             yield work(job, site, namespaces)
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ctx.Pool(workers, initializer=_worker_signals) as pool:       # leaving it terminates the workers
+    with _start_pool(workers) as pool:                                 # leaving it terminates the workers
         pending = deque()
         for job in jobs:
             pending.append(pool.apply_async(work, (job, site, namespaces)))
@@ -154,7 +169,7 @@ def _extract(dump: Dump, out, workers, max_articles, job_bytes, progress) -> Sta
     workers = workers or os.cpu_count() or 1
     job_bytes = job_bytes or JOB_BYTES[dump.kind]
     if dump.kind != "stream":                    # enough jobs to keep every worker busy on a small dump
-        job_bytes = max(1 << 12, min(job_bytes, dump.size // (4 * workers) + 1))
+        job_bytes = max(1 << 11, min(job_bytes, dump.size // (4 * workers) + 1))
     carry_encoding = "utf-8" if dump.kind == "stream" else dump.encoding
     namespaces = dump.info["namespaces"]
     total, carry, t0 = Stats(), b"", time.perf_counter()
@@ -193,8 +208,14 @@ def _extract(dump: Dump, out, workers, max_articles, job_bytes, progress) -> Sta
                 break
     finally:
         pieces.close()                  # stops the workers at once: an error, Ctrl-C, --max-articles
-    if not done and PAGE_OPEN in carry:
-        raise UsageError(f"{dump.path}: the dump ends inside a page (a truncated file?)")
+    if not done:                        # the last jobs may have held no whole page of their own
+        head, region, tail = split_pages(carry)
+        if region:
+            stats = Stats()
+            emit(clean_region(region, carry_encoding, dump.site, namespaces, stats), stats)
+            _add_counts(total, stats)
+        if PAGE_OPEN in (tail if region else head):
+            raise UsageError(f"{dump.path}: the dump ends inside a page (a truncated file?)")
     if total.articles == 0:
         raise UsageError(f"{dump.path}: no article with prose in this dump ({total.pages} pages read, "
                          f"{total.redirects} redirects, {total.other_ns} outside the article namespace)")
