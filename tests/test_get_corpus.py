@@ -226,10 +226,11 @@ def test_damaged_dumps_are_one_line_errors_and_write_nothing(forms, tmp_path, ca
            "notxml.xml": b"hello, this is not a dump\n" * 10,
            "empty.xml": b"",
            "broken.xml": dump_text(PAGES).encode().replace(b"<title>Toledo</title>", b"<title>Toledo</titl>"),
-           "unknown.xml": b'<?xml version="1.0" encoding="klingon"?>\n<mediawiki/>'}
+           "unknown.xml": b'<?xml version="1.0" encoding="klingon"?>\n<mediawiki/>',
+           "dump.xml.gz": __import__("gzip").compress(dump_text(PAGES[:5]).encode())}
     says = {"truncated.xml.bz2": "bz2", "flipped.xml.bz2": "bz2", "flipped-one.xml.bz2": "bz2", "cut.xml": "ends inside a page",
             "notxml.xml": "no article", "empty.xml": "empty", "broken.xml": "not well-formed",
-            "unknown.xml": "klingon"}
+            "unknown.xml": "klingon", "dump.xml.gz": "a gzip file"}
     for name, data in bad.items():
         (tmp_path / name).write_bytes(data)
         out = tmp_path / f"{name}.txt"

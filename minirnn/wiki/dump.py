@@ -392,6 +392,11 @@ def open_dump(path, index=None, first_bytes=False) -> Dump:
     path = check_input_file(path, "dump (.xml or .xml.bz2)")
     if os.path.getsize(path) == 0:
         raise UsageError(f"{path}: the file is empty")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    for start, kind in ((b"\x1f\x8b", "gzip"), (b"7z\xbc\xaf\x27\x1c", "7z"), (b"\xfd7zXZ", "xz"), (b"PK\x03\x04", "zip")):
+        if magic.startswith(start):
+            raise UsageError(f"{path}: a {kind} file; give the dump as .xml or .xml.bz2 (the official dumps are bz2)")
     if index is not None:
         index = check_input_file(index, "multistream index")
         if not _is_bz2(path):
