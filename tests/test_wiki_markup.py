@@ -79,6 +79,7 @@ def test_bold_italic_go_and_entities_are_decoded():
     assert prose("'''Negrita''', ''cursiva'' y '''''ambas'''''.") == ["Negrita, cursiva y ambas."]
     assert prose("l''''Académie''' et ''''''six''''''.") == ["l'Académie et 'six'."]
     assert prose("A &amp; B&nbsp;C &#233;l &eacute; &lt;b&gt; D&amp;nbsp;E.") == ["A & B C él é <b> D E."]
+    assert prose("a\u202fb\u3000c soft\u00adhy\u200bphen\ufeff.") == ["a b c softhyphen."]
 
 
 def test_tags_keep_their_text_and_magic_words_go():
@@ -148,8 +149,6 @@ REGEXES = [
     (markup.TAG, "search", ["<br>", "<br/>", "</small>", '<span style="x">', "<div class='a'>"], ["< br>", "a < b > c", "<1>"]),
     (markup.EMPHASIS, "search", ["''", "'''"], ["'", "’’"]),
     (markup.ENTITY, "search", ["&amp;", "&nbsp;", "&#233;", "&#xE9;"], ["&", "& amp;", "&#;", "a&b"]),
-    (markup.ODD_SPACE, "search", ["\u00a0", "\u202f", "\u2009"], [" ", "\t"]),
-    (markup.INVISIBLE, "search", ["\u00ad", "\u200b"], ["-"]),
     (markup.HEADING, "match", ["== A ==", "=A=", "=== A = B ===", "==A==  "], ["A ==", "==", "=A"]),
     (markup.LETTER, "search", ["a", "ñ", "Ж", "東"], ["1", "_", ".", " "]),
     (markup.EMPTY_BRACKETS, "search", ["()", "( )", "(, )", "( ; )", "[ ]"], ["(a)", "[a]"]),

@@ -29,7 +29,7 @@ from .bz2blocks import SplitError
 from .dump import PAGE_OPEN, Dump, Job, iter_pages, read_job, split_pages, to_utf8
 from .markup import Site, is_redirect, to_prose
 
-JOB_BYTES = {"multistream": 1 << 20, "blocks": 1 << 20, "xml": 4 << 20, "stream": 4 << 20}   # of bz2 for bz2
+JOB_BYTES = {"multistream": 1 << 19, "blocks": 1 << 19, "xml": 2 << 20, "stream": 2 << 20}   # of bz2 for bz2
 
 
 @dataclass

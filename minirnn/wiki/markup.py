@@ -110,6 +110,10 @@ def drop_nested(text: str, tokens: re.Pattern, opener: str, unclosed_to_end: boo
 
 
 TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}")
+# an innermost template, holding no brace: removing these again and again removes nested templates from
+# the inside out, in the regular expression engine; what it cannot (a lone brace inside, an unclosed
+# {{) is left to drop_nested
+INNERMOST_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 # a wiki table opens with {| and closes with |}, each at the start of a line ({| may be indented with :)
 TABLE_TOKEN = re.compile(r"^[ \t:]*\{\||^[ \t]*\|\}", re.M)
 # a template's parameter, {{{nombre}}} or {{{1|default}}}: only template pages hold them, but a page that
@@ -128,7 +132,13 @@ def templates(text: str, site: Site) -> str:
     if "{{{" in text:
         text = PARAMETER.sub("", text)
     text = CHARACTER_TEMPLATES.sub(APOSTROPHE, text)
-    return drop_nested(text, TEMPLATE_TOKEN, "{{", unclosed_to_end=False)
+    for _ in range(12):
+        text, n = INNERMOST_TEMPLATE.subn("", text)
+        if n == 0 or "{{" not in text:
+            break
+    if "{{" in text or "}}" in text:
+        text = drop_nested(text, TEMPLATE_TOKEN, "{{", unclosed_to_end=False)
+    return text
 
 
 def tables(text: str, site: Site) -> str:
@@ -160,6 +170,12 @@ PLAIN_LABELLED_LINK = re.compile(r"\[\[[^\[\]|:#\n]+\|([^\[\]|]*[^\[\]|\s][^\[\]
 PARENTHESIS = re.compile(r"\s*\([^()]*\)\s*$")
 
 
+def keep_group(pattern: re.Pattern, text: str) -> str:
+    """pattern.sub(r"\1", text) for a pattern with one group, without a Python call per match: split
+    returns the text between the matches and each match's group, in order."""
+    return "".join(pattern.split(text))
+
+
 def _link(m: re.Match, site: Site) -> str:
     target, label = m.group(1).strip(), m.group(2)
     visible = target.startswith(":")                # [[:Categoría:X]] is a link shown as text
@@ -189,7 +205,7 @@ def links(text: str, site: Site) -> str:
     if "[[" not in text:
         return text
     # most links name an article: rewritten by the regular expression engine alone, no Python call
-    text = PLAIN_LINK.sub(r"\1", PLAIN_LABELLED_LINK.sub(r"\1", text))
+    text = keep_group(PLAIN_LINK, keep_group(PLAIN_LABELLED_LINK, text))
     replace = lambda m: _link(m, site)              # noqa: E731
     for _ in range(8):                              # one round per level of nesting
         text, n = INTERNAL_LINK.subn(replace, text)
@@ -207,8 +223,8 @@ BLOCK_TAGS = frozenset(("br", "p", "div", "blockquote", "li", "ul", "ol", "dl", 
 EMPHASIS = re.compile(r"''+")
 ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]*|#[0-9]+|#[xX][0-9a-fA-F]+);")
 # no-break, thin and other spaces become a space; soft hyphens and zero-width characters go
-ODD_SPACE = re.compile("[\u00a0\u2002\u2003\u2009\u200a\u202f\u3000]")
-INVISIBLE = re.compile("[\u00ad\u200b\ufeff]")
+ODD_CHARACTERS = {**dict.fromkeys("\u00a0\u2002\u2003\u2009\u200a\u202f\u3000", " "),
+                  **dict.fromkeys("\u00ad\u200b\ufeff", "")}
 
 
 def magic_words(text: str, site: Site) -> str:
@@ -225,7 +241,9 @@ def tags(text: str, site: Site) -> str:
 
 def emphasis(text: str, site: Site) -> str:
     """''cursiva'' and '''negrita''' lose their marks; l''''Art''' -> l'Art."""
-    return EMPHASIS.sub(_quotes, text) if "''" in text else text
+    if "''" not in text:
+        return text
+    return EMPHASIS.sub(_quotes, text) if "" in text else EMPHASIS.sub("", text)   # 2, 3: marks only
 
 
 def _quotes(m: re.Match) -> str:
@@ -243,9 +261,11 @@ def entities(text: str, site: Site) -> str:
             text = html.unescape(text)
     if APOSTROPHE in text:
         text = text.replace(APOSTROPHE, "'")
-    if ODD_SPACE.search(text):
-        text = ODD_SPACE.sub(" ", text)
-    return INVISIBLE.sub("", text) if INVISIBLE.search(text) else text
+    if not text.isascii():                       # (str.replace finds a character faster than re)
+        for odd, replacement in ODD_CHARACTERS.items():
+            if odd in text:
+                text = text.replace(odd, replacement)
+    return text
 
 
 PASSES = (("comments", comments), ("elements", elements), ("templates", templates), ("tables", tables),
@@ -304,46 +324,50 @@ def layout(text: str) -> list:
     out, para, pending = [], [], {}               # pending: {level: heading} not yet followed by prose
     skip_below = 0                                # inside a dropped section of this level (0: none)
 
-    def end_paragraph():
-        if para:
-            line = tidy(" ".join(para))
-            para.clear()
-            if LETTER.search(line):
-                out.extend(pending[k] for k in sorted(pending))
-                pending.clear()
-                out.append(line)
+    def end_paragraph():                          # every line in `para` holds a letter
+        if pending:
+            out.extend(pending[k] for k in sorted(pending))
+            pending.clear()
+        out.append(tidy(" ".join(para)))
+        para.clear()
 
+    has_letter = LETTER.search
     for line in text.split("\n"):
         s = line.strip()
         if not s:
-            end_paragraph()
+            if para:
+                end_paragraph()
             continue
         first = s[0]
         if first == "=":
             m = HEADING.match(s)
             if m:
-                end_paragraph()
+                if para:
+                    end_paragraph()
                 level = min(len(m.group(1)), len(m.group(3)))
                 title = tidy(m.group(2).strip(" ="))
                 if skip_below and level > skip_below:
                     continue
                 skip_below = level if title.casefold().rstrip(":") in DROPPED_SECTIONS else 0
                 pending = {k: v for k, v in pending.items() if k < level}
-                if not skip_below and LETTER.search(title):
+                if not skip_below and has_letter(title):
                     pending[level] = title
                 continue
         if skip_below:
             continue
-        if first in "*#;|!" or s.startswith("{|") or not LETTER.search(s):
-            end_paragraph()                           # a list item, a table line, a rule (----)
+        if first in "*#;|!" or s.startswith("{|") or not has_letter(s):
+            if para:                                  # a list item, a table line, a rule (----)
+                end_paragraph()
             continue
-        if first == ":":
-            end_paragraph()
+        if first == ":":                              # an indented line: a paragraph of its own
+            if para:
+                end_paragraph()
             para.append(s.lstrip(":"))
             end_paragraph()
             continue
         para.append(s)
-    end_paragraph()
+    if para:
+        end_paragraph()
     return out
 
 
