@@ -3,16 +3,16 @@
 
     flock /work/wt/bench.lock env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_wiki.py --update-results
 
-Inputs: gensim's enwiki test dump (206 pages, 6 MB of XML; where gensim is installed, else a synthetic
-dump made of the bundled novel), repeated --repeat times as one bz2 stream, and the same pages as an
-official multistream dump (bz2 streams of 100 pages and their index) that this script builds.
-Speed: each run is a fresh process timed from outside, `scripts/get_corpus.py --workers W` against
-`python -m wikiextractor.WikiExtractor --processes W`; the two sides alternate (the first one changing
-from round to round) and the medians of --rounds are compared as words per second, where a word is a
-lower-cased run of 2-15 letters of the tool's output (wikiextractor's entities unescaped).
-Quality, on the dump once: recall (the share of wikiextractor's words, as a multiset, found in ours),
-precision (the share of ours found in wikiextractor's) and the markup residue per million words
-(minirnn.wiki.markup.RESIDUE), for both; gensim's bgwiki dump (UTF-16 with a BOM): its Cyrillic share.
+Inputs: gensim's enwiki test dump (206 pages, 6 MB of XML; a synthetic dump made of the bundled novel
+without gensim) repeated --repeat times as one bz2 stream, and as an official multistream dump (bz2
+streams of 100 pages and their index). Speed: each run a fresh process timed from outside,
+`scripts/get_corpus.py --workers W` against `python -m wikiextractor.WikiExtractor --processes W`, the
+sides alternating (the first changing each round), medians of --rounds compared as words per second (a
+word: a lower-cased run of 2-15 letters of the output, wikiextractor's entities unescaped) and per CPU
+second (user + system, all processes: on a shared machine the wall clock also depends on how many busy
+processes each side has). Quality, on the dump once: recall (the share of wikiextractor's words, as a
+multiset, found in ours), precision (the share of ours in wikiextractor's), markup residue per million
+words (minirnn.wiki.markup.RESIDUE); gensim's bgwiki dump (UTF-16 with a BOM): its Cyrillic share.
 JSON: wiki.json in --out-dir (benchmarks/results/ with --update-results).
 """
 from __future__ import annotations
@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -52,8 +51,7 @@ def parse_args(argv):
     p.add_argument("--repeat", type=int, default=10, help="copies of the dump's pages in the timed inputs")
     p.add_argument("--rounds", type=int, default=5, help="runs per side and input, alternated; medians reported")
     p.add_argument("--workers", type=int, default=2, help="get_corpus --workers, wikiextractor --processes")
-    p.add_argument("--synthetic", type=int, default=0, metavar="N",
-                   help="time a dump of N pages made of the bundled novel instead of gensim's")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="time N pages of the bundled novel instead")
     common.add_output_args(p)
     return p.parse_args(argv)
 
@@ -66,6 +64,10 @@ def wikiextractor_text(folder: str) -> str:
     """wikiextractor's output files, <doc> lines dropped, entities unescaped."""
     parts = [open(p, encoding="utf-8").read() for p in sorted(glob.glob(os.path.join(folder, "*", "wiki_*")))]
     return html.unescape(re.sub(r"<doc [^>]*>\n|</doc>\n", "", "".join(parts)))
+
+
+def output(side: str, path: str) -> str:
+    return open(path, encoding="utf-8").read() if side == "get_corpus" else wikiextractor_text(path)
 
 
 def quality(ours: str, theirs: str) -> dict:
@@ -106,8 +108,7 @@ def build_inputs(xml: bytes, repeat: int, folder: str) -> dict:
     for path, data in ((paths["one bz2 stream"], bz2.compress(head + b"".join(pages) + foot, 9)),
                        (paths["multistream"], b"".join(streams) + bz2.compress(foot, 9)),
                        (os.path.join(folder, "repeated-multistream-index.txt.bz2"), bz2.compress("".join(index).encode()))):
-        with open(path, "wb") as f:
-            f.write(data)
+        open(path, "wb").write(data)
     return paths
 
 
@@ -117,24 +118,20 @@ SIDES = {"get_corpus": lambda dump, out, w: [sys.executable, os.path.join(ROOT, 
                                                "--processes", str(w), "-o", out, "-q"]}
 
 
-# A small Python process starts each run and reports its seconds and its children's peak resident memory:
-# a child of this process would count this process's memory (the dumps it holds) as its own until exec.
+# a small process starts each run and reports its seconds, peak memory and CPU: a child of this process
+# would count this process's memory (the dumps it holds) as its own until exec
 TIMER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); t = time.perf_counter() - t; "
-         "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+         "u = resource.getrusage(resource.RUSAGE_CHILDREN); print(t, u.ru_maxrss, r.returncode, u.ru_utime + u.ru_stime)")
 
 
 def run(cmd: list, check=True) -> tuple:
-    """(seconds, peak resident MB of its largest process, exit status) of a process."""
+    """(seconds, peak resident MB of its largest process, exit status, CPU seconds) of a process."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run([sys.executable, "-c", TIMER, *cmd], capture_output=True, text=True, env=env)
-    seconds, kb, status = r.stdout.split()
+    seconds, kb, status, cpu = r.stdout.split()
     require(int(status) == 0 or not check, f"{' '.join(cmd[:4])} ... failed (exit {status}): {r.stderr.strip()[-400:]}")
-    return float(seconds), int(kb) / 1024, int(status)
-
-
-def output(side: str, path: str) -> str:
-    return open(path, encoding="utf-8").read() if side == "get_corpus" else wikiextractor_text(path)
+    return float(seconds), int(kb) / 1024, int(status), float(cpu)
 
 
 def main(argv=None):
@@ -151,8 +148,7 @@ def main(argv=None):
         one = os.path.join(data, EN)
         if args.synthetic:
             one = os.path.join(tmp, "once.xml.bz2")
-            with open(one, "wb") as f:
-                f.write(bz2.compress(synthetic_dump(args.synthetic)))
+            open(one, "wb").write(bz2.compress(synthetic_dump(args.synthetic)))
         xml = bz2.BZ2File(one).read()
         result = {"machine": common.machine(), "command": common.command_line(), "workers": args.workers,
                   "dump": os.path.basename(one), "xml_bytes_timed": len(xml) * args.repeat, "rounds": args.rounds,
@@ -161,17 +157,22 @@ def main(argv=None):
             runs = {side: [] for side in sides}
             for r in range(args.rounds):                          # alternate, the first side changing
                 for side in (sides if r % 2 == 0 else sides[::-1]):
-                    runs[side].append(run(SIDES[side](dump, os.path.join(tmp, side), args.workers))[:2])
+                    runs[side].append(run(SIDES[side](dump, os.path.join(tmp, side), args.workers)))
             row = result["speed"][name] = {}
             for side, rs in runs.items():
                 t, n = [x[0] for x in rs], sum(words(output(side, os.path.join(tmp, side))).values())
-                row[side] = {"seconds": t, "median_s": statistics.median(t), "words": n,
-                             "words_per_s": n / statistics.median(t), "peak_rss_mb": max(x[1] for x in rs)}
+                cpu = statistics.median(x[3] for x in rs)
+                row[side] = {"seconds": t, "median_s": statistics.median(t), "words": n, "words_per_s":
+                             n / statistics.median(t), "median_cpu_s": cpu, "peak_rss_mb": max(x[1] for x in rs)}
             if len(sides) == 2:
-                row["ratio_words_per_s"] = row["get_corpus"]["words_per_s"] / row["wikiextractor"]["words_per_s"]
+                mine, ref = row["get_corpus"], row["wikiextractor"]
+                row["ratio_words_per_s"] = mine["words_per_s"] / ref["words_per_s"]
+                row["ratio_words_per_cpu_s"] = mine["words"] / mine["median_cpu_s"] / (ref["words"] / ref["median_cpu_s"])
             print(f"{name} ({len(xml) * args.repeat / 1e6:.0f} MB of XML): " + ", ".join(
-                f"{s} {row[s]['median_s']:.2f} s, {row[s]['words_per_s'] / 1e3:.0f}k words/s" for s in sides)
-                + (f"; get_corpus / wikiextractor = {row['ratio_words_per_s']:.2f}x" if len(sides) == 2 else ""))
+                f"{s} {row[s]['median_s']:.2f} s ({row[s]['median_cpu_s']:.1f} s of CPU), "
+                f"{row[s]['words_per_s'] / 1e3:.0f}k words/s" for s in sides) + (
+                f"; get_corpus / wikiextractor = {row['ratio_words_per_s']:.2f}x per second, "
+                f"{row['ratio_words_per_cpu_s']:.2f}x per CPU second" if len(sides) == 2 else ""))
         texts = {}
         for side in sides:
             run(SIDES[side](one, os.path.join(tmp, "q-" + side), args.workers))
