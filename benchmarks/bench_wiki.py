@@ -24,6 +24,7 @@ import glob
 import html
 import importlib.util
 import os
+import pathlib
 import re
 import shutil
 import statistics
@@ -108,7 +109,7 @@ def build_inputs(xml: bytes, repeat: int, folder: str) -> dict:
     for path, data in ((paths["one bz2 stream"], bz2.compress(head + b"".join(pages) + foot, 9)),
                        (paths["multistream"], b"".join(streams) + bz2.compress(foot, 9)),
                        (os.path.join(folder, "repeated-multistream-index.txt.bz2"), bz2.compress("".join(index).encode()))):
-        open(path, "wb").write(data)
+        pathlib.Path(path).write_bytes(data)
     return paths
 
 
@@ -148,7 +149,7 @@ def main(argv=None):
         one = os.path.join(data, EN)
         if args.synthetic:
             one = os.path.join(tmp, "once.xml.bz2")
-            open(one, "wb").write(bz2.compress(synthetic_dump(args.synthetic)))
+            pathlib.Path(one).write_bytes(bz2.compress(synthetic_dump(args.synthetic)))
         xml = bz2.BZ2File(one).read()
         result = {"machine": common.machine(), "command": common.command_line(), "workers": args.workers,
                   "dump": os.path.basename(one), "xml_bytes_timed": len(xml) * args.repeat, "rounds": args.rounds,
