@@ -47,8 +47,7 @@ BG = "bgwiki-latest-pages-articles-shortened.xml.bz2"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--repeat", type=int, default=10, help="copies of the dump's pages in the timed inputs")
     p.add_argument("--rounds", type=int, default=5, help="runs per side and input, alternated; medians reported")
     p.add_argument("--workers", type=int, default=2, help="get_corpus --workers, wikiextractor --processes")
