@@ -65,8 +65,10 @@ def comments(text: str, site: Site) -> str:
 DROPPED_ELEMENTS = ("ref", "references", "gallery", "math", "chem", "ce", "score", "timeline", "imagemap",
                     "graph", "mapframe", "maplink", "syntaxhighlight", "source", "pre", "hiero", "inputbox",
                     "categorytree", "templatedata", "templatestyles", "noinclude", "includeonly", "table")
-# <name ...>...</name> or <name .../>; names end at a word boundary, so <ref> never matches <references>
-ELEMENT = re.compile(r"<(%s)\b[^<>]*?(?:/>|>.*?</\1\s*>)" % "|".join(DROPPED_ELEMENTS), re.S | re.I)
+# <name ...>...</name> or <name .../>; names end at a word boundary, so <ref> never matches <references>.
+# The content is matched as runs of [^<] between '<'s that do not close it (faster than a lazy .*?)
+ELEMENT = re.compile(r"<(%s)\b[^<>]*?(?:/>|>[^<]*(?:<(?!/\1\s*>)[^<]*)*</\1\s*>)" % "|".join(DROPPED_ELEMENTS),
+                     re.I)
 
 
 def elements(text: str, site: Site) -> str:
@@ -163,7 +165,7 @@ def external_links(text: str, site: Site) -> str:
 
 
 # an innermost internal link: [[target]] or [[target|label]], neither holding [[ or ]]
-INTERNAL_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|((?:[^\[\]]|\[(?!\[)|\](?!\]))*))?\]\]")
+INTERNAL_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*)*))?\]\]")
 # the common cases, a target without ':' or '#': [[España]] and [[Madrid|la capital]] (a label not empty)
 PLAIN_LINK = re.compile(r"\[\[([^\[\]|:#\n]+)\]\]")
 PLAIN_LABELLED_LINK = re.compile(r"\[\[[^\[\]|:#\n]+\|([^\[\]|]*[^\[\]|\s][^\[\]|]*)\]\]")
