@@ -77,6 +77,9 @@ def forms(tmp_path_factory):
 
 
 def test_the_corpus_holds_each_article_title_then_paragraphs(forms):
+    out = io.BytesIO()
+    stats = extract(open_dump(str(forms["xml"][0])), out, workers=1)
+    assert (stats.articles, stats.words) == (len(ARTICLES), len(out.getvalue().split()))   # words counted right
     got = corpus_sentences(corpus_of(forms["xml"][0]).decode())
     assert got == [[t, *s] for t, _, s in ARTICLES]
     assert len(got) == len(ARTICLES) < len(PAGES)               # redirects, templates, talk pages left out
