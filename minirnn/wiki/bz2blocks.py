@@ -24,7 +24,7 @@ import bz2
 BLOCK_MAGIC = 0x314159265359
 END_MAGIC = 0x177245385090
 BLOCK, END = 0, 1                # the kinds of mark
-SCAN_BYTES = 16 << 20
+SCAN_BYTES = 1 << 20           # read at a time: the first jobs go out before the scan is over
 TRIES = 3                        # marks tried as the end of a block before giving up on the split
 
 
