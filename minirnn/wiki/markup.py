@@ -12,7 +12,7 @@ categories and interlanguage links go), then the marks inside prose (tags, bold 
 entities last, so that a decoded ``&lt;`` can never open a tag. ``layout`` then turns the lines
 into paragraphs: headings, lists, indents, table leftovers, and the sections that are not prose
 (references, bibliography, external links). docs/wikipedia.md gives each rule with an example and
-its reason; tests/test_get_corpus.py has a test beside each regular expression.
+its reason; tests/test_wiki_markup.py has a test beside each regular expression.
 
 Namespace names come from the dump's ``<siteinfo>`` (``Site``): "Archivo:" and "Categoría:" in the
 Spanish dump, with the English canonical names ("File:", "Image:", "Category:", "Media:") always
@@ -245,7 +245,9 @@ def emphasis(text: str, site: Site) -> str:
     """''cursiva'' and '''negrita''' lose their marks; l''''Art''' -> l'Art."""
     if "''" not in text:
         return text
-    return EMPHASIS.sub(_quotes, text) if "" in text else EMPHASIS.sub("", text)   # 2, 3: marks only
+    if "''''" in text:                            # a run of 4 or more: see _quotes
+        return EMPHASIS.sub(_quotes, text)
+    return EMPHASIS.sub("", text)                 # runs of 2 and 3 only: marks, gone
 
 
 def _quotes(m: re.Match) -> str:
