@@ -115,7 +115,7 @@ def check_run(proc, out_dir: Path, before):
 
 # every benchmark script there is: test_benchmark_runs_at_its_smallest_size runs each of the CPU ones
 # (the discovery below finds them; this list keeps the discovery honest, and a new script must join it)
-EXPECTED_SCRIPTS = {"bench_kmeans.py", "bench_rnn.py", "bench_scale.py", "bench_vs_torch.py",
+EXPECTED_SCRIPTS = {"bench_kmeans.py", "bench_rnn.py", "bench_scale.py", "bench_vs_torch.py", "bench_wiki.py",
                     "bench_word2vec.py", "compare_torch_charlm.py", "gpu_check.py", "recipe.py", "run.py"}
 
 

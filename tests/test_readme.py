@@ -17,7 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import standin_env
+from wikidump import DumpServer, many_pages, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,13 +96,24 @@ def test_readme_commands_are_found():
     assert tiny("pip install -e \".[test]\" && python -m pytest -q") == ""
 
 
-def test_every_readme_command_runs_in_order(tmp_path):
+@pytest.fixture
+def wiki_mirror(tmp_path_factory):
+    """A dump site on 127.0.0.1 (never the internet) holding a small Spanish dump in the official layout:
+    the README's get_corpus.py commands download from it through MINIRNN_WIKI_MIRROR, their default --mirror."""
+    root = tmp_path_factory.mktemp("site")
+    publish(root, "es", "20250101", many_pages(120))
+    with DumpServer(root) as site:
+        yield site.url
+
+
+def test_every_readme_command_runs_in_order(tmp_path, wiki_mirror):
     cmds = readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
     (tmp_path / "scripts").symlink_to(ROOT / "scripts")
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-           "MINIRNN_BACKEND": "numpy", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+           "MINIRNN_BACKEND": "numpy", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MINIRNN_WIKI_MIRROR": wiki_mirror}
     ran = []
     for cmd in cmds:
         run = tiny(cmd)
@@ -122,9 +136,10 @@ def test_every_readme_command_runs_in_order(tmp_path):
     # what the walk made, where the README says it goes; nothing else lands in the clone's root
     for p in ("checkpoints/char/best.npz", "checkpoints/rnn/best.npz", "checkpoints/gru/best.npz",
               "checkpoints/word/best.npz", "checkpoints/word_all/best.npz", "checkpoints/gpu/best.npz", "runs/report.html",
-              "runs/curves.png", "runs/vectors.txt", "runs/quant/quantizer.npz"):
+              "runs/curves.png", "runs/vectors.txt", "runs/quant/quantizer.npz", "runs/es_trial.txt",
+              "checkpoints/es_trial/best.npz", "runs/eswiki.txt"):
         assert (tmp_path / p).is_file(), p
-    assert {p.name for p in tmp_path.iterdir()} <= {"scripts", "benchmarks", "checkpoints", "runs", "mywork"}
+    assert {p.name for p in tmp_path.iterdir()} <= {"scripts", "benchmarks", "checkpoints", "runs", "mywork", "dumps"}
 
 
 def test_readme_has_at_most_200_lines():

@@ -1,0 +1,250 @@
+"""Downloading a dated dump from a mirror: resumable, checked against the published sha1.
+
+    paths = download_dump("https://dumps.wikimedia.org", "es", "latest", "dumps/", progress=print)
+    paths.dump, paths.index, paths.date     # dumps/eswiki-20250101-pages-articles-multistream.xml.bz2, ...
+
+The layout every mirror shares (``{mirror}/{lang}wiki/{date}/``):
+
+    {lang}wiki-{date}-pages-articles-multistream.xml.bz2          the dump: bz2 streams of 100 pages
+    {lang}wiki-{date}-pages-articles-multistream-index.txt.bz2    offset:page_id:title, a line a page
+    {lang}wiki-{date}-sha1sums.txt                                 "<sha1>  <file name>" for each file
+
+1. ``latest`` is resolved to a date first (``resolve_date``), so that a download resumed tomorrow
+   cannot mix two dumps: the newest date in the listing of ``{mirror}/{lang}wiki/`` whose sha1sums
+   name both files (a dump still being written lacks them), or else the date that
+   ``latest/{lang}wiki-latest-pages-articles-multistream.xml.bz2-rss.xml`` links to.
+2. Each file goes to ``NAME.part``; an interrupted transfer resumes from the bytes already there with
+   an HTTP Range request (retried a few times within a run; a new run resumes too). A server that
+   ignores Range answers 200 with the whole file: the part is then started again from byte 0.
+3. The sha1 of every byte is computed as it arrives (the part's earlier bytes first) and compared with
+   the published one before the file is renamed to its name: a mismatch removes the part and is an
+   error that names both checksums. A complete file already there is checked and kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+DEFAULT_MIRROR = "https://dumps.wikimedia.org"
+USER_AGENT = "minirnn-get_corpus/0.1 (+https://github.com/; educational corpus builder)"
+RETRIES = 5                  # reconnections within one run after a dropped transfer
+TIMEOUT = 60                 # seconds without a byte before a connection counts as dropped
+BLOCK = 1 << 20
+
+
+@dataclass
+class DumpFiles:
+    date: str
+    dump: str                # local paths
+    index: str | None
+
+
+def file_names(lang: str, date: str) -> dict:
+    base = f"{lang}wiki-{date}-pages-articles-multistream"
+    return {"dump": base + ".xml.bz2", "index": base + "-index.txt.bz2", "sha1": f"{lang}wiki-{date}-sha1sums.txt"}
+
+
+def _url(mirror: str, *parts: str) -> str:
+    return "/".join([mirror.rstrip("/"), *parts])
+
+
+def _open(url: str, headers=None, timeout: float = TIMEOUT):
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
+def fetch_text(url: str) -> str | None:
+    """The body of a small file (a listing, sha1sums, RSS) as text; None if the server has no such file."""
+    try:
+        with _open(url) as r:
+            return r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        if e.code in (403, 404, 410):
+            return None
+        raise OSError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise OSError(f"{url}: {e.reason}") from None
+
+
+SHA1_LINE = re.compile(r"^([0-9a-fA-F]{40})\s+\*?(\S+)\s*$", re.M)
+
+
+def published_sha1(mirror: str, lang: str, date: str) -> dict | None:
+    """{file name: sha1} from the dated sha1sums file; None if there is none."""
+    text = fetch_text(_url(mirror, f"{lang}wiki", date, file_names(lang, date)["sha1"]))
+    return None if text is None else {name: digest.lower() for digest, name in SHA1_LINE.findall(text)}
+
+
+def _complete(sums: dict | None, lang: str, date: str) -> bool:
+    names = file_names(lang, date)
+    return sums is not None and names["dump"] in sums and names["index"] in sums
+
+
+DATE_LINK = re.compile(r"href=\"(?:\./)?(\d{8})/?\"")
+
+
+def resolve_date(mirror: str, lang: str, date: str) -> str:
+    """`date` itself when it is YYYYMMDD; for 'latest', the newest complete dump's date."""
+    if date != "latest":
+        if not re.fullmatch(r"\d{8}", date):
+            raise UsageError(f"--date {date!r}: give 'latest' or a date as YYYYMMDD")
+        return date
+    listing = fetch_text(_url(mirror, f"{lang}wiki", "")) or ""
+    for candidate in sorted(set(DATE_LINK.findall(listing)), reverse=True)[:6]:
+        if _complete(published_sha1(mirror, lang, candidate), lang, candidate):
+            return candidate
+    rss = fetch_text(_url(mirror, f"{lang}wiki", "latest", f"{lang}wiki-latest-pages-articles-multistream.xml.bz2-rss.xml"))
+    m = re.search(rf"{re.escape(lang)}wiki/(\d{{8}})", rss or "")
+    if m and _complete(published_sha1(mirror, lang, m.group(1)), lang, m.group(1)):
+        return m.group(1)
+    raise UsageError(f"no complete {lang}wiki dump found at {_url(mirror, lang + 'wiki')}/ (neither its listing "
+                     f"nor latest/'s RSS names a date whose sha1sums list the multistream dump and its index)")
+
+
+def sha1_of(path: str, digest=None):
+    """The sha1 object of a file's bytes (updating `digest` if given)."""
+    digest = digest or hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            digest.update(block)
+    return digest
+
+
+def fetch_file(url: str, path: str, sha1: str, progress=None, retries: int = RETRIES, wait: float = 1.0) -> str:
+    """Download `url` to `path` through `path`.part, resuming what is there; check its sha1; return path.
+
+    `progress(name, done, total, bytes_per_s)` is called about once a second."""
+    if os.path.exists(path):
+        got = sha1_of(path).hexdigest()
+        if got != sha1:
+            raise UsageError(f"{path}: exists, but its sha1 {got} is not the published sha1 {sha1}: remove it "
+                             f"to download it again")
+        return path
+    part = path + ".part"
+    digest, done = hashlib.sha1(), 0
+    if os.path.exists(part):
+        sha1_of(part, digest)
+        done = os.path.getsize(part)
+    attempt = 0
+    while True:
+        try:
+            done, digest, total = _transfer(url, part, done, digest, progress)
+            if total is None or done >= total:
+                break
+            raise http.client.IncompleteRead(b"", total - done)
+        except (OSError, http.client.HTTPException) as e:
+            if isinstance(e, urllib.error.HTTPError) and e.code in (403, 404, 410):
+                raise UsageError(f"{url}: HTTP {e.code} {e.reason} (the mirror has no such file)") from None
+            attempt += 1
+            if attempt > retries:
+                raise OSError(f"{url}: the transfer failed {attempt} times ({_reason(e)}); {done} bytes are kept in "
+                              f"{part}: run the same command again to resume") from None
+            time.sleep(wait * attempt)
+    got = digest.hexdigest()
+    if got != sha1:
+        os.remove(part)
+        raise UsageError(f"{os.path.basename(path)}: sha1 {got} does not match the published sha1 {sha1}: the "
+                         f"download is corrupt and was removed; run again to download it afresh")
+    os.replace(part, path)
+    return path
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join(str(getattr(e, "reason", None) or e or type(e).__name__).split()) or type(e).__name__
+
+
+def _transfer(url: str, part: str, done: int, digest, progress):
+    """One request from byte `done` on; appends to `part`. Returns (done, digest, total or None)."""
+    headers = {"Range": f"bytes={done}-"} if done else {}
+    try:
+        r = _open(url, headers)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and done:            # nothing after `done`: the part is the whole file
+            return done, digest, done
+        raise
+    with r:
+        if done and r.status == 206:
+            m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", r.headers.get("Content-Range", ""))
+            if not m or int(m.group(1)) != done:
+                raise OSError(f"{url}: the server answered a range that does not start at byte {done}")
+            total = int(m.group(2)) if m.group(2) != "*" else None
+            mode = "ab"
+        else:                                 # 200: the whole file (a server that ignores Range)
+            done, digest = 0, hashlib.sha1()
+            length = r.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            mode = "wb"
+        name, t0, t_last, start = os.path.basename(url), time.monotonic(), 0.0, done
+        with open(part, mode) as f:
+            while True:
+                block = r.read(BLOCK)
+                if not block:
+                    break
+                f.write(block)
+                digest.update(block)
+                done += len(block)
+                now = time.monotonic()
+                if progress is not None and now - t_last >= 1.0:
+                    progress(name, done, total, (done - start) / max(now - t0, 1e-9))
+                    t_last = now
+        if progress is not None:
+            progress(name, done, total, (done - start) / max(time.monotonic() - t0, 1e-9))
+    return done, digest, total
+
+
+def check_lang(lang: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{1,20}", lang):
+        raise UsageError(f"--lang {lang!r}: give a Wikipedia language code such as es, en, fr or zh_yue")
+    return lang
+
+
+def fetch_first_bytes(url: str, path: str, nbytes: int, progress=None) -> str:
+    """The first `nbytes` of `url` in `path` (a Range request; of a server that ignores Range, only those
+    bytes are read). For a trial: whole bz2 streams in them are checked by their own CRCs, the file is
+    not checked against a sha1, and get_corpus ignores the stream cut at the end."""
+    with _open(url, {"Range": f"bytes=0-{nbytes - 1}"}) as r, open(path + ".part", "wb") as f:
+        done, t0 = 0, time.monotonic()
+        while done < nbytes:
+            block = r.read(min(BLOCK, nbytes - done))
+            if not block:
+                break
+            f.write(block)
+            done += len(block)
+            if progress is not None:
+                progress(os.path.basename(path), done, nbytes, done / max(time.monotonic() - t0, 1e-9))
+    os.replace(path + ".part", path)
+    return path
+
+
+def download_dump(mirror: str, lang: str, date: str, directory: str, progress=None, retries: int = RETRIES,
+                  wait: float = 1.0, first_bytes: int | None = None) -> DumpFiles:
+    """Resolve the date, then fetch the multistream dump and its index into `directory`, each checked.
+    With `first_bytes`, only the dump's first bytes, for a trial (``fetch_first_bytes``; index None)."""
+    check_lang(lang)
+    date = resolve_date(mirror, lang, date)
+    sums = published_sha1(mirror, lang, date)
+    names = file_names(lang, date)
+    if sums is None:
+        raise UsageError(f"no dump {lang}wiki {date} at {_url(mirror, lang + 'wiki', date)}/ ({names['sha1']} "
+                         f"not found)")
+    if not _complete(sums, lang, date):
+        raise UsageError(f"the {lang}wiki {date} dump is not complete: {names['sha1']} does not list "
+                         f"{names['dump']} and {names['index']}")
+    if first_bytes is not None:
+        path = os.path.join(directory, f"{names['dump']}.first-{first_bytes >> 20}MB")
+        url = _url(mirror, f"{lang}wiki", date, names["dump"])
+        return DumpFiles(date, fetch_first_bytes(url, path, first_bytes, progress), None)
+    paths = {}
+    for key in ("index", "dump"):             # the small file first: a bad mirror shows at once
+        url = _url(mirror, f"{lang}wiki", date, names[key])
+        paths[key] = fetch_file(url, os.path.join(directory, names[key]), sums[names[key]], progress, retries, wait)
+    return DumpFiles(date, paths["dump"], paths["index"])
+
