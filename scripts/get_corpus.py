@@ -125,6 +125,7 @@ def main(argv=None):
         first = max(TRIAL_BYTES[0], TRIAL_BYTES[1] * args.max_articles) if trial else None
         print(f"downloading {'the first {:.0f} MB of '.format(first / 2**20) if trial else ''}the {args.lang}wiki "
               f"{date} dump from {args.mirror} into {args.download_dir}/", flush=True)
+        os.makedirs(args.download_dir, exist_ok=True)   # made only now: a refused run leaves no empty folder
         files = dl.download_dump(args.mirror, args.lang, date, args.download_dir, download_progress(status),
                                  first_bytes=first)
         status.done()
