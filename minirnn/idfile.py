@@ -22,6 +22,7 @@ import numpy as np
 
 DTYPE = np.dtype(np.int32)
 CHUNK = 1 << 20            # ids per chunk, written or read (4 MB)
+FAULT_AROUND = 1 << 21     # bytes: how far before a fault the kernel may map pages back (see release)
 _PAGE = mmap.PAGESIZE
 
 
@@ -65,7 +66,13 @@ def _mapping(a):
 def release(ids, start: int = 0, stop: int | None = None) -> None:
     """Give back the resident pages of ids[start:stop] (1-D, contiguous); a no-op for an array that
     is not memory-mapped or where madvise is missing. The pages at either end, which the range
-    only partly covers, go too: reading them again maps them again."""
+    only partly covers, go too: reading them again maps them again.
+
+    The FAULT_AROUND bytes before start go as well. On a page fault Linux maps the cached pages
+    around the faulting one too (``fault_around_bytes``, 64 KB by default, at most 2 MB), those
+    before it included: a reader that gave back only its own range would find the end of the
+    previous range mapped again by its first read, and over a file that adds up to all of it.
+    """
     mm = _mapping(ids)
     if mm is None or not hasattr(mm, "madvise") or ids.size == 0:
         return
@@ -75,14 +82,16 @@ def release(ids, start: int = 0, stop: int | None = None) -> None:
     origin = np.frombuffer(mm, dtype=np.uint8).ctypes.data                # address of byte 0 of the map
     lo = ids.ctypes.data - origin + int(start) * ids.itemsize
     hi = ids.ctypes.data - origin + stop * ids.itemsize
+    lo = max(0, lo - FAULT_AROUND)
     lo -= lo % _PAGE
     mm.madvise(mmap.MADV_DONTNEED, lo, min(hi, len(mm)) - lo)
 
 
-def chunks(ids, start: int = 0, stop: int | None = None, size: int = CHUNK):
-    """Copies of ids[start:stop] in pieces of at most `size`, each piece's pages given back once
-    copied: a pass over a mapped file in bounded memory."""
+def chunks(ids, start: int = 0, stop: int | None = None, size: int | None = None):
+    """Copies of ids[start:stop] in pieces of at most `size` (default CHUNK), each piece's pages given
+    back once copied: a pass over a mapped file in bounded memory."""
     stop = ids.shape[0] if stop is None else stop
+    size = size or CHUNK
     for lo in range(start, stop, size):
         hi = min(lo + size, stop)
         piece = np.array(ids[lo:hi])                                       # (hi - lo,) a copy

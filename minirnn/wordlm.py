@@ -82,10 +82,10 @@ class StreamWindows(chardata.Windows):
         return x, y
 
 
-def _pieces(ids, size=idfile.CHUNK):
+def _pieces(ids, size=None):
     """ids (any shape, possibly a view of a memory map) in pieces of about `size` elements, each
     a copy, the pages read given back as it goes: one pass in bounded memory."""
-    ids = np.asarray(ids)
+    ids, size = np.asarray(ids), size or idfile.CHUNK
     if ids.ndim == 1:
         yield from idfile.chunks(ids, size=size)
         return
