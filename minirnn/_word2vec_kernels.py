@@ -85,12 +85,14 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     n_table = np.uint64(neg_table.shape[0])
     for k in range(D):
         neu1e[k] = 0.0
-    # Ask for the rows of the K negatives (the same draws as the loop below makes) before using any:
-    # the rows are random, mostly outside the L1 and L2 caches, and asking for them all first lets
-    # their cache misses overlap instead of waiting for one after another. Changes no number; about
-    # 2x the pairs per second on one thread (benchmarks/README.md, word2vec).
+    # Ask for the rows of negatives before using any: the rows are random, mostly outside the L1 and
+    # L2 caches, and asking first lets their cache misses overlap instead of waiting for one after
+    # another. The K draws of this pair (the same the loop below makes) and the K draws of the next
+    # pair, which start where these end: those have a whole pair's work to arrive, which is what a
+    # miss to memory takes once the tables outgrow the caches (a large vocabulary). Changes no
+    # number (benchmarks/README.md, word2vec; docs/scale.md).
     r = rnd
-    for d in range(negative):
+    for d in range(2 * negative):
         r = r * LCG_MUL + LCG_ADD
         t = neg_table[(r >> LCG_SHIFT) % n_table]
         prefetch(syn1neg, t, 0)
@@ -162,6 +164,15 @@ def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alph
                 continue
             a = np.float32(alpha[0] + (alpha[1] - alpha[0]) * ((i - lo) / span))
             b = win[i]
+            if i + 1 < hi:  # the next position's rows, asked for a position ahead: its center's
+                nxt = ids[i + 1]  # output row and the input row of the context entering its window
+                if nxt >= 0:
+                    prefetch(syn1neg, nxt, 0)
+                    prefetch(syn1neg, nxt, D - 1)
+                    far = ids[min(hi - 1, i + 1 + win[i + 1])]
+                    if far >= 0:
+                        prefetch(syn0, far, 0)
+                        prefetch(syn0, far, D - 1)
             for j in range(max(start, i - b), min(hi, i + b + 1)):
                 if j == i:
                     continue

@@ -40,10 +40,12 @@ drawn on the host by NumPy in the same order on both paths, so the two seedings 
 they pick the same rows only up to rounding, though: distances by (1) and by (2) differ in the last
 bits, and a draw that lands on the edge between two rows of the cumulative distribution, or two
 candidates whose potentials tie to rounding, can go either way. A seed reproduces a run on one path
-(on the CPU, with one thread count: the potentials are summed per thread); across paths the tests check the same rows on random data, which is what to expect, not a guarantee.
+(on the CPU whatever the number of threads: the potentials are summed per block of points); across
+paths the tests check the same rows on random data, which is what to expect, not a guarantee.
 
-Memory: X (N, D) once (twice for cosine: the normalised copy), labels and distances (N,), and
-(B, K) scratch per thread (NumPy) or per block of 2^24 / K rows (array path).
+Memory: X (N, D) once (twice for cosine: the normalised copy; once more on the CPU during k-means++,
+a block-transposed copy), labels and distances (N,), and (B, K) scratch per thread (NumPy) or per
+block of 2^24 / K rows (array path).
 """
 from __future__ import annotations
 
@@ -140,25 +142,30 @@ def n_local_trials_for(K: int) -> int:
 
 
 def _kpp_numba(X, K, first, u):
-    """Greedy k-means++ on the CPU: indices (K,) of the chosen rows. u (K-1, L) uniforms in [0, 1)."""
+    """Greedy k-means++ on the CPU: indices (K,) of the chosen rows. u (K-1, L) uniforms in [0, 1).
+
+    The K steps read a copy of X laid out for `_k.kpp_candidates` (blocks of points, transposed),
+    made once: X's memory again, for the length of the seeding.
+    """
     N = X.shape[0]
     L = u.shape[1]
-    P = _n_threads()
+    XT = _k.transpose_blocks(X)                          # (nb, D, B) a copy of X, block-transposed
+    Np = XT.shape[0] * XT.shape[2]                       # N rounded up to whole blocks
     chosen = np.empty(K, dtype=np.int64)                 # (K,)
     chosen[0] = first
-    closest = np.empty(N, dtype=X.dtype)                 # (N,) squared distance to nearest centre
-    _k.sq_dist_to_row(X, first, closest)
-    new_closest = np.empty((L, N), dtype=X.dtype)        # (L, N)
-    pot = np.empty(L)                                    # (L,)
+    closest = np.zeros(Np, dtype=X.dtype)                # (Np,) squared distance to nearest centre; 0 for padding
+    _k.sq_dist_to_row(X, first, closest[:N])
+    new_closest = np.empty((L, Np), dtype=X.dtype)       # (L, Np)
+    parts = np.empty((XT.shape[0], L))                   # (nb, L) per-block potentials
     cum = np.empty(N)                                    # (N,) float64 running sum of closest
     for c in range(1, K):
-        np.cumsum(closest, dtype=np.float64, out=cum)
+        np.cumsum(closest[:N], dtype=np.float64, out=cum)
         if cum[-1] <= 0:  # every point sits on a centre already
             raise _too_few_distinct(K, c)
         # draw L rows with probability closest_i / sum(closest); side="right" never picks a zero
         cand = np.minimum(np.searchsorted(cum, u[c - 1] * cum[-1], side="right"), N - 1)  # (L,)
-        _k.kpp_candidates(X, cand, closest, P, new_closest, pot)
-        best = int(np.argmin(pot))
+        _k.kpp_candidates(XT, np.ascontiguousarray(X[cand]), closest, new_closest, parts)
+        best = int(np.argmin(parts.sum(axis=0)))
         chosen[c] = cand[best]
         closest[:] = new_closest[best]
     return chosen

@@ -77,7 +77,6 @@ BLOCK_TOKENS = 1 << 18  # tokens read from the id cache per kernel call and per 
 MAX_ALPHA = 0.25  # largest learning rate accepted: 10x word2vec.c's skip-gram default; 0.5 diverges
 DIVERGED = 10.0   # a block whose mean loss per pair exceeds DIVERGED x the initial (K+1) ln 2 has diverged
 _FLUSH_TOKENS = 1 << 20  # tokens buffered before writing to the cache file
-_TABLE_CHUNK = 1 << 22  # noise-table entries computed at a time
 MAX_TYPES = 4_000_000  # distinct words the vocabulary pass holds at most (about 0.5 GB), see build_vocab
 _MODEL_FORMAT = "minirnn-word2vec-1"
 
@@ -109,12 +108,16 @@ def noise_table(counts, size: int | None = None, power: float = 0.75) -> np.ndar
         size = int(min(max(100 * V, 1 << 20), 100_000_000))
     weights = counts ** power  # (V,)
     cum = np.cumsum(weights) / weights.sum()  # (V,) cumulative share, cum[-1] = 1
-    table = np.empty(size, dtype=np.int32)  # (S,)
-    for lo in range(0, size, _TABLE_CHUNK):  # in chunks: float64 positions for all S would take 8S bytes
-        hi = min(lo + _TABLE_CHUNK, size)
-        positions = (np.arange(lo, hi, dtype=np.float64) + 0.5) / size  # (c,)
-        table[lo:hi] = np.minimum(np.searchsorted(cum, positions, side="right"), V - 1)
-    return table
+    # entry s goes to the first word w with cum[w] > (s + 0.5)/S: word w gets the entries s with
+    # cum[w-1] <= (s + 0.5)/S < cum[w], so the table is each word repeated below[w] - below[w-1]
+    # times, below[w] = #{s : (s + 0.5)/S < cum[w]}. The estimate ceil(cum S - 0.5) is corrected by
+    # one where rounding put it on the wrong side of the same comparison the definition makes.
+    below = np.clip(np.ceil(cum * size - 0.5), 0, size).astype(np.int64)  # (V,)
+    below -= (below > 0) & ((below - 1 + 0.5) / size >= cum)
+    below += (below < size) & ((below + 0.5) / size < cum)
+    repeats = np.diff(below, prepend=0)  # (V,)
+    repeats[-1] += size - below[-1]  # entries past cum[-1] (1 up to rounding) go to the last word
+    return np.repeat(np.arange(V, dtype=np.int32), repeats)  # (S,)
 
 
 # ---- NumPy reference of the kernels --------------------------------------------------------------
@@ -404,7 +407,9 @@ class Word2Vec:
                        "use a smaller dim (--dim), a larger --min-count or a --max-vocab")
         rng = np.random.default_rng(self.seed)
         # word2vec.c's initialisation: input vectors uniform in [-0.5/D, 0.5/D), output vectors zero
-        self.syn0 = ((rng.random((V, D), dtype=np.float32) - 0.5) / D).astype(np.float32)  # (V, D)
+        self.syn0 = rng.random((V, D), dtype=np.float32)  # (V, D), in place below: no (V, D) temporaries
+        self.syn0 -= 0.5
+        self.syn0 /= D
         self.syn1neg = np.zeros((V, D), dtype=np.float32)  # (V, D)
         self._wv = None
         keep = keep_probabilities(self.vocab.counts, self.sample).astype(np.float32)  # (V,)

@@ -74,12 +74,18 @@ def test_kpp_kernels_match_reference(rng, dtype):
     np.testing.assert_allclose(closest, K.sq_dist_to_row_ref(X, 5), rtol=1e-5)
     assert closest[5] == 0
     cand = np.array([0, 17, 17, 82])            # a repeated candidate scores the same twice
-    new_closest, pot = np.empty((4, 83), dtype), np.empty(4)
-    K.kpp_candidates(X, cand, closest, 3, new_closest, pot)
+    XT = K.transpose_blocks(X, 32)              # 3 blocks of 32 points, the last padded with 13
+    assert XT.shape == (3, 6, 32) and np.array_equal(XT[1, :, 4], X[36]) and not XT[2, :, 19:].any()
+    padded = np.zeros(96, dtype)
+    padded[:83] = closest
+    new_closest, parts = np.full((4, 96), np.nan, dtype), np.empty((3, 4))
+    K.kpp_candidates(XT, X[cand], padded, new_closest, parts)
     ref_new, ref_pot = K.kpp_candidates_ref(X, cand, closest)
-    np.testing.assert_allclose(new_closest, ref_new, rtol=1e-5)
+    np.testing.assert_allclose(new_closest[:, :83], ref_new, rtol=1e-5)
+    assert not new_closest[:, 83:].any()        # padding: distance 0, adds nothing to the potentials
+    pot = parts.sum(axis=0)
     np.testing.assert_allclose(pot, ref_pot, rtol=1e-5)
-    assert pot[1] == pot[2] and np.all(new_closest <= closest)
+    assert pot[1] == pot[2] and np.all(new_closest[:, :83] <= closest)
 
 
 def test_kmeans_plusplus_numba_equals_array_code(rng):

@@ -6,8 +6,8 @@ stages through /proc/self/clear_refs). A stage that held its token or cluster id
 by at least 4 bytes a token (int32 ids; the word2vec cache read through a plain memory map grows as
 much, its pages staying resident); a streaming stage grows by nothing but allocator noise. To make
 that visible with a corpus of a second's tokenizing, the child shrinks the chunks the stages read and
-write in (constants of minirnn.idfile and minirnn.word2vec: a stage's transient peak, such as the
-noise table's construction, would otherwise hide a slower growth that comes after it) and sends every allocation of 64 KB or
+write in (constants of minirnn.idfile and minirnn.word2vec: a stage's transient peak would otherwise
+hide a slower growth that comes after it) and sends every allocation of 64 KB or
 more to mmap (glibc's M_MMAP_THRESHOLD), so that freed chunks leave the process at once.
 """
 import json
@@ -33,7 +33,7 @@ from minirnn.wordlm import WordTask, encode_corpus, targets
 
 libc = ctypes.CDLL("libc.so.6")
 libc.mallopt(-3, 65536)                               # M_MMAP_THRESHOLD: chunks >= 64 KB go to mmap
-idfile.CHUNK = word2vec._FLUSH_TOKENS = word2vec._TABLE_CHUNK = 1 << 15   # chunks of 32k ids, not 1M
+idfile.CHUNK = word2vec._FLUSH_TOKENS = 1 << 15      # chunks of 32k ids (128 KB), not 1M
 word2vec.BLOCK_TOKENS = 1 << 14
 
 
