@@ -110,6 +110,24 @@ def check_data(X, name="X"):
     return xp.ascontiguousarray(X)
 
 
+ROW_CHUNK = 1 << 16           # rows per piece in the passes over X that need float64 (no (N, D) float64 copy)
+
+
+def mean_variance(X) -> float:
+    """mean_d var(X[:, d]) in float64, as X.var(axis=0, dtype=float64).mean() computes it, but a
+    block of rows at a time: that call makes (N, D) float64 temporaries, twice X's memory or more."""
+    xp = backend.array_module(X)
+    N = X.shape[0]
+    total = xp.zeros(X.shape[1], dtype=xp.float64)                             # (D,)
+    for s in range(0, N, ROW_CHUNK):
+        total += X[s:s + ROW_CHUNK].sum(axis=0, dtype=xp.float64)
+    mean = total / N                                                           # (D,)
+    sq = xp.zeros((), dtype=xp.float64)
+    for s in range(0, N, ROW_CHUNK):
+        sq += ((X[s:s + ROW_CHUNK].astype(xp.float64) - mean) ** 2).sum()
+    return float(backend.to_numpy(sq)) / (N * X.shape[1])
+
+
 def _normalize_rows(X, name="X"):
     """Rows scaled to unit length, for metric='cosine'; an all-zero row has no direction: DataError (a ValueError)."""
     xp = backend.array_module(X)
@@ -487,7 +505,7 @@ class KMeans:
         xp = backend.array_module(X)
         K, init, n_init = self._check_params(X)
         spherical = self.metric == "cosine"
-        tol_abs = float(self.tol) * float(backend.to_numpy(X.var(axis=0, dtype=xp.float64).mean()))
+        tol_abs = float(self.tol) * mean_variance(X)
         rng = np.random.default_rng(self.seed)
         if not (isinstance(init, str) and init == "k-means++"):
             candidates = distinct_rows(X)                # k-means++ finds this out for free; these can't
