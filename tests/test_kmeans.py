@@ -304,3 +304,24 @@ def test_matches_scikit_learn_lloyd_from_same_start(rng):
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-12)
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
     assert ours.n_iter_ == ref.n_iter_
+
+
+def test_mean_variance_in_blocks_equals_numpy(rng, monkeypatch):
+    import minirnn.kmeans as km
+    monkeypatch.setattr(km, "ROW_CHUNK", 7)                 # many blocks, the last one short
+    X = (rng.standard_normal((60, 5)) * 3 + 10).astype(np.float32)
+    np.testing.assert_allclose(km.mean_variance(X), X.var(axis=0, dtype=np.float64).mean(), rtol=1e-12)
+
+
+def test_kmeans_plusplus_is_the_same_whatever_the_thread_count(rng):
+    import numba
+    X = rng.standard_normal((3000, 12)).astype(np.float32)  # 3 blocks of k-means++'s transposed copy
+    before = numba.get_num_threads()
+    try:
+        runs = []
+        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(n)
+            runs.append(kmeans_plusplus(X, 40, seed=5)[1])
+    finally:
+        numba.set_num_threads(before)
+    assert all(np.array_equal(runs[0], r) for r in runs)
