@@ -1,24 +1,25 @@
 #!/usr/bin/env python
 """The word pipeline at Wikipedia's scale: each stage's time and peak RSS on a synthetic corpus of
-Wikipedia's shape at several sizes, each stage's log-log slope, and minirnn's k-means against
-scikit-learn's on every vector kept.
+Wikipedia's shape at several sizes, each stage's log-log slope, minirnn's k-means against
+scikit-learn's on every vector kept, and the projection to the Spanish Wikipedia (docs/scale.md).
 
     flock /work/wt/bench.lock env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_scale.py
-    python benchmarks/bench_scale.py --large        # 100M tokens as well (tens of minutes, 2 GB of disk)
-    python benchmarks/bench_scale.py --merge a.json b.json --out scale.json   # fit runs made apart
+    python benchmarks/bench_scale.py --large           # 100M tokens as well (an hour here, 1.5 GB of disk)
+    python benchmarks/bench_scale.py --sizes 100 --stages vocab,word2vec --tmp D --keep   # a part, files kept
+    python benchmarks/bench_scale.py --merge a.json b.json      # fit and project runs made apart
 
-Corpus (written to --tmp, deleted after): token ranks drawn from Zipf's law (s = 1.07) over --types
-word types (Spanish-like syllables, ñ and accents included), sentences of 8-40 words, about four
-sentences a line (a paragraph), a blank line every eight paragraphs (an article, as get_corpus writes).
-Stages, each a fresh process whose peak RSS is its ru_maxrss (os.wait4):
-  vocab       Word2Vec.build_vocab (the counting pass and the id cache), --min-count 5
-  word2vec    scripts/train_word2vec.py --epochs 1 --binary (its own vocabulary pass included)
+Corpus: ranks drawn from Zipf's law (s = 1.07) over --types words (Spanish-like syllables, ñ and
+accents), sentences of 8-40 words, about four a line (a paragraph), a blank line every eighth
+paragraph (an article, as get_corpus writes). Each stage is a fresh process; its peak RSS is the
+process's ru_maxrss (os.wait4), interpreter and libraries included:
+  vocab       Word2Vec.build_vocab, min-count 5 (the counting pass and the id cache)
+  word2vec    scripts/train_word2vec.py --epochs 1 --binary (its vocabulary pass included); once more
+              with --max-vocab --fixed-vocab, the same V at every size
   kmeans      scripts/quantize.py --clusters K --max-iter M --tol 0 (loading and saving included); then
-              KMeans.fit alone, minirnn's and scikit-learn's (k-means++, M Lloyd iterations, tol 0, the
-              same unit vectors), alternated in separate processes, --repeats times: median fit seconds
+              KMeans.fit alone, minirnn's (float32) and scikit-learn's (float64, its fast path), k-means++
+              and M Lloyd iterations on the same unit vectors, alternated, --repeats times: medians
   encode      wordlm.encode_corpus + WordTask.split + fit_within: train_word's loading of the corpus
-  train_word  scripts/train_word.py --vectors --quantizer --iters 100 --eval-every 100 --val-frac F:
-              loading, 100 iterations, the capped validation and the whole split once at the end
+  train_word  scripts/train_word.py --vectors --quantizer --iters 100 --eval-every 100 --val-frac F
 """
 from __future__ import annotations
 
@@ -40,14 +41,15 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402
 
 SMOKE_ARGS = ["--sizes", "0.03", "--types", "20000", "--clusters", "8", "--kmeans-iter", "2", "--repeats", "1",
-              "--iters", "2", "--hidden", "8"]
+              "--iters", "2", "--hidden", "8", "--fixed-vocab", "300"]
 SYLLABLES = [c + v for c in ("", "b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "ch", "ll", "ñ",
                              "qu", "z", "j") for v in "aeiou"] + list("áéíóú")
 STAGES = ("vocab", "word2vec", "kmeans", "encode", "train_word")
+TIME_OF = {"vocab": "s", "word2vec": "epoch_s", "kmeans": "fit_s", "encode": "s", "train_word": "wall_s"}
 
 
 def word(rank: int) -> str:
-    """The rank-th type: rank in bijective base 105, one syllable per digit (frequent words are short)."""
+    """The rank-th type: rank in bijective base 105, a syllable a digit (frequent words are short)."""
     out, rank = [], rank + 1
     while rank:
         rank -= 1
@@ -57,12 +59,11 @@ def word(rank: int) -> str:
 
 
 def write_corpus(path: str, n_tokens: int, n_types: int, s: float = 1.07, seed: int = 0, chunk: int = 1 << 20):
-    """n_tokens Zipf(s)-distributed words, in sentences, paragraphs (lines) and articles (blank lines)."""
+    """n_tokens Zipf(s) words in sentences, paragraphs (lines) and articles (blank lines), a chunk at a time."""
     rng = np.random.default_rng(seed)
     pieces = [word(r).encode() for r in range(n_types)] + [b" ", b". ", b".\n", b".\n\n"]
     lens = np.fromiter(map(len, pieces), np.int64, len(pieces))                   # (types + 4,)
-    starts = np.cumsum(lens) - lens
-    pool = np.frombuffer(b"".join(pieces), np.uint8)
+    starts, pool = np.cumsum(lens) - lens, np.frombuffer(b"".join(pieces), np.uint8)
     cdf = np.cumsum(np.arange(1, n_types + 1, dtype=np.float64) ** -s)
     cdf /= cdf[-1]                                                                # (types,)
     with open(path, "wb") as f:
@@ -71,19 +72,17 @@ def write_corpus(path: str, n_tokens: int, n_types: int, s: float = 1.07, seed: 
             ranks = np.minimum(np.searchsorted(cdf, rng.random(n)), n_types - 1)  # (n,)
             sep = np.full(n, n_types)                                             # (n,) a space after each word
             ends = np.cumsum(rng.integers(8, 41, size=n // 8 + 2)) - 1            # sentence ends
-            ends = ends[ends < n]
-            sep[ends] = n_types + 1
-            para = ends[rng.random(len(ends)) < 0.25]
+            sep[ends[ends < n]] = n_types + 1
+            para = ends[ends < n][rng.random(int((ends < n).sum())) < 0.25]
             sep[para] = n_types + 2
             sep[para[rng.random(len(para)) < 0.125]] = n_types + 3
             seq = np.stack([ranks, sep], axis=1).reshape(-1)                      # (2n,) word, separator, ...
             L = lens[seq]
-            pos = np.repeat(starts[seq] - (np.cumsum(L) - L), L) + np.arange(L.sum())
-            f.write(pool[pos].tobytes())
+            f.write(pool[np.repeat(starts[seq] - (np.cumsum(L) - L), L) + np.arange(L.sum())].tobytes())
 
 
 def spawn(argv, env=None) -> dict:
-    """Run argv; returns its stdout, seconds and peak RSS (MB), or raises with its stderr."""
+    """Run argv: its stdout, seconds and peak RSS (MB); raises with its stderr if it fails."""
     t = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
@@ -96,136 +95,170 @@ def spawn(argv, env=None) -> dict:
     return {"stdout": stdout, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
+def script(name, *argv) -> dict:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    return spawn([sys.executable, os.path.join(ROOT, "scripts", name), *map(str, argv)], env)
+
+
 def child(name, *args) -> dict:
-    """A library stage in a fresh process (this file, --child NAME): its own JSON plus wall and peak RSS."""
-    r = spawn([sys.executable, __file__, "--child", name, *map(str, args)])
+    """A library stage in a fresh process (this file, --child NAME): its JSON line, wall time, peak RSS."""
+    r = spawn([sys.executable, __file__, "--child", name, *map(str, args)], dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
     return {**json.loads(r["stdout"].splitlines()[-1]), "wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"]}
 
 
-def run_child(name, args) -> dict:
+def run_child(name, args) -> int:
     """The --child side: one stage in this process, timed; prints one JSON line."""
     common.set_threads(2)
+    from minirnn.keyedvectors import KeyedVectors
     t = time.perf_counter()
     if name == "vocab":
         from minirnn.word2vec import Word2Vec
         m = Word2Vec(min_count=5)
-        n_ids = m.build_vocab(args[0], args[1])
+        out = {"ids": m.build_vocab(args[0], args[1]), "V": len(m.vocab), **m.counting}
         os.remove(args[1])
-        out = {"V": len(m.vocab), "tokens": m.vocab.n_tokens, "ids": n_ids}
     elif name == "encode":
-        from minirnn.keyedvectors import KeyedVectors
         from minirnn.quantizer import EmbeddingQuantizer
         from minirnn.wordlm import WordTask, encode_corpus
         kv, q = KeyedVectors.load(args[1]), EmbeddingQuantizer.load(args[2])
         t = time.perf_counter()
         ids, _ = encode_corpus(args[0], kv.key_to_index)
         task = WordTask.clusters(kv.index_to_key, kv.vectors, q.labels, q.centroids)
-        train, val, val_words = task.split(ids, 0.1, 32, 32)
+        train, val, _ = task.split(ids, 0.1, 32, 32)
         task.fit_within(ids[:len(ids) - int(len(ids) * 0.1)])
         out = {"tokens": len(ids), "windows": len(train) + len(val)}
-    else:                                                    # kmeans-minirnn, kmeans-sklearn
-        from minirnn.keyedvectors import KeyedVectors
+    else:                                                       # kmeans-minirnn, kmeans-sklearn
         X = KeyedVectors.load(args[0]).vectors
-        X = X / np.linalg.norm(X, axis=1, keepdims=True)     # (V, D) unit vectors, for both sides
-        K, iters = int(args[1]), int(args[2])
-        t = time.perf_counter()
-        if name == "kmeans-sklearn":
-            from sklearn.cluster import KMeans
-            km = KMeans(K, init="k-means++", n_init=1, max_iter=iters, tol=0, algorithm="lloyd", random_state=0).fit(X)
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)        # (V, D) unit vectors, for both sides
+        if name == "kmeans-sklearn":                          # float64: with float32 its k-means++ upcasts
+            from sklearn.cluster import KMeans               # in chunks at every step, ~10x slower here
+            X = X.astype(np.float64)
+            make = lambda: KMeans(int(args[1]), init="k-means++", n_init=1, max_iter=int(args[2]), tol=0,  # noqa: E731
+                                  algorithm="lloyd", random_state=0)
         else:
             from minirnn.kmeans import KMeans
-            km = KMeans(K, init="k-means++", n_init=1, max_iter=iters, tol=0, seed=0, metric="cosine").fit(X)
+            make = lambda: KMeans(int(args[1]), init="k-means++", n_init=1, max_iter=int(args[2]), tol=0,  # noqa: E731
+                                  seed=0, metric="cosine")
+        t = time.perf_counter()
+        km = make().fit(X)
         out = {"n_iter": int(km.n_iter_), "N": int(X.shape[0])}
     print(json.dumps({**out, "s": time.perf_counter() - t}))
+    return 0
+
+
+def word2vec(corpus, out, *flags) -> dict:
+    """One epoch of scripts/train_word2vec.py: wall time, peak RSS, the epoch's seconds and words/s."""
+    r = script("train_word2vec.py", "--corpus", corpus, "--epochs", 1, "--workers", 2, "--binary", "--out", out,
+               "--show", *flags)
+    line = next(x for x in r["stdout"].splitlines() if x.startswith("vocabulary:"))
+    return {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(line.split()[1]),
+            "epoch_s": float(line.split("training ")[1].split("s")[0]),
+            "words_per_s": float(line.split("(")[1].split("k words/s")[0]) * 1e3}
 
 
 def scale_run(tokens: int, args, tmp: str) -> dict:
-    """Every stage at one corpus size."""
+    """The stages asked for at one corpus size; files a later stage needs stay in tmp."""
     corpus, vec, quant = (os.path.join(tmp, n) for n in ("corpus.txt", "vectors.bin", "quant"))
-    t = time.perf_counter()
-    write_corpus(corpus, tokens, args.types)
-    print(f"{tokens / 1e6:g}M tokens: corpus written ({os.path.getsize(corpus) / 2 ** 20:.0f} MB, "
-          f"{time.perf_counter() - t:.0f} s)", flush=True)
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    py, scripts = sys.executable, os.path.join(ROOT, "scripts")
-    res = {"tokens": tokens, "vocab": child("vocab", corpus, os.path.join(tmp, "ids"))}
-    r = spawn([py, f"{scripts}/train_word2vec.py", "--corpus", corpus, "--epochs", "1", "--workers", "2",
-               "--binary", "--out", vec, "--show"], env)
-    line = next(x for x in r["stdout"].splitlines() if x.startswith("vocabulary:"))
-    words_per_s = float(line.split("(")[1].split("k words/s")[0]) * 1e3
-    res["word2vec"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "words_per_s": words_per_s,
-                       "epoch_s": float(line.split("training ")[1].split("s")[0])}
-    r = spawn([py, f"{scripts}/quantize.py", "--vectors", vec, "--clusters", str(args.clusters), "--max-iter",
-               str(args.kmeans_iter), "--tol", "0", "--out", quant, "--show", "0", "--threads", "2"], env)
-    done = next(x for x in r["stdout"].splitlines() if x.startswith("done in"))
-    res["kmeans"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "fit_s": float(done.split()[2])}
-    fits = {"minirnn": [], "sklearn": []}
-    for _ in range(args.repeats if common.reference("sklearn") else 0):  # alternated, separate processes
-        for side in fits:
-            fits[side].append(child(f"kmeans-{side}", vec, args.clusters, args.kmeans_iter))
-    res["kmeans"]["vs_sklearn"] = {side: {"median_s": statistics.median(f["s"] for f in runs),
-                                          "runs": runs} for side, runs in fits.items() if runs}
-    res["encode"] = child("encode", corpus, vec, quant)
-    ck = os.path.join(tmp, "ck")
-    r = spawn([py, f"{scripts}/train_word.py", "--corpus", corpus, "--vectors", vec, "--quantizer", quant,
-               "--iters", str(args.iters), "--eval-every", str(args.iters), "--print-every", str(args.iters),
-               "--val-frac", str(args.val_frac), "--hidden", str(args.hidden), "--sample-length", "0",
-               "--checkpoint-dir", ck], env)
-    evals = [x for x in r["stdout"].splitlines() if x.strip().startswith("val loss")]
-    res["train_word"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "val_frac": args.val_frac,
-                         "eval_s": float(evals[-1].rsplit("[", 1)[1].rstrip("s]"))}
-    shutil.rmtree(ck, ignore_errors=True)
-    for n in ("corpus.txt", "vectors.bin", "vectors.bin.counts.json"):
-        os.remove(os.path.join(tmp, n))
-    shutil.rmtree(quant, ignore_errors=True)
+    if not os.path.exists(corpus):
+        t = time.perf_counter()
+        write_corpus(corpus, tokens, args.types)
+        print(f"{tokens / 1e6:g}M tokens: corpus written ({os.path.getsize(corpus) / 2 ** 20:.0f} MB, "
+              f"{time.perf_counter() - t:.0f} s)", flush=True)
+    res, stages = {"tokens": tokens}, args.stages.split(",")
+    if "vocab" in stages:
+        res["vocab"] = child("vocab", corpus, os.path.join(tmp, "ids"))
+    if "word2vec" in stages:
+        res["word2vec"] = word2vec(corpus, vec)
+        if args.fixed_vocab:                                    # the same V at every size: streaming alone
+            res["word2vec_fixed_vocab"] = word2vec(corpus, vec + ".fixed", "--max-vocab", args.fixed_vocab)
+    if "kmeans" in stages:
+        r = script("quantize.py", "--vectors", vec, "--clusters", args.clusters, "--max-iter", args.kmeans_iter,
+                   "--tol", 0, "--out", quant, "--show", 0, "--threads", 2, "--overwrite")
+        lines = r["stdout"].splitlines()
+        at = [float(x.rsplit("(", 1)[1].split()[0]) for x in lines if " iter " in x]  # seconds at each iteration
+        per_iter = (at[-1] - at[0]) / max(len(at) - 1, 1)
+        res["kmeans"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(lines[0].split()[1]),
+                         "fit_s": float(next(x for x in lines if x.startswith("done in")).split()[2]),
+                         "iter_s": per_iter, "kpp_s": at[0] - per_iter}
+    if "compare" in stages and common.reference("sklearn"):
+        fits = {"minirnn": [], "sklearn": []}
+        for _ in range(args.repeats):                           # alternated, separate processes
+            for side in fits:
+                fits[side].append(child(f"kmeans-{side}", vec, args.clusters, args.kmeans_iter))
+        res["compare"] = {side: {"median_s": statistics.median(f["s"] for f in runs), "runs": runs}
+                          for side, runs in fits.items()}
+    if "encode" in stages:
+        res["encode"] = child("encode", corpus, vec, quant)
+    if "train_word" in stages:
+        r = script("train_word.py", "--corpus", corpus, "--vectors", vec, "--quantizer", quant, "--iters", args.iters,
+                   "--eval-every", args.iters, "--print-every", args.iters, "--val-frac", args.val_frac, "--hidden",
+                   args.hidden, "--sample-length", 0, "--checkpoint-dir", os.path.join(tmp, "ck"), "--overwrite")
+        ev = [x for x in r["stdout"].splitlines() if x.strip().startswith("val loss")][-1]
+        res["train_word"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "val_frac": args.val_frac,
+                             "eval_s": float(ev.rsplit("[", 1)[1].rstrip("s]"))}
     return res
 
 
-TIME_OF = {"vocab": "s", "word2vec": "epoch_s", "kmeans": "fit_s", "encode": "s", "train_word": "wall_s"}
+def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
+    """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage.
+    Projection to `tokens` tokens, V = `vocab`, `types` words held while counting: time from the largest
+    run's rate per token (vocabulary pass, encoding), from words/s fitted on log V (word2vec), from
+    seconds per vector of k-means++ and of a Lloyd iteration (k-means); peak RSS from a straight line
+    through the runs, in types held (vocabulary pass) or in V (the others)."""
+    full = [r for r in runs if all(st in r for st in STAGES)]
+    if not full:
+        return {}, {}
+    x = np.log([r["tokens"] for r in full])
+    slope = lambda ys: float(np.polyfit(x, np.log(ys), 1)[0]) if len(full) > 1 else None  # noqa: E731
+    slopes = {st: {"time": slope([r[st][TIME_OF[st]] for r in full]),
+                   "peak_rss": slope([r[st]["peak_rss_mb"] for r in full])} for st in STAGES}
+    big, deg = full[-1], min(1, len(full) - 1)
+    line = lambda xs, st, at: float(np.polyval(np.polyfit(xs, [r[st]["peak_rss_mb"] for r in full], deg), at))  # noqa: E731
+    Vs = [r["word2vec"]["V"] for r in full]
+    wps = float(np.exp(np.polyval(np.polyfit(np.log(Vs), np.log([r["word2vec"]["words_per_s"] for r in full]),
+                                             deg), np.log(vocab))))
+    counting = line([r["vocab"]["types_held"] for r in full], "vocab", types)
+    k = big["kmeans"]
+    pj = {"vocab": {"s": tokens / big["tokens"] * big["vocab"]["s"], "peak_rss_mb": counting},
+          "word2vec": {"s": epochs * tokens / wps, "words_per_s": wps,
+                       "peak_rss_mb": max(line(Vs, "word2vec", vocab), counting)},
+          "kmeans": {"s": vocab / k["V"] * (k["kpp_s"] + iters * k["iter_s"]), "peak_rss_mb": line(Vs, "kmeans", vocab)},
+          "encode": {"s": tokens / big["tokens"] * big["encode"]["s"], "peak_rss_mb": line(Vs, "encode", vocab)},
+          "train_word": {"peak_rss_mb": line(Vs, "train_word", vocab)}}
+    pj["total_s"] = sum(v.get("s", 0.0) for v in pj.values())
+    return slopes, {"tokens": tokens, "V": vocab, "types_held": types, "epochs": epochs, "kmeans_iter": iters, **pj}
 
 
-def seconds(stage: dict, name: str) -> float:
-    """The time a stage is judged by: the pass itself where the process reports it, else its wall time."""
-    return stage[TIME_OF[name]]
-
-
-def slopes(runs: list) -> dict:
-    """Least-squares slope of log(time) and log(peak RSS) against log(tokens), per stage."""
-    runs = sorted(runs, key=lambda r: r["tokens"])
-    if len(runs) < 2:
-        return {}
-    x = np.log([r["tokens"] for r in runs])
-    fit = lambda ys: float(np.polyfit(x, np.log(ys), 1)[0])                      # noqa: E731
-    return {st: {"time": fit([seconds(r[st], st) for r in runs]), "peak_rss": fit([r[st]["peak_rss_mb"] for r in runs])}
-            for st in STAGES}
-
-
-def report(runs: list) -> None:
-    for r in sorted(runs, key=lambda r: r["tokens"]):
-        v, w, k = r["vocab"], r["word2vec"], r["kmeans"]
-        vs = k.get("vs_sklearn", {})
-        ratio = (f", {vs['minirnn']['median_s'] / vs['sklearn']['median_s']:.2f}x scikit-learn's fit"
-                 if len(vs) == 2 else "")
-        print(f"{r['tokens'] / 1e6:g}M tokens, V = {v['V']:,}: vocabulary {v['s']:.1f} s {v['peak_rss_mb']:.0f} MB | "
-              f"word2vec epoch {w['epoch_s']:.1f} s ({w['words_per_s'] / 1e3:.0f}k words/s) {w['peak_rss_mb']:.0f} MB | "
-              f"k-means fit {k['fit_s']:.1f} s{ratio}, process {k['peak_rss_mb']:.0f} MB | encode "
-              f"{r['encode']['s']:.1f} s {r['encode']['peak_rss_mb']:.0f} MB | train_word {r['train_word']['wall_s']:.1f} s "
-              f"(eval {r['train_word']['eval_s']:.1f} s) {r['train_word']['peak_rss_mb']:.0f} MB")
+def report(r: dict) -> None:
+    parts = [f"{r['tokens'] / 1e6:g}M tokens"]
+    for st in STAGES + ("word2vec_fixed_vocab",):
+        if st in r:
+            wps = f", {r[st]['words_per_s'] / 1e3:.0f}k words/s, V {r[st]['V']:,}" if "words_per_s" in r[st] else ""
+            parts.append(f"{st} {r[st][TIME_OF.get(st, 'epoch_s')]:.1f} s{wps}, {r[st]['peak_rss_mb']:.0f} MB")
+    if "compare" in r:
+        c = r["compare"]
+        parts.append(f"k-means fit {c['minirnn']['median_s']:.1f} s = "
+                     f"{c['minirnn']['median_s'] / c['sklearn']['median_s']:.2f}x scikit-learn's {c['sklearn']['median_s']:.1f} s")
+    print(" | ".join(parts), flush=True)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="10,30", help="corpus sizes, millions of tokens, comma-separated")
     p.add_argument("--large", action="store_true", help="add the 100M-token size")
+    p.add_argument("--stages", default=",".join(STAGES[:3] + ("compare",) + STAGES[3:]), help="the stages to run")
     p.add_argument("--types", type=int, default=5_000_000, help="word types of the Zipf distribution")
     p.add_argument("--clusters", type=int, default=1500, help="K")
     p.add_argument("--kmeans-iter", type=int, default=10, help="Lloyd iterations (tol 0), both libraries")
     p.add_argument("--repeats", type=int, default=3, help="alternated k-means fits of each library (median)")
+    p.add_argument("--fixed-vocab", type=int, default=100_000, help="word2vec once more with this --max-vocab (0: no)")
     p.add_argument("--iters", type=int, default=100, help="train_word iterations")
-    p.add_argument("--val-frac", type=float, default=0.01, help="train_word's validation share (its whole pass is linear in it)")
+    p.add_argument("--val-frac", type=float, default=0.01, help="train_word's validation share")
     p.add_argument("--hidden", type=int, default=256, help="train_word's H")
-    p.add_argument("--tmp", default=None, help="folder for the corpus and its files (default: $TMPDIR)")
-    p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="fit and report earlier runs instead")
+    p.add_argument("--tmp", default=None, help="folder for the corpus and the stages' files (default: $TMPDIR)")
+    p.add_argument("--keep", action="store_true", help="keep --tmp's files for a later run of other --stages")
+    p.add_argument("--project", nargs=5, type=float, default=[700e6, 500_000, 4e6, 5, 20],
+                   metavar=("TOKENS", "VOCAB", "TYPES", "EPOCHS", "ITERS"), help="the projection's corpus and command")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="fit and project earlier runs instead")
     p.add_argument("--out", default=None, help="JSON path (default: scale.json in --out-dir)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     common.add_output_args(p)
@@ -233,29 +266,43 @@ def main(argv=None):
     if args.child:
         return run_child(args.child[0], args.child[1:])
     out = args.out or common.result_path(args, "scale.json")
-    if args.merge:
+    if args.merge:                                              # stages of one size from several files join
         runs = {}
         for path in args.merge:
             with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            runs.update({r["tokens"]: r for r in data["runs"]})
-        payload = {**data, "runs": sorted(runs.values(), key=lambda r: r["tokens"]), "merged_from": args.merge}
+                payload = json.load(f)
+            for r in payload["runs"]:
+                runs.setdefault(r["tokens"], {}).update(r)
+        payload.update(runs=sorted(runs.values(), key=lambda r: r["tokens"]), merged_from=args.merge)
     else:
-        sizes = [float(s) for s in args.sizes.split(",")] + ([100.0] if args.large else [])
         payload = {"machine": common.machine(), "threads": common.set_threads(2), "command": common.command_line(),
                    "config": {k: getattr(args, k) for k in ("types", "clusters", "kmeans_iter", "repeats", "iters",
-                                                            "val_frac", "hidden")}, "runs": []}
-        tmp = tempfile.mkdtemp(prefix="minirnn-scale-", dir=args.tmp)
+                                                            "val_frac", "hidden", "fixed_vocab")}, "runs": []}
+        tmp = args.tmp or tempfile.mkdtemp(prefix="minirnn-scale-")
+        os.makedirs(tmp, exist_ok=True)
         try:
-            for m in sizes:
-                payload["runs"].append(scale_run(int(m * 1e6), args, tmp))
-                report(payload["runs"][-1:])
+            for m in [float(s) for s in args.sizes.split(",")] + ([100.0] if args.large else []):
+                sub = os.path.join(tmp, f"{m:g}M")
+                os.makedirs(sub, exist_ok=True)
+                payload["runs"].append(scale_run(int(m * 1e6), args, sub))
+                if not args.keep:
+                    shutil.rmtree(sub, ignore_errors=True)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    payload["slopes"] = slopes(payload["runs"])
-    report(payload["runs"])
+            if not args.keep and not args.tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+    for r in payload["runs"]:
+        report(r)
+    tokens, vocab, types, epochs, iters = args.project
+    payload["slopes"], payload["projection"] = fits(payload["runs"], tokens, *map(int, (vocab, types, epochs, iters)))
     for st, sl in payload["slopes"].items():
-        print(f"  log-log slope {st}: time {sl['time']:.2f}, peak RSS {sl['peak_rss']:.2f}")
+        if sl["time"] is not None:
+            print(f"  log-log slope on tokens, {st}: time {sl['time']:.2f}, peak RSS {sl['peak_rss']:.2f}")
+    pj = payload["projection"]
+    if pj:
+        print(f"projection: {pj['tokens'] / 1e6:g}M tokens, V {pj['V']:,}, {pj['epochs']} epochs, "
+              f"{pj['kmeans_iter']} Lloyd iterations: " + ", ".join(
+                  f"{st} {pj[st].get('s', 0) / 3600:.2f} h {pj[st]['peak_rss_mb']:.0f} MB" for st in STAGES)
+              + f"; vocabulary + epochs + k-means + encoding {pj['total_s'] / 3600:.2f} h")
     common.write_json(out, payload)
     print(f"wrote {out}")
     return 0

@@ -257,6 +257,7 @@ class Word2Vec:
         self.syn1neg: np.ndarray | None = None  # (V, D) output vectors
         self.losses: list[float] = []  # mean loss per epoch
         self.timings: dict = {}
+        self.counting: dict = {}  # the vocabulary pass: distinct words held at its end, prunings, tokens
         self._wv: KeyedVectors | None = None
 
     def params(self) -> dict:
@@ -339,6 +340,7 @@ class Word2Vec:
             require(n_words > 0, f"{corpus_path}: holds no words (letters)")
             words = list(index)  # (#held,) in id order
             del index
+            self.counting = {"types_held": len(words), "prunings": len(prunings), "tokens": n_words}
             kept = np.flatnonzero(counts >= self.min_count)  # (#candidates,)
             require(len(kept) > 0, f"{corpus_path}: no word occurs at least min_count={self.min_count} times "
                                    f"(the most frequent occurs {counts.max()} times)")
