@@ -92,7 +92,8 @@ def spawn(argv, env=None) -> dict:
         stdout, stderr = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed:\n{stderr[-3000:]}")
-    return {"stdout": stdout, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return {"stdout": stdout, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def script(name, *argv) -> dict:
@@ -103,7 +104,7 @@ def script(name, *argv) -> dict:
 def child(name, *args) -> dict:
     """A library stage in a fresh process (this file, --child NAME): its JSON line, wall time, peak RSS."""
     r = spawn([sys.executable, __file__, "--child", name, *map(str, args)], dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
-    return {**json.loads(r["stdout"].splitlines()[-1]), "wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"]}
+    return {**json.loads(r["stdout"].splitlines()[-1]), **{k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")}}
 
 
 def run_child(name, args) -> int:
@@ -111,7 +112,10 @@ def run_child(name, args) -> int:
     common.set_threads(2)
     from minirnn.keyedvectors import KeyedVectors
     t = time.perf_counter()
-    if name == "vocab":
+    if name == "corpus":
+        write_corpus(args[0], int(args[1]), int(args[2]))
+        out = {}
+    elif name == "vocab":
         from minirnn.word2vec import Word2Vec
         m = Word2Vec(min_count=5)
         out = {"ids": m.build_vocab(args[0], args[1]), "V": len(m.vocab), **m.counting}
@@ -138,6 +142,8 @@ def run_child(name, args) -> int:
             from minirnn.kmeans import KMeans
             make = lambda: KMeans(int(args[1]), init="k-means++", n_init=1, max_iter=int(args[2]), tol=0,  # noqa: E731
                                   seed=0, metric="cosine")
+        make().set_params(n_clusters=8, max_iter=1).fit(X[:2000]) if name == "kmeans-sklearn" else \
+            KMeans(8, max_iter=1).fit(X[:2000])                 # warm-up: kernels loaded, thread pools up
         t = time.perf_counter()
         km = make().fit(X)
         out = {"n_iter": int(km.n_iter_), "N": int(X.shape[0])}
@@ -150,7 +156,7 @@ def word2vec(corpus, out, *flags) -> dict:
     r = script("train_word2vec.py", "--corpus", corpus, "--epochs", 1, "--workers", 2, "--binary", "--out", out,
                "--show", *flags)
     line = next(x for x in r["stdout"].splitlines() if x.startswith("vocabulary:"))
-    return {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(line.split()[1]),
+    return {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(line.split()[1]),
             "epoch_s": float(line.split("training ")[1].split("s")[0]),
             "words_per_s": float(line.split("(")[1].split("k words/s")[0]) * 1e3}
 
@@ -158,11 +164,10 @@ def word2vec(corpus, out, *flags) -> dict:
 def scale_run(tokens: int, args, tmp: str) -> dict:
     """The stages asked for at one corpus size; files a later stage needs stay in tmp."""
     corpus, vec, quant = (os.path.join(tmp, n) for n in ("corpus.txt", "vectors.bin", "quant"))
-    if not os.path.exists(corpus):
-        t = time.perf_counter()
-        write_corpus(corpus, tokens, args.types)
+    if not os.path.exists(corpus):      # in a child: a process's peak RSS passes to the processes it starts
+        r = child("corpus", corpus, tokens, args.types)
         print(f"{tokens / 1e6:g}M tokens: corpus written ({os.path.getsize(corpus) / 2 ** 20:.0f} MB, "
-              f"{time.perf_counter() - t:.0f} s)", flush=True)
+              f"{r['wall_s']:.0f} s)", flush=True)
     res, stages = {"tokens": tokens}, args.stages.split(",")
     if "vocab" in stages:
         res["vocab"] = child("vocab", corpus, os.path.join(tmp, "ids"))
@@ -176,7 +181,8 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
         lines = r["stdout"].splitlines()
         at = [float(x.rsplit("(", 1)[1].split()[0]) for x in lines if " iter " in x]  # seconds at each iteration
         per_iter = (at[-1] - at[0]) / max(len(at) - 1, 1)
-        res["kmeans"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(lines[0].split()[1]),
+        res["kmeans"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"],
+                         "V": int(lines[0].split()[1]),
                          "fit_s": float(next(x for x in lines if x.startswith("done in")).split()[2]),
                          "iter_s": per_iter, "kpp_s": at[0] - per_iter}
     if "compare" in stages and common.reference("sklearn"):
@@ -184,7 +190,8 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
         for _ in range(args.repeats):                           # alternated, separate processes
             for side in fits:
                 fits[side].append(child(f"kmeans-{side}", vec, args.clusters, args.kmeans_iter))
-        res["compare"] = {side: {"median_s": statistics.median(f["s"] for f in runs), "runs": runs}
+        res["compare"] = {side: {"median_s": statistics.median(f["s"] for f in runs),
+                                 "median_cpu_s": statistics.median(f["cpu_s"] for f in runs), "runs": runs}
                           for side, runs in fits.items()}
     if "encode" in stages:
         res["encode"] = child("encode", corpus, vec, quant)
@@ -193,7 +200,8 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
                    "--eval-every", args.iters, "--print-every", args.iters, "--val-frac", args.val_frac, "--hidden",
                    args.hidden, "--sample-length", 0, "--checkpoint-dir", os.path.join(tmp, "ck"), "--overwrite")
         ev = [x for x in r["stdout"].splitlines() if x.strip().startswith("val loss")][-1]
-        res["train_word"] = {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "val_frac": args.val_frac,
+        res["train_word"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"],
+                             "val_frac": args.val_frac,
                              "eval_s": float(ev.rsplit("[", 1)[1].rstrip("s]"))}
     return res
 
@@ -236,30 +244,29 @@ def report(r: dict) -> None:
             parts.append(f"{st} {r[st][TIME_OF.get(st, 'epoch_s')]:.1f} s{wps}, {r[st]['peak_rss_mb']:.0f} MB")
     if "compare" in r:
         c = r["compare"]
-        parts.append(f"k-means fit {c['minirnn']['median_s']:.1f} s = "
-                     f"{c['minirnn']['median_s'] / c['sklearn']['median_s']:.2f}x scikit-learn's {c['sklearn']['median_s']:.1f} s")
+        m, k = c["minirnn"], c["sklearn"]
+        parts.append(f"k-means fit {m['median_s']:.1f} s = {m['median_s'] / k['median_s']:.2f}x scikit-learn's "
+                     f"{k['median_s']:.1f} s (process CPU time {m['median_cpu_s'] / k['median_cpu_s']:.2f}x)")
     print(" | ".join(parts), flush=True)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="10,30", help="corpus sizes, millions of tokens, comma-separated")
+    for flag, kind, default, text in (
+            ("--sizes", str, "10,30", "corpus sizes, millions of tokens"), ("--types", int, 5_000_000, "Zipf's types"),
+            ("--stages", str, "vocab,word2vec,kmeans,compare,encode,train_word", "the stages to run"),
+            ("--clusters", int, 1500, "K"), ("--kmeans-iter", int, 10, "Lloyd iterations (tol 0), both libraries"),
+            ("--repeats", int, 3, "alternated k-means fits of each library (median)"),
+            ("--fixed-vocab", int, 100_000, "word2vec once more with this --max-vocab (0: no)"),
+            ("--iters", int, 100, "train_word iterations"), ("--val-frac", float, 0.01, "train_word's validation share"),
+            ("--hidden", int, 256, "train_word's H"), ("--tmp", str, None, "folder for the stages' files ($TMPDIR)"),
+            ("--out", str, None, "JSON path (default: scale.json in --out-dir)")):
+        p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument("--large", action="store_true", help="add the 100M-token size")
-    p.add_argument("--stages", default=",".join(STAGES[:3] + ("compare",) + STAGES[3:]), help="the stages to run")
-    p.add_argument("--types", type=int, default=5_000_000, help="word types of the Zipf distribution")
-    p.add_argument("--clusters", type=int, default=1500, help="K")
-    p.add_argument("--kmeans-iter", type=int, default=10, help="Lloyd iterations (tol 0), both libraries")
-    p.add_argument("--repeats", type=int, default=3, help="alternated k-means fits of each library (median)")
-    p.add_argument("--fixed-vocab", type=int, default=100_000, help="word2vec once more with this --max-vocab (0: no)")
-    p.add_argument("--iters", type=int, default=100, help="train_word iterations")
-    p.add_argument("--val-frac", type=float, default=0.01, help="train_word's validation share")
-    p.add_argument("--hidden", type=int, default=256, help="train_word's H")
-    p.add_argument("--tmp", default=None, help="folder for the corpus and the stages' files (default: $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep --tmp's files for a later run of other --stages")
     p.add_argument("--project", nargs=5, type=float, default=[700e6, 500_000, 4e6, 5, 20],
                    metavar=("TOKENS", "VOCAB", "TYPES", "EPOCHS", "ITERS"), help="the projection's corpus and command")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="fit and project earlier runs instead")
-    p.add_argument("--out", default=None, help="JSON path (default: scale.json in --out-dir)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     common.add_output_args(p)
     args = p.parse_args(argv)

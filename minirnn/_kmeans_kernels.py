@@ -25,7 +25,7 @@ too thin to pay off, and (1) has no cancellation when a candidate sits next to a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_thread_id, njit, prange
 
 
 # ----------------------------------------------------------------------------------------------
@@ -40,33 +40,35 @@ def assign_gemm(X, Ct, c_sq, x_sq, bufs, labels, min_d):
     Ct     (D, K)     the centroids, transposed (contiguous, so each block is one BLAS call)
     c_sq   (K,)       ||c_j||^2
     x_sq   (N,)       ||x_i||^2
-    bufs   (P, B, K)  scratch: one (B, K) block of dot products per parallel part
+    bufs   (P, B, K)  scratch: one (B, K) block of dot products per thread
     labels (N,)       out: argmin_j d(x_i, c_j) (lowest j on ties)
     min_d  (N,)       out: min_j d(x_i, c_j), clipped at 0 (rounding in (2) can make it slightly negative)
 
-    Part p handles blocks p, p+P, p+2P, ... The caller must limit BLAS to one thread: the P parts
-    each run their own GEMM, as scikit-learn's Lloyd does (threaded BLAS here would oversubscribe).
+    The blocks are shared out to the threads as they come free (call it inside
+    ``numba.parallel_chunksize(1)``: a thread that the system pauses then holds up one block, not a
+    share of them), each thread writing its dot products into its own bufs[p]. The caller must limit
+    BLAS to one thread: the P threads each run their own GEMM, as scikit-learn's Lloyd does
+    (threaded BLAS here would oversubscribe).
     """
     N = X.shape[0]
     K = Ct.shape[1]
-    P, B = bufs.shape[0], bufs.shape[1]
+    B = bufs.shape[1]
     n_blocks = (N + B - 1) // B
-    for p in prange(P):
-        for b in range(p, n_blocks, P):
-            s = b * B
-            e = min(N, s + B)
-            dots = bufs[p, : e - s]                      # (B, K)
-            np.dot(X[s:e], Ct, dots)                     # dots = x . c
-            for i in range(e - s):
-                best = c_sq[0] - 2 * dots[i, 0]          # (2) less the ||x||^2 every j shares
-                best_j = 0
-                for j in range(1, K):
-                    v = c_sq[j] - 2 * dots[i, j]
-                    if v < best:
-                        best = v
-                        best_j = j
-                labels[s + i] = best_j
-                min_d[s + i] = max(x_sq[s + i] + best, 0)
+    for b in prange(n_blocks):
+        s = b * B
+        e = min(N, s + B)
+        dots = bufs[get_thread_id(), : e - s]            # (B, K) this thread's scratch
+        np.dot(X[s:e], Ct, dots)                         # dots = x . c
+        for i in range(e - s):
+            best = c_sq[0] - 2 * dots[i, 0]              # (2) less the ||x||^2 every j shares
+            best_j = 0
+            for j in range(1, K):
+                v = c_sq[j] - 2 * dots[i, j]
+                if v < best:
+                    best = v
+                    best_j = j
+            labels[s + i] = best_j
+            min_d[s + i] = max(x_sq[s + i] + best, 0)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -159,6 +161,8 @@ def kpp_candidates(XT, C, closest, new_closest, parts):
     new_closest (L, nb*B)   out: min(closest_i, d(x_i, c_l)) by (1)
     parts       (nb, L)     out: sum over block b of new_closest[l] (float64); the potential with
                             candidate l added is parts[:, l].sum(), the same whatever the threads
+
+    Blocks go to the threads as they come free under ``numba.parallel_chunksize(1)``.
 
     Why this layout: the inner loop runs over the B points of a block (contiguous), one coordinate
     d and one candidate at a time, so it vectorizes whatever D is; the block (D x B floats) is read

@@ -182,7 +182,8 @@ def _kpp_numba(X, K, first, u):
             raise _too_few_distinct(K, c)
         # draw L rows with probability closest_i / sum(closest); side="right" never picks a zero
         cand = np.minimum(np.searchsorted(cum, u[c - 1] * cum[-1], side="right"), N - 1)  # (L,)
-        _k.kpp_candidates(XT, np.ascontiguousarray(X[cand]), closest, new_closest, parts)
+        with _dynamic():
+            _k.kpp_candidates(XT, np.ascontiguousarray(X[cand]), closest, new_closest, parts)
         best = int(np.argmin(parts.sum(axis=0)))
         chosen[c] = cand[best]
         closest[:] = new_closest[best]
@@ -246,17 +247,26 @@ def _n_threads() -> int:
     return numba.get_num_threads()
 
 
+def _dynamic():
+    """Parallel loops hand out one iteration at a time to whichever thread is free (OpenMP's dynamic
+    schedule): on a busy machine a thread the system pauses delays one block, not half the work."""
+    import numba
+    return numba.parallel_chunksize(1)
+
+
 class NumbaOps:
     """CPU kernels. Call inside `single_threaded_blas()`: each Numba thread runs its own GEMM."""
 
     def __init__(self, X, K):
-        self.P = _n_threads()
-        self.bufs = np.empty((self.P, min(BLOCK_ROWS, X.shape[0]), K), dtype=X.dtype)  # (P, B, K)
+        self.bufs = np.empty((_n_threads(), min(BLOCK_ROWS, X.shape[0]), K), dtype=X.dtype)  # (P, B, K)
 
     def assign(self, X, centers, x_sq, labels, min_d):
+        if self.bufs.shape[0] < _n_threads():            # one (B, K) scratch per thread id
+            self.bufs = np.empty((_n_threads(),) + self.bufs.shape[1:], dtype=self.bufs.dtype)
         Ct = np.ascontiguousarray(centers.T)                                   # (D, K)
         c_sq = np.einsum("kd,kd->k", centers, centers)                         # (K,)
-        _k.assign_gemm(X, Ct, c_sq, x_sq, self.bufs, labels, min_d)
+        with _dynamic():
+            _k.assign_gemm(X, Ct, c_sq, x_sq, self.bufs, labels, min_d)
 
     def sums(self, X, labels, K):
         sums = np.empty((K, X.shape[1]))                                       # (K, D) float64
