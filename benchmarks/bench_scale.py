@@ -1,20 +1,32 @@
 #!/usr/bin/env python
-"""Work that grows with the corpus: word2vec's vocabulary pass over a text with no newline, and one
-validation pass of the default char model over a large text, capped (--eval-windows) and whole.
+"""The word pipeline at Wikipedia's scale: each stage's time and peak RSS on a synthetic corpus of
+Wikipedia's shape at several sizes, each stage's log-log slope, minirnn's k-means against
+scikit-learn's on every vector kept, and the projection to the Spanish Wikipedia (docs/scale.md).
 
-    flock /tmp/minirnn-bench.lock python benchmarks/bench_scale.py
+    flock /work/wt/bench.lock env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_scale.py
+    python benchmarks/bench_scale.py --large           # 100M tokens as well (an hour here, 1.5 GB of disk)
+    python benchmarks/bench_scale.py --sizes 100 --stages vocab,word2vec --tmp D --keep   # a part, files kept
+    python benchmarks/bench_scale.py --merge a.json b.json      # fit and project runs made apart
 
-The texts are the bundled novel repeated: for word2vec, to --w2v-mb MB with every newline replaced
-by a space (one 50 MB line: the case that made the vocabulary pass quadratic); for the char model,
---val-copies copies of its ids, split as train_char.py splits (10% validation, batch 32 x 64). Each
-figure is the median of --repeats runs (the vocabulary pass in a fresh process each time, so that
-its peak RSS is its own). Writes scale.json to --out-dir (benchmarks/results/ with
---update-results, or --out).
+Corpus: ranks drawn from Zipf's law (s = 1.07) over --types words (Spanish-like syllables, ñ and
+accents), sentences of 8-40 words, about four a line (a paragraph), a blank line every eighth
+paragraph (an article, as get_corpus writes). Each stage is a fresh process; its peak RSS is the
+process's ru_maxrss (os.wait4), interpreter and libraries included:
+  vocab       Word2Vec.build_vocab, min-count 5 (the counting pass and the id cache)
+  word2vec    scripts/train_word2vec.py --epochs 1 --binary (its vocabulary pass included); once more
+              with --max-vocab --fixed-vocab, the same V at every size
+  kmeans      scripts/quantize.py --clusters K --max-iter M --tol 0 (loading and saving included); then
+              KMeans.fit alone, minirnn's (float32) and scikit-learn's (float64, its fast path), k-means++
+              and M Lloyd iterations on the same unit vectors, alternated, --repeats times: medians
+  encode      wordlm.encode_corpus + WordTask.split + fit_within: train_word's loading of the corpus
+  train_word  scripts/train_word.py --vectors --quantizer --iters 100 --eval-every 100 --val-frac F
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,100 +35,285 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 import common  # noqa: E402
 
-from minirnn.errors import UsageError, run_cli  # noqa: E402
-
-SMOKE_ARGS = ["--w2v-mb", "0.2", "--val-copies", "1", "--eval-windows", "2", "--repeats", "1", "--hidden", "8"]
-
-VOCAB_PASS = """
-import os, resource, sys, tempfile, time
-from minirnn.word2vec import Word2Vec
-m = Word2Vec(dim=10, workers=1)
-fd, cache = tempfile.mkstemp(); os.close(fd)
-t = time.perf_counter()
-n = m.build_vocab(sys.argv[1], cache)
-dt = time.perf_counter() - t
-os.remove(cache)
-print(dt, n, len(m.vocab), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-"""
+SMOKE_ARGS = ["--sizes", "0.03", "--types", "20000", "--clusters", "8", "--kmeans-iter", "2", "--repeats", "1",
+              "--iters", "2", "--hidden", "8", "--fixed-vocab", "300"]
+SYLLABLES = [c + v for c in ("", "b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "ch", "ll", "ñ",
+                             "qu", "z", "j") for v in "aeiou"] + list("áéíóú")
+STAGES = ("vocab", "word2vec", "kmeans", "encode", "train_word")
+TIME_OF = {"vocab": "s", "word2vec": "epoch_s", "kmeans": "fit_s", "encode": "s", "train_word": "wall_s"}
 
 
-def vocab_pass(mb: float, repeats: int) -> dict:
-    from minirnn.textio import default_corpus
-    novel = open(default_corpus(), encoding="utf-8-sig").read().replace("\n", " ")
-    copies = max(1, int(mb * 2 ** 20 / len(novel.encode("utf-8"))))
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-        for _ in range(copies):
-            f.write(novel + " ")
-        path = f.name
-    try:
-        runs = []
-        for _ in range(repeats):
-            out = subprocess.run([sys.executable, "-c", VOCAB_PASS, path], capture_output=True,
-                                 text=True, check=True).stdout.split()
-            runs.append({"s": float(out[0]), "ids": int(out[1]), "vocab": int(out[2]),
-                         "peak_rss_mb": float(out[3])})
-        size = os.path.getsize(path)
-    finally:
-        os.remove(path)
-    return {"bytes": size, "newlines": 0, "runs": runs,
-            "median_s": statistics.median(r["s"] for r in runs),
-            "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs)}
+def word(rank: int) -> str:
+    """The rank-th type: rank in bijective base 105, a syllable a digit (frequent words are short)."""
+    out, rank = [], rank + 1
+    while rank:
+        rank -= 1
+        out.append(SYLLABLES[rank % len(SYLLABLES)])
+        rank //= len(SYLLABLES)
+    return "".join(out)
 
 
-def validation_pass(copies: int, cap: int, repeats: int, hidden: int = 256) -> dict:
-    from minirnn import chardata
-    from minirnn.model import RNNLM
-    from minirnn.optim import Adam
-    from minirnn.textio import default_corpus
-    from minirnn.trainer import Trainer
-    ids, vocab = chardata.encode_file(default_corpus())
-    big = np.tile(ids, copies)                                          # the novel, `copies` times
-    train, val = chardata.split(big, 0.1, 32, 64)
-    model = RNNLM(len(vocab), hidden=hidden, layers=2)                  # train_char.py's model
-    with tempfile.TemporaryDirectory() as d:
-        t = Trainer(model, Adam(model.trainable()), train, val, iters=1, eval_every=1,
-                    checkpoint_dir=d, meta={})
-        t.evaluate(1)                                                   # warm-up: kernels, heap
-        times = {min(cap, len(val)): [], len(val): []}
-        for _ in range(repeats):
-            for n in times:
-                t0 = time.perf_counter()
-                t.evaluate(n)
-                times[n].append(time.perf_counter() - t0)
-    return {"chars": int(big.size), "val_windows": len(val), "cap": cap, "hidden": hidden,
-            "capped_s": statistics.median(times[min(cap, len(val))]), "whole_s": statistics.median(times[len(val)]),
-            "runs_s": {str(k): v for k, v in times.items()}}
+def write_corpus(path: str, n_tokens: int, n_types: int, s: float = 1.07, seed: int = 0, chunk: int = 1 << 20):
+    """n_tokens Zipf(s) words in sentences, paragraphs (lines) and articles (blank lines), a chunk at a time."""
+    rng = np.random.default_rng(seed)
+    pieces = [word(r).encode() for r in range(n_types)] + [b" ", b". ", b".\n", b".\n\n"]
+    lens = np.fromiter(map(len, pieces), np.int64, len(pieces))                   # (types + 4,)
+    starts, pool = np.cumsum(lens) - lens, np.frombuffer(b"".join(pieces), np.uint8)
+    cdf = np.cumsum(np.arange(1, n_types + 1, dtype=np.float64) ** -s)
+    cdf /= cdf[-1]                                                                # (types,)
+    with open(path, "wb") as f:
+        for lo in range(0, n_tokens, chunk):
+            n = min(chunk, n_tokens - lo)
+            ranks = np.minimum(np.searchsorted(cdf, rng.random(n)), n_types - 1)  # (n,)
+            sep = np.full(n, n_types)                                             # (n,) a space after each word
+            ends = np.cumsum(rng.integers(8, 41, size=n // 8 + 2)) - 1            # sentence ends
+            sep[ends[ends < n]] = n_types + 1
+            para = ends[ends < n][rng.random(int((ends < n).sum())) < 0.25]
+            sep[para] = n_types + 2
+            sep[para[rng.random(len(para)) < 0.125]] = n_types + 3
+            seq = np.stack([ranks, sep], axis=1).reshape(-1)                      # (2n,) word, separator, ...
+            L = lens[seq]
+            f.write(pool[np.repeat(starts[seq] - (np.cumsum(L) - L), L) + np.arange(L.sum())].tobytes())
+
+
+def spawn(argv, env=None) -> dict:
+    """Run argv: its stdout, seconds and peak RSS (MB); raises with its stderr if it fails."""
+    t = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed:\n{stderr[-3000:]}")
+    return {"stdout": stdout, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def script(name, *argv) -> dict:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    return spawn([sys.executable, os.path.join(ROOT, "scripts", name), *map(str, argv)], env)
+
+
+def child(name, *args) -> dict:
+    """A library stage in a fresh process (this file, --child NAME): its JSON line, wall time, peak RSS."""
+    r = spawn([sys.executable, __file__, "--child", name, *map(str, args)], dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    return {**json.loads(r["stdout"].splitlines()[-1]), **{k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")}}
+
+
+def run_child(name, args) -> int:
+    """The --child side: one stage in this process, timed; prints one JSON line."""
+    common.set_threads(2)
+    from minirnn.keyedvectors import KeyedVectors
+    t = time.perf_counter()
+    if name == "corpus":
+        write_corpus(args[0], int(args[1]), int(args[2]))
+        out = {}
+    elif name == "vocab":
+        from minirnn.word2vec import Word2Vec
+        m = Word2Vec(min_count=5)
+        out = {"ids": m.build_vocab(args[0], args[1]), "V": len(m.vocab), **m.counting}
+        os.remove(args[1])
+    elif name == "encode":
+        from minirnn.quantizer import EmbeddingQuantizer
+        from minirnn.wordlm import WordTask, encode_corpus
+        kv, q = KeyedVectors.load(args[1]), EmbeddingQuantizer.load(args[2])
+        t = time.perf_counter()
+        ids, _ = encode_corpus(args[0], kv.key_to_index)
+        task = WordTask.clusters(kv.index_to_key, kv.vectors, q.labels, q.centroids)
+        train, val, _ = task.split(ids, 0.1, 32, 32)
+        task.fit_within(ids[:len(ids) - int(len(ids) * 0.1)])
+        out = {"tokens": len(ids), "windows": len(train) + len(val)}
+    else:                                                       # kmeans-minirnn, kmeans-sklearn
+        X = KeyedVectors.load(args[0]).vectors
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)        # (V, D) unit vectors, for both sides
+        if name == "kmeans-sklearn":                          # float64: with float32 its k-means++ upcasts
+            from sklearn.cluster import KMeans               # in chunks at every step, ~10x slower here
+            X = X.astype(np.float64)
+            make = lambda: KMeans(int(args[1]), init="k-means++", n_init=1, max_iter=int(args[2]), tol=0,  # noqa: E731
+                                  algorithm="lloyd", random_state=0)
+        else:
+            from minirnn.kmeans import KMeans
+            make = lambda: KMeans(int(args[1]), init="k-means++", n_init=1, max_iter=int(args[2]), tol=0,  # noqa: E731
+                                  seed=0, metric="cosine")
+        make().set_params(n_clusters=8, max_iter=1).fit(X[:2000]) if name == "kmeans-sklearn" else \
+            KMeans(8, max_iter=1).fit(X[:2000])                 # warm-up: kernels loaded, thread pools up
+        t = time.perf_counter()
+        km = make().fit(X)
+        out = {"n_iter": int(km.n_iter_), "N": int(X.shape[0])}
+    print(json.dumps({**out, "s": time.perf_counter() - t}))
+    return 0
+
+
+def word2vec(corpus, out, *flags) -> dict:
+    """One epoch of scripts/train_word2vec.py: wall time, peak RSS, the epoch's seconds and words/s."""
+    r = script("train_word2vec.py", "--corpus", corpus, "--epochs", 1, "--workers", 2, "--binary", "--out", out,
+               "--show", *flags)
+    line = next(x for x in r["stdout"].splitlines() if x.startswith("vocabulary:"))
+    return {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"], "V": int(line.split()[1]),
+            "epoch_s": float(line.split("training ")[1].split("s")[0]),
+            "words_per_s": float(line.split("(")[1].split("k words/s")[0]) * 1e3}
+
+
+def scale_run(tokens: int, args, tmp: str) -> dict:
+    """The stages asked for at one corpus size; files a later stage needs stay in tmp."""
+    corpus, vec, quant = (os.path.join(tmp, n) for n in ("corpus.txt", "vectors.bin", "quant"))
+    if not os.path.exists(corpus):      # in a child: a process's peak RSS passes to the processes it starts
+        r = child("corpus", corpus, tokens, args.types)
+        print(f"{tokens / 1e6:g}M tokens: corpus written ({os.path.getsize(corpus) / 2 ** 20:.0f} MB, "
+              f"{r['wall_s']:.0f} s)", flush=True)
+    res, stages = {"tokens": tokens}, args.stages.split(",")
+    if "vocab" in stages:
+        res["vocab"] = child("vocab", corpus, os.path.join(tmp, "ids"))
+    if "word2vec" in stages:
+        res["word2vec"] = word2vec(corpus, vec)
+        if args.fixed_vocab:                                    # the same V at every size: streaming alone
+            res["word2vec_fixed_vocab"] = word2vec(corpus, vec + ".fixed", "--max-vocab", args.fixed_vocab)
+    if "kmeans" in stages:
+        r = script("quantize.py", "--vectors", vec, "--clusters", args.clusters, "--max-iter", args.kmeans_iter,
+                   "--tol", 0, "--out", quant, "--show", 0, "--threads", 2, "--overwrite")
+        lines = r["stdout"].splitlines()
+        at = [float(x.rsplit("(", 1)[1].split()[0]) for x in lines if " iter " in x]  # seconds at each iteration
+        per_iter = (at[-1] - at[0]) / max(len(at) - 1, 1)
+        res["kmeans"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"],
+                         "V": int(lines[0].split()[1]),
+                         "fit_s": float(next(x for x in lines if x.startswith("done in")).split()[2]),
+                         "iter_s": per_iter, "kpp_s": at[0] - per_iter}
+    if "compare" in stages and common.reference("sklearn"):
+        fits = {"minirnn": [], "sklearn": []}
+        for _ in range(args.repeats):                           # alternated, separate processes
+            for side in fits:
+                fits[side].append(child(f"kmeans-{side}", vec, args.clusters, args.kmeans_iter))
+        res["compare"] = {side: {"median_s": statistics.median(f["s"] for f in runs),
+                                 "median_cpu_s": statistics.median(f["cpu_s"] for f in runs), "runs": runs}
+                          for side, runs in fits.items()}
+    if "encode" in stages:
+        res["encode"] = child("encode", corpus, vec, quant)
+    if "train_word" in stages:
+        r = script("train_word.py", "--corpus", corpus, "--vectors", vec, "--quantizer", quant, "--iters", args.iters,
+                   "--eval-every", args.iters, "--print-every", args.iters, "--val-frac", args.val_frac, "--hidden",
+                   args.hidden, "--sample-length", 0, "--checkpoint-dir", os.path.join(tmp, "ck"), "--overwrite")
+        ev = [x for x in r["stdout"].splitlines() if x.strip().startswith("val loss")][-1]
+        res["train_word"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"],
+                             "val_frac": args.val_frac,
+                             "eval_s": float(ev.rsplit("[", 1)[1].rstrip("s]"))}
+    return res
+
+
+def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
+    """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage.
+    Projection to `tokens` tokens, V = `vocab`, `types` words held while counting: time from the largest
+    run's rate per token (vocabulary pass, encoding), from words/s fitted on log V (word2vec), from
+    seconds per vector of k-means++ and of a Lloyd iteration (k-means); peak RSS from a straight line
+    through the runs, in types held (vocabulary pass) or in V (the others)."""
+    full = [r for r in runs if all(st in r for st in STAGES)]
+    if not full:
+        return {}, {}
+    x = np.log([r["tokens"] for r in full])
+    slope = lambda ys: float(np.polyfit(x, np.log(ys), 1)[0]) if len(full) > 1 else None  # noqa: E731
+    slopes = {st: {"time": slope([r[st][TIME_OF[st]] for r in full]),
+                   "peak_rss": slope([r[st]["peak_rss_mb"] for r in full])} for st in STAGES}
+    big, deg = full[-1], min(1, len(full) - 1)
+    line = lambda xs, st, at: float(np.polyval(np.polyfit(xs, [r[st]["peak_rss_mb"] for r in full], deg), at))  # noqa: E731
+    Vs = [r["word2vec"]["V"] for r in full]
+    wps = float(np.exp(np.polyval(np.polyfit(np.log(Vs), np.log([r["word2vec"]["words_per_s"] for r in full]),
+                                             deg), np.log(vocab))))
+    counting = line([r["vocab"]["types_held"] for r in full], "vocab", types)
+    k = big["kmeans"]
+    pj = {"vocab": {"s": tokens / big["tokens"] * big["vocab"]["s"], "peak_rss_mb": counting},
+          "word2vec": {"s": epochs * tokens / wps, "words_per_s": wps,
+                       "peak_rss_mb": max(line(Vs, "word2vec", vocab), counting)},
+          "kmeans": {"s": vocab / k["V"] * (k["kpp_s"] + iters * k["iter_s"]), "peak_rss_mb": line(Vs, "kmeans", vocab)},
+          "encode": {"s": tokens / big["tokens"] * big["encode"]["s"], "peak_rss_mb": line(Vs, "encode", vocab)},
+          "train_word": {"peak_rss_mb": line(Vs, "train_word", vocab)}}
+    pj["total_s"] = sum(v.get("s", 0.0) for v in pj.values())
+    return slopes, {"tokens": tokens, "V": vocab, "types_held": types, "epochs": epochs, "kmeans_iter": iters, **pj}
+
+
+def report(r: dict) -> None:
+    parts = [f"{r['tokens'] / 1e6:g}M tokens"]
+    for st in STAGES + ("word2vec_fixed_vocab",):
+        if st in r:
+            wps = f", {r[st]['words_per_s'] / 1e3:.0f}k words/s, V {r[st]['V']:,}" if "words_per_s" in r[st] else ""
+            parts.append(f"{st} {r[st][TIME_OF.get(st, 'epoch_s')]:.1f} s{wps}, {r[st]['peak_rss_mb']:.0f} MB")
+    if "compare" in r:
+        c = r["compare"]
+        m, k = c["minirnn"], c["sklearn"]
+        parts.append(f"k-means fit {m['median_s']:.1f} s = {m['median_s'] / k['median_s']:.2f}x scikit-learn's "
+                     f"{k['median_s']:.1f} s (process CPU time {m['median_cpu_s'] / k['median_cpu_s']:.2f}x)")
+    print(" | ".join(parts), flush=True)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--w2v-mb", type=float, default=50.0, help="size of the no-newline text (MB)")
-    p.add_argument("--val-copies", type=int, default=20, help="copies of the novel for the validation pass")
-    p.add_argument("--eval-windows", type=int, default=256, help="the training-time cap (train_char's default)")
-    p.add_argument("--repeats", type=int, default=3, help="runs of each measurement (median)")
-    p.add_argument("--hidden", type=int, default=256, help="the char model's H (train_char's default; less for a smoke run)")
-    p.add_argument("--out", default=None, help="JSON path (default: scale.json in --out-dir)")
+    for flag, kind, default, text in (
+            ("--sizes", str, "10,30", "corpus sizes, millions of tokens"), ("--types", int, 5_000_000, "Zipf's types"),
+            ("--stages", str, "vocab,word2vec,kmeans,compare,encode,train_word", "the stages to run"),
+            ("--clusters", int, 1500, "K"), ("--kmeans-iter", int, 10, "Lloyd iterations (tol 0), both libraries"),
+            ("--repeats", int, 3, "alternated k-means fits of each library (median)"),
+            ("--fixed-vocab", int, 100_000, "word2vec once more with this --max-vocab (0: no)"),
+            ("--iters", int, 100, "train_word iterations"), ("--val-frac", float, 0.01, "train_word's validation share"),
+            ("--hidden", int, 256, "train_word's H"), ("--tmp", str, None, "folder for the stages' files ($TMPDIR)"),
+            ("--out", str, None, "JSON path (default: scale.json in --out-dir)")):
+        p.add_argument(flag, type=kind, default=default, help=text)
+    p.add_argument("--large", action="store_true", help="add the 100M-token size")
+    p.add_argument("--keep", action="store_true", help="keep --tmp's files for a later run of other --stages")
+    p.add_argument("--project", nargs=5, type=float, default=[700e6, 500_000, 4e6, 5, 20],
+                   metavar=("TOKENS", "VOCAB", "TYPES", "EPOCHS", "ITERS"), help="the projection's corpus and command")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="fit and project earlier runs instead")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     common.add_output_args(p)
     args = p.parse_args(argv)
-    if args.w2v_mb <= 0 or min(args.val_copies, args.eval_windows, args.repeats, args.hidden) < 1:
-        raise UsageError("--w2v-mb must be positive; --val-copies, --eval-windows, --repeats and --hidden "
-                         "at least 1")
+    if args.child:
+        return run_child(args.child[0], args.child[1:])
     out = args.out or common.result_path(args, "scale.json")
-    threads = common.set_threads(2)
-    v = vocab_pass(args.w2v_mb, args.repeats)
-    print(f"word2vec vocabulary pass, {v['bytes'] / 2 ** 20:.0f} MB, no newline: {v['median_s']:.1f} s, "
-          f"peak RSS {v['median_peak_rss_mb']:.0f} MB (median of {args.repeats})")
-    e = validation_pass(args.val_copies, args.eval_windows, args.repeats, args.hidden)
-    print(f"validation pass, {e['chars'] / 1e6:.0f}M characters: {e['cap']} windows {e['capped_s']:.1f} s, "
-          f"all {e['val_windows']} windows {e['whole_s']:.1f} s (median of {args.repeats})")
-    common.write_json(out, {"machine": common.machine(), "threads": threads,
-                                 "command": common.command_line(), "vocab_pass": v, "validation": e})
+    if args.merge:                                              # stages of one size from several files join
+        runs = {}
+        for path in args.merge:
+            with open(path, encoding="utf-8") as f:
+                payload = json.load(f)
+            for r in payload["runs"]:
+                runs.setdefault(r["tokens"], {}).update(r)
+        payload.update(runs=sorted(runs.values(), key=lambda r: r["tokens"]), merged_from=args.merge)
+    else:
+        payload = {"machine": common.machine(), "threads": common.set_threads(2), "command": common.command_line(),
+                   "config": {k: getattr(args, k) for k in ("types", "clusters", "kmeans_iter", "repeats", "iters",
+                                                            "val_frac", "hidden", "fixed_vocab")}, "runs": []}
+        tmp = args.tmp or tempfile.mkdtemp(prefix="minirnn-scale-")
+        os.makedirs(tmp, exist_ok=True)
+        try:
+            for m in [float(s) for s in args.sizes.split(",")] + ([100.0] if args.large else []):
+                sub = os.path.join(tmp, f"{m:g}M")
+                os.makedirs(sub, exist_ok=True)
+                payload["runs"].append(scale_run(int(m * 1e6), args, sub))
+                if not args.keep:
+                    shutil.rmtree(sub, ignore_errors=True)
+        finally:
+            if not args.keep and not args.tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+    for r in payload["runs"]:
+        report(r)
+    tokens, vocab, types, epochs, iters = args.project
+    payload["slopes"], payload["projection"] = fits(payload["runs"], tokens, *map(int, (vocab, types, epochs, iters)))
+    for st, sl in payload["slopes"].items():
+        if sl["time"] is not None:
+            print(f"  log-log slope on tokens, {st}: time {sl['time']:.2f}, peak RSS {sl['peak_rss']:.2f}")
+    pj = payload["projection"]
+    if pj:
+        print(f"projection: {pj['tokens'] / 1e6:g}M tokens, V {pj['V']:,}, {pj['epochs']} epochs, "
+              f"{pj['kmeans_iter']} Lloyd iterations: " + ", ".join(
+                  f"{st} {pj[st].get('s', 0) / 3600:.2f} h {pj[st]['peak_rss_mb']:.0f} MB" for st in STAGES)
+              + f"; vocabulary + epochs + k-means + encoding {pj['total_s'] / 3600:.2f} h")
+    common.write_json(out, payload)
     print(f"wrote {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(main())

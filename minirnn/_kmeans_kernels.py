@@ -25,7 +25,7 @@ too thin to pay off, and (1) has no cancellation when a candidate sits next to a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_thread_id, njit, prange
 
 
 # ----------------------------------------------------------------------------------------------
@@ -40,33 +40,35 @@ def assign_gemm(X, Ct, c_sq, x_sq, bufs, labels, min_d):
     Ct     (D, K)     the centroids, transposed (contiguous, so each block is one BLAS call)
     c_sq   (K,)       ||c_j||^2
     x_sq   (N,)       ||x_i||^2
-    bufs   (P, B, K)  scratch: one (B, K) block of dot products per parallel part
+    bufs   (P, B, K)  scratch: one (B, K) block of dot products per thread
     labels (N,)       out: argmin_j d(x_i, c_j) (lowest j on ties)
     min_d  (N,)       out: min_j d(x_i, c_j), clipped at 0 (rounding in (2) can make it slightly negative)
 
-    Part p handles blocks p, p+P, p+2P, ... The caller must limit BLAS to one thread: the P parts
-    each run their own GEMM, as scikit-learn's Lloyd does (threaded BLAS here would oversubscribe).
+    The blocks are shared out to the threads as they come free (call it inside
+    ``numba.parallel_chunksize(1)``: a thread that the system pauses then holds up one block, not a
+    share of them), each thread writing its dot products into its own bufs[p]. The caller must limit
+    BLAS to one thread: the P threads each run their own GEMM, as scikit-learn's Lloyd does
+    (threaded BLAS here would oversubscribe).
     """
     N = X.shape[0]
     K = Ct.shape[1]
-    P, B = bufs.shape[0], bufs.shape[1]
+    B = bufs.shape[1]
     n_blocks = (N + B - 1) // B
-    for p in prange(P):
-        for b in range(p, n_blocks, P):
-            s = b * B
-            e = min(N, s + B)
-            dots = bufs[p, : e - s]                      # (B, K)
-            np.dot(X[s:e], Ct, dots)                     # dots = x . c
-            for i in range(e - s):
-                best = c_sq[0] - 2 * dots[i, 0]          # (2) less the ||x||^2 every j shares
-                best_j = 0
-                for j in range(1, K):
-                    v = c_sq[j] - 2 * dots[i, j]
-                    if v < best:
-                        best = v
-                        best_j = j
-                labels[s + i] = best_j
-                min_d[s + i] = max(x_sq[s + i] + best, 0)
+    for b in prange(n_blocks):
+        s = b * B
+        e = min(N, s + B)
+        dots = bufs[get_thread_id(), : e - s]            # (B, K) this thread's scratch
+        np.dot(X[s:e], Ct, dots)                         # dots = x . c
+        for i in range(e - s):
+            best = c_sq[0] - 2 * dots[i, 0]              # (2) less the ||x||^2 every j shares
+            best_j = 0
+            for j in range(1, K):
+                v = c_sq[j] - 2 * dots[i, j]
+                if v < best:
+                    best = v
+                    best_j = j
+            labels[s + i] = best_j
+            min_d[s + i] = max(x_sq[s + i] + best, 0)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -133,41 +135,64 @@ def cluster_sums_ref(X, labels, K):
 # (3) k-means++ (greedy): one step scores L candidate centres against every point
 # ----------------------------------------------------------------------------------------------
 
+KPP_BLOCK = 1024   # points per block of k-means++'s transposed copy (B): D x B floats, in L2 cache
+
+
+def transpose_blocks(X, B=KPP_BLOCK):
+    """X (N, D) -> XT (ceil(N / B), D, B): blocks of B points, each block transposed (point index
+    last), the last block padded with zero rows. The layout of `kpp_candidates`."""
+    N, D = X.shape
+    nb = -(-N // B)
+    XT = np.zeros((nb, D, B), dtype=X.dtype)                                    # (nb, D, B)
+    full = N // B
+    XT[:full] = X[:full * B].reshape(full, B, D).transpose(0, 2, 1)
+    if full < nb:
+        XT[full, :, :N - full * B] = X[full * B:].T
+    return XT
+
+
 @njit(parallel=True, fastmath=True, cache=True)
-def kpp_candidates(X, cand, closest, n_chunks, new_closest, pot):
+def kpp_candidates(XT, C, closest, new_closest, parts):
     """(3) Score k-means++ candidates: the potential if each one were added as a centre.
 
-    X           (N, D)  the points
-    cand        (L,)    row indices of the candidate centres
-    closest     (N,)    squared distance of each point to its nearest centre so far
-    new_closest (L, N)  out: min(closest_i, d(x_i, x_cand_l)) by (1)
-    pot         (L,)    out: sum_i new_closest[l, i] (float64), the potential with candidate l added
+    XT          (nb, D, B)  the points, B to a block, transposed in each block (`transpose_blocks`)
+    C           (L, D)      the candidate rows
+    closest     (nb*B,)     squared distance of each point to its nearest centre so far (0 for padding)
+    new_closest (L, nb*B)   out: min(closest_i, d(x_i, c_l)) by (1)
+    parts       (nb, L)     out: sum over block b of new_closest[l] (float64); the potential with
+                            candidate l added is parts[:, l].sum(), the same whatever the threads
 
-    X is read once per call: each point meets all L candidates while it is in cache.
+    Blocks go to the threads as they come free under ``numba.parallel_chunksize(1)``.
+
+    Why this layout: the inner loop runs over the B points of a block (contiguous), one coordinate
+    d and one candidate at a time, so it vectorizes whatever D is; the block (D x B floats) is read
+    from memory once per step and from cache for the L candidates. Row by row (d innermost) the
+    compiler vectorizes the first multiple of 64 of D and loops over the rest one float at a time.
     """
-    N, D = X.shape
-    L = cand.shape[0]
-    C = np.empty((L, D), dtype=X.dtype)                  # (L, D) the candidate rows, contiguous
-    for l in range(L):
-        C[l] = X[cand[l]]
-    part = np.zeros((n_chunks, L))                       # (P, L) partial potentials
-    step = (N + n_chunks - 1) // n_chunks
-    for p in prange(n_chunks):
-        for i in range(p * step, min(N, (p + 1) * step)):
-            for l in range(L):
-                s = X[i, 0] - X[i, 0]                    # a zero of X's dtype
-                for d in range(D):
-                    t = X[i, d] - C[l, d]
-                    s += t * t
-                v = min(closest[i], s)
-                new_closest[l, i] = v
-                part[p, l] += v
-    for l in range(L):
-        pot[l] = part[:, l].sum()
+    nb, D, B = XT.shape
+    L = C.shape[0]
+    for b in prange(nb):
+        lo = b * B
+        for l in range(L):
+            acc = new_closest[l, lo:lo + B]                  # (B,) accumulates d(x_i, c_l)
+            acc[:] = 0
+            for d in range(D):
+                c = C[l, d]
+                x = XT[b, d]                                 # (B,) coordinate d of the block's points
+                for i in range(B):
+                    t = x[i] - c
+                    acc[i] += t * t
+            s = 0.0
+            for i in range(B):
+                v = min(acc[i], closest[lo + i])
+                acc[i] = v
+                s += v
+            parts[b, l] = s
 
 
 def kpp_candidates_ref(X, cand, closest):
-    """NumPy reference of `kpp_candidates`: returns (new_closest (L, N), pot (L,)) in float64."""
+    """NumPy reference of `kpp_candidates` (on X (N, D) and cand (L,) indices, no padding):
+    returns (new_closest (L, N), pot (L,)) in float64."""
     d = ((X[None, :, :].astype(np.float64) - X[cand][:, None, :]) ** 2).sum(axis=2)  # (L, N)
     new_closest = np.minimum(closest[None, :], d)                                    # (L, N)
     return new_closest, new_closest.sum(axis=1)

@@ -75,6 +75,16 @@ def prefetch(typingctx, arr, i, j):
     return types.void(arr, i, j), codegen
 
 
+@njit(cache=True, inline="always")
+def prefetch_row(arr, i):
+    """Ask for every cache line of row i of a 2-D float32 array (16 floats a line): a row of
+    D = 100 spans 7 or 8 lines, and a prefetch brings in only the line it names."""
+    D = arr.shape[1]
+    for k in range(0, D, 16):
+        prefetch(arr, i, k)
+    prefetch(arr, i, D - 1)
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, neu1e):
     """Equations (1)-(5) of ``minirnn.word2vec`` for one (center, context) pair; returns (loss L, new random state).
@@ -85,16 +95,18 @@ def sgns_pair(syn0, syn1neg, neg_table, context, center, negative, alpha, rnd, n
     n_table = np.uint64(neg_table.shape[0])
     for k in range(D):
         neu1e[k] = 0.0
-    # Ask for the rows of the K negatives (the same draws as the loop below makes) before using any:
-    # the rows are random, mostly outside the L1 and L2 caches, and asking for them all first lets
-    # their cache misses overlap instead of waiting for one after another. Changes no number; about
-    # 2x the pairs per second on one thread (docs/studies.md, word2vec).
+    # Ask for the output rows of the next pair's K negatives now: the draws that follow this pair's
+    # K, which the next pair will make. The rows are random, mostly outside the caches once the
+    # vocabulary is large; asked for a pair ahead, each has a whole pair's work to arrive, and their
+    # misses overlap instead of coming one after another. (This pair's own rows were asked for by
+    # the pair before it, or by sgns_block for a chunk's first pair.) Changes no number
+    # (docs/studies.md, word2vec; docs/scale.md).
     r = rnd
-    for d in range(negative):
+    for d in range(negative):  # past this pair's draws
         r = r * LCG_MUL + LCG_ADD
-        t = neg_table[(r >> LCG_SHIFT) % n_table]
-        prefetch(syn1neg, t, 0)
-        prefetch(syn1neg, t, D - 1)
+    for d in range(negative):  # the next pair's
+        r = r * LCG_MUL + LCG_ADD
+        prefetch_row(syn1neg, neg_table[(r >> LCG_SHIFT) % n_table])
     loss = 0.0
     prod = 1.0  # Π (1 + e^-|z|) over the pair's terms: (1) with one log per pair instead of K + 1
     for d in range(negative + 1):
@@ -152,6 +164,10 @@ def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alph
         span = max(hi - lo, 1)
         rnd = seeds[c]
         neu1e = np.empty(D, dtype=np.float32)  # (D,) scratch, one per chunk
+        r = rnd
+        for d in range(negative):  # the first pair's negatives (sgns_pair asks for the next pair's)
+            r = r * LCG_MUL + LCG_ADD
+            prefetch_row(syn1neg, neg_table[(r >> LCG_SHIFT) % np.uint64(neg_table.shape[0])])
         loss = 0.0
         pairs = 0
         start = lo  # first position of the current sentence
@@ -162,6 +178,13 @@ def sgns_block(ids, win, bounds, seeds, syn0, syn1neg, neg_table, negative, alph
                 continue
             a = np.float32(alpha[0] + (alpha[1] - alpha[0]) * ((i - lo) / span))
             b = win[i]
+            if i + 1 < hi:  # the next position's rows, asked for a position ahead: its center's
+                nxt = ids[i + 1]  # output row and the input row of the context entering its window
+                if nxt >= 0:
+                    prefetch_row(syn1neg, nxt)
+                    far = ids[min(hi - 1, i + 1 + win[i + 1])]
+                    if far >= 0:
+                        prefetch_row(syn0, far)
             for j in range(max(start, i - b), min(hi, i + b + 1)):
                 if j == i:
                     continue

@@ -29,6 +29,7 @@ when that file exists and names every word.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import warnings
 
@@ -405,31 +406,36 @@ class KeyedVectors:
         """Read a word2vec text or binary file (``binary=None``: detect which from the file)."""
         path = check_input_file(os.fspath(path), "word-vectors file")
         with open(path, "rb") as f:
-            data = f.read()
-        if not data:
-            raise UsageError(f"{path}: the file is empty")
-        data = data.removeprefix(b"\xef\xbb\xbf")
-        nl = data.find(b"\n")
-        header = data[:nl if nl >= 0 else len(data)].split()
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise UsageError(f"{path}: the file is empty")
+            # mapped, not read: the pages read are given back as the records go (_release_behind),
+            # so that loading costs the (V, D) table and not the file as well
+            data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+        start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+        nl = data.find(b"\n", start)
+        header = data[start:nl if nl >= 0 else size].split()
         try:
             V, D = int(header[0]), int(header[1])
             if len(header) != 2 or V < 0 or D < 1:
                 raise ValueError
         except (ValueError, IndexError):
             raise UsageError(f"{path}: not a word2vec file (first line should be 'V D', "
-                             f"got {data[:min(nl if nl >= 0 else 60, 60)]!r})") from None
-        body = nl + 1
+                             f"got {data[start:start + min(nl - start if nl >= 0 else 60, 60)]!r})") from None
+        body = nl + 1 if nl >= 0 else size
         if binary is None:
             binary = not _looks_like_text_record(data, body, D)
         # the header is checked against the file before (V, D) is allocated: a record takes at
         # least 4D + 2 bytes in binary, 2D + 1 in text ("w" and D one-digit numbers with spaces)
         least = V * (4 * D + 2 if binary else 2 * D + 1)
-        if least > len(data) - body:
+        if least > size - body:
             raise UsageError(f"{path}: the header says {V} words x {D} dimensions, which needs at least "
-                             f"{least:,} bytes; the file holds {len(data) - body:,}")
+                             f"{least:,} bytes; the file holds {size - body:,}")
         require_memory(4.0 * V * D, f"{path}: {V} x {D} vectors", "use a smaller vectors file")
-        words, vectors = (_read_binary if binary else _read_text)(path, data, body, V, D)
-        del data
+        try:
+            words, vectors = (_read_binary if binary else _read_text)(path, data, body, V, D)
+        finally:
+            data.close()
         bad = ~np.isfinite(vectors).all(axis=1)                                  # (V,)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -510,12 +516,28 @@ def _looks_like_text_record(data: bytes, pos: int, D: int) -> bool:
     return True
 
 
+_RELEASE_BYTES = 1 << 24  # a memory-mapped vectors file gives back what was read every 16 MB
+
+
+def _release_behind(data, pos, done):
+    """Give back the pages of the map `data` before byte pos, once 16 MB more than `done` were read;
+    returns the new `done`."""
+    if pos - done < _RELEASE_BYTES or not hasattr(data, "madvise"):
+        return done
+    data.madvise(mmap.MADV_DONTNEED, 0, pos - pos % mmap.PAGESIZE)
+    return pos
+
+
 def _read_text(path, data, pos, V, D):
     """The V records of a text file; each must hold a word and the header's D numbers, and no record
     may follow the V-th (the header is checked against the lines, both ways)."""
-    lines = data[pos:].split(b"\n")
     words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
-    for n, line in enumerate(lines, 2):
+    n, done = 1, 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        line, pos, n = data[pos:end], end + 1, n + 1
+        done = _release_behind(data, pos, done)
         if not line.strip():
             continue
         if len(words) == V:
@@ -540,7 +562,7 @@ def _read_text(path, data, pos, V, D):
 def _read_binary(path, data, pos, V, D):
     """The V records of a binary file; only whitespace may follow the V-th."""
     words, vectors = [], np.empty((V, D), dtype=np.float32)  # (V, D)
-    nbytes = 4 * D
+    nbytes, done = 4 * D, 0
     for i in range(V):
         while pos < len(data) and data[pos] in b"\n\r ":
             pos += 1  # the newline word2vec.c writes after each vector
@@ -551,10 +573,12 @@ def _read_binary(path, data, pos, V, D):
             words.append(data[pos:sp].decode("utf-8"))
         except UnicodeDecodeError:
             raise UsageError(f"{path}: word {i + 1} is not valid UTF-8") from None
-        vectors[i] = np.frombuffer(data, dtype="<f4", count=D, offset=sp + 1)
+        vectors[i] = np.frombuffer(data[sp + 1:sp + 1 + nbytes], dtype="<f4")
         pos = sp + 1 + nbytes
-    if data[pos:].strip():
-        raise UsageError(f"{path}: the header says {V} words x {D} dimensions, but {len(data) - pos:,} more "
+        done = _release_behind(data, pos, done)
+    if any(data[at:at + (1 << 20)].strip() for at in range(pos, len(data), 1 << 20)):
+        rest = len(data) - pos
+        raise UsageError(f"{path}: the header says {V} words x {D} dimensions, but {rest:,} more "
                          f"bytes follow them: the header does not match the file")
     return words, vectors
 

@@ -40,10 +40,12 @@ drawn on the host by NumPy in the same order on both paths, so the two seedings 
 they pick the same rows only up to rounding, though: distances by (1) and by (2) differ in the last
 bits, and a draw that lands on the edge between two rows of the cumulative distribution, or two
 candidates whose potentials tie to rounding, can go either way. A seed reproduces a run on one path
-(on the CPU, with one thread count: the potentials are summed per thread); across paths the tests check the same rows on random data, which is what to expect, not a guarantee.
+(on the CPU whatever the number of threads: the potentials are summed per block of points); across
+paths the tests check the same rows on random data, which is what to expect, not a guarantee.
 
-Memory: X (N, D) once (twice for cosine: the normalised copy), labels and distances (N,), and
-(B, K) scratch per thread (NumPy) or per block of 2^24 / K rows (array path).
+Memory: X (N, D) once (twice for cosine: the normalised copy; once more on the CPU during k-means++,
+a block-transposed copy), labels and distances (N,), and (B, K) scratch per thread (NumPy) or per
+block of 2^24 / K rows (array path).
 """
 from __future__ import annotations
 
@@ -108,6 +110,24 @@ def check_data(X, name="X"):
     return xp.ascontiguousarray(X)
 
 
+ROW_CHUNK = 1 << 16           # rows per piece in the passes over X that need float64 (no (N, D) float64 copy)
+
+
+def mean_variance(X) -> float:
+    """mean_d var(X[:, d]) in float64, as X.var(axis=0, dtype=float64).mean() computes it, but a
+    block of rows at a time: that call makes (N, D) float64 temporaries, twice X's memory or more."""
+    xp = backend.array_module(X)
+    N = X.shape[0]
+    total = xp.zeros(X.shape[1], dtype=xp.float64)                             # (D,)
+    for s in range(0, N, ROW_CHUNK):
+        total += X[s:s + ROW_CHUNK].sum(axis=0, dtype=xp.float64)
+    mean = total / N                                                           # (D,)
+    sq = xp.zeros((), dtype=xp.float64)
+    for s in range(0, N, ROW_CHUNK):
+        sq += ((X[s:s + ROW_CHUNK].astype(xp.float64) - mean) ** 2).sum()
+    return float(backend.to_numpy(sq)) / (N * X.shape[1])
+
+
 def _normalize_rows(X, name="X"):
     """Rows scaled to unit length, for metric='cosine'; an all-zero row has no direction: DataError (a ValueError)."""
     xp = backend.array_module(X)
@@ -140,25 +160,31 @@ def n_local_trials_for(K: int) -> int:
 
 
 def _kpp_numba(X, K, first, u):
-    """Greedy k-means++ on the CPU: indices (K,) of the chosen rows. u (K-1, L) uniforms in [0, 1)."""
+    """Greedy k-means++ on the CPU: indices (K,) of the chosen rows. u (K-1, L) uniforms in [0, 1).
+
+    The K steps read a copy of X laid out for `_k.kpp_candidates` (blocks of points, transposed),
+    made once: X's memory again, for the length of the seeding.
+    """
     N = X.shape[0]
     L = u.shape[1]
-    P = _n_threads()
+    XT = _k.transpose_blocks(X)                          # (nb, D, B) a copy of X, block-transposed
+    Np = XT.shape[0] * XT.shape[2]                       # N rounded up to whole blocks
     chosen = np.empty(K, dtype=np.int64)                 # (K,)
     chosen[0] = first
-    closest = np.empty(N, dtype=X.dtype)                 # (N,) squared distance to nearest centre
-    _k.sq_dist_to_row(X, first, closest)
-    new_closest = np.empty((L, N), dtype=X.dtype)        # (L, N)
-    pot = np.empty(L)                                    # (L,)
+    closest = np.zeros(Np, dtype=X.dtype)                # (Np,) squared distance to nearest centre; 0 for padding
+    _k.sq_dist_to_row(X, first, closest[:N])
+    new_closest = np.empty((L, Np), dtype=X.dtype)       # (L, Np)
+    parts = np.empty((XT.shape[0], L))                   # (nb, L) per-block potentials
     cum = np.empty(N)                                    # (N,) float64 running sum of closest
     for c in range(1, K):
-        np.cumsum(closest, dtype=np.float64, out=cum)
+        np.cumsum(closest[:N], dtype=np.float64, out=cum)
         if cum[-1] <= 0:  # every point sits on a centre already
             raise _too_few_distinct(K, c)
         # draw L rows with probability closest_i / sum(closest); side="right" never picks a zero
         cand = np.minimum(np.searchsorted(cum, u[c - 1] * cum[-1], side="right"), N - 1)  # (L,)
-        _k.kpp_candidates(X, cand, closest, P, new_closest, pot)
-        best = int(np.argmin(pot))
+        with _dynamic():
+            _k.kpp_candidates(XT, np.ascontiguousarray(X[cand]), closest, new_closest, parts)
+        best = int(np.argmin(parts.sum(axis=0)))
         chosen[c] = cand[best]
         closest[:] = new_closest[best]
     return chosen
@@ -221,17 +247,26 @@ def _n_threads() -> int:
     return numba.get_num_threads()
 
 
+def _dynamic():
+    """Parallel loops hand out one iteration at a time to whichever thread is free (OpenMP's dynamic
+    schedule): on a busy machine a thread the system pauses delays one block, not half the work."""
+    import numba
+    return numba.parallel_chunksize(1)
+
+
 class NumbaOps:
     """CPU kernels. Call inside `single_threaded_blas()`: each Numba thread runs its own GEMM."""
 
     def __init__(self, X, K):
-        self.P = _n_threads()
-        self.bufs = np.empty((self.P, min(BLOCK_ROWS, X.shape[0]), K), dtype=X.dtype)  # (P, B, K)
+        self.bufs = np.empty((_n_threads(), min(BLOCK_ROWS, X.shape[0]), K), dtype=X.dtype)  # (P, B, K)
 
     def assign(self, X, centers, x_sq, labels, min_d):
+        if self.bufs.shape[0] < _n_threads():            # one (B, K) scratch per thread id
+            self.bufs = np.empty((_n_threads(),) + self.bufs.shape[1:], dtype=self.bufs.dtype)
         Ct = np.ascontiguousarray(centers.T)                                   # (D, K)
         c_sq = np.einsum("kd,kd->k", centers, centers)                         # (K,)
-        _k.assign_gemm(X, Ct, c_sq, x_sq, self.bufs, labels, min_d)
+        with _dynamic():
+            _k.assign_gemm(X, Ct, c_sq, x_sq, self.bufs, labels, min_d)
 
     def sums(self, X, labels, K):
         sums = np.empty((K, X.shape[1]))                                       # (K, D) float64
@@ -480,7 +515,7 @@ class KMeans:
         xp = backend.array_module(X)
         K, init, n_init = self._check_params(X)
         spherical = self.metric == "cosine"
-        tol_abs = float(self.tol) * float(backend.to_numpy(X.var(axis=0, dtype=xp.float64).mean()))
+        tol_abs = float(self.tol) * mean_variance(X)
         rng = np.random.default_rng(self.seed)
         if not (isinstance(init, str) and init == "k-means++"):
             candidates = distinct_rows(X)                # k-means++ finds this out for free; these can't

@@ -38,6 +38,7 @@ from .textio import check_input_file
 __all__ = ["EmbeddingQuantizer"]
 
 FORMAT = "minirnn-embedding-quantizer-1"
+_ROWS = 1 << 16        # rows per block in the float64 passes over the vectors
 _NPZ, _JSON = "quantizer.npz", "quantizer.json"
 
 
@@ -99,12 +100,14 @@ class EmbeddingQuantizer:
         km = KMeans(self.n_clusters, init=self.init, n_init=self.n_init, max_iter=self.max_iter,
                     tol=self.tol, seed=self.seed, metric=self.metric, callback=self.callback)
         km.fit(vectors)                                  # validates vectors (finite, 2-D, K <= V ...)
-        X = vectors.astype(np.float64)                                       # (V, D)
+        norms = np.empty(len(words), dtype=np.float32)                      # (V,)
+        for s in range(0, len(words), _ROWS):            # float64 a block at a time, never (V, D)
+            x = vectors[s:s + _ROWS].astype(np.float64)
+            norms[s:s + _ROWS] = np.sqrt((x * x).sum(axis=1))
         self._set(words, counts, backend.to_numpy(km.labels_),
-                  backend.to_numpy(km.cluster_centers_).astype(np.float32),
-                  np.sqrt((X * X).sum(axis=1)).astype(np.float32))
+                  backend.to_numpy(km.cluster_centers_).astype(np.float32), norms)
         self.inertia, self.n_iter = float(km.inertia_), int(km.n_iter_)
-        self.reconstruction_error = self._reconstruction_error(X)
+        self.reconstruction_error = self._reconstruction_error(vectors)
         return self
 
     def _set(self, words, counts, labels, centroids, norms):
@@ -140,9 +143,16 @@ class EmbeddingQuantizer:
             rec = rec * self.norms[:, None]
         return rec.astype(np.float32)
 
-    def _reconstruction_error(self, X):
-        err = ((X - self.reconstruct().astype(np.float64)) ** 2).sum()
-        return float(err / max((X * X).sum(), np.finfo(np.float64).tiny))
+    def _reconstruction_error(self, vectors):
+        err = total = 0.0
+        for s in range(0, len(self.words), _ROWS):       # in float64, a block of rows at a time
+            x = vectors[s:s + _ROWS].astype(np.float64)                     # (b, D)
+            rec = self.centroids[self.labels[s:s + _ROWS]]                  # (b, D) v_hat, as reconstruct()
+            if self.metric == "cosine":
+                rec = rec * self.norms[s:s + _ROWS, None]
+            err += float(((x - rec.astype(np.float64)) ** 2).sum())
+            total += float((x * x).sum())
+        return err / max(total, np.finfo(np.float64).tiny)
 
     @property
     def n_clusters_(self):

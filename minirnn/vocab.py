@@ -41,8 +41,12 @@ class Vocabulary:
         self.n_tokens = self.total if n_tokens is None else int(n_tokens)
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, int], min_count: int = 5, max_vocab: int | None = None) -> "Vocabulary":
-        """Keep words seen at least ``min_count`` times, at most ``max_vocab`` of the most frequent."""
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 5, max_vocab: int | None = None,
+                    n_tokens: int | None = None) -> "Vocabulary":
+        """Keep words seen at least ``min_count`` times, at most ``max_vocab`` of the most frequent.
+
+        ``n_tokens``: the tokens counted, if ``counts`` does not hold them all (default: their sum).
+        """
         if min_count < 1:
             raise UsageError(f"min_count must be >= 1, got {min_count}")
         if max_vocab is not None and max_vocab < 1:
@@ -51,7 +55,7 @@ class Vocabulary:
         if max_vocab is not None:
             kept = kept[:max_vocab]
         return cls([w for w, _ in kept], [c for _, c in kept], min_count, max_vocab,
-                   n_tokens=sum(counts.values()))
+                   n_tokens=sum(counts.values()) if n_tokens is None else n_tokens)
 
     @classmethod
     def build(cls, tokens: Iterable[str], min_count: int = 5, max_vocab: int | None = None) -> "Vocabulary":

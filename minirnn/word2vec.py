@@ -14,8 +14,11 @@ The algorithm (steps; the equations of step 2c are numbered below):
 1. Count words in one streaming pass over the corpus (``minirnn.tokenize.iter_sentences``: a paragraph
    is a sentence), writing provisional token ids to a temporary file; keep words seen ``min_count``
    times, at most ``max_vocab`` of them, most frequent first; rewrite the ids in vocabulary order into
-   a memory-mapped cache that every epoch reads. Memory: the raw word counts, the model and one block.
-2. Each epoch reads the cache block by block. In each block:
+   a cache file that every epoch reads through a memory map (``minirnn.idfile``).
+   Memory: at most ``max_types`` raw word counts (the rarest are pruned beyond), then one chunk.
+2. Each epoch reads the cache block by block, giving each block's pages back once it is done
+   (``idfile.release``). Memory: the model (two (V, D) tables and the noise table) and one block,
+   whatever the length of the corpus. In each block:
    a. subsampling: word w is kept with probability  p(w) = (sqrt(f/t) + 1) * t/f,  f = count(w),
       t = sample * (tokens in the vocabulary), capped at 1; dropped words vanish before windowing;
    b. dynamic window: each position gets a window b drawn uniformly from 1..window;
@@ -63,7 +66,7 @@ import numba
 import numpy as np
 
 from . import _word2vec_kernels as kernels
-from . import checkpoint
+from . import checkpoint, idfile
 from .errors import UsageError, require, require_memory
 from .keyedvectors import KeyedVectors
 from .textio import check_text_file
@@ -74,6 +77,7 @@ BLOCK_TOKENS = 1 << 18  # tokens read from the id cache per kernel call and per 
 MAX_ALPHA = 0.25  # largest learning rate accepted: 10x word2vec.c's skip-gram default; 0.5 diverges
 DIVERGED = 10.0   # a block whose mean loss per pair exceeds DIVERGED x the initial (K+1) ln 2 has diverged
 _FLUSH_TOKENS = 1 << 20  # tokens buffered before writing to the cache file
+MAX_TYPES = 4_000_000  # distinct words the vocabulary pass holds at most (about 0.5 GB), see build_vocab
 _MODEL_FORMAT = "minirnn-word2vec-1"
 
 
@@ -104,9 +108,16 @@ def noise_table(counts, size: int | None = None, power: float = 0.75) -> np.ndar
         size = int(min(max(100 * V, 1 << 20), 100_000_000))
     weights = counts ** power  # (V,)
     cum = np.cumsum(weights) / weights.sum()  # (V,) cumulative share, cum[-1] = 1
-    positions = (np.arange(size, dtype=np.float64) + 0.5) / size  # (S,)
-    table = np.searchsorted(cum, positions, side="right")  # (S,)
-    return np.minimum(table, V - 1).astype(np.int32)
+    # entry s goes to the first word w with cum[w] > (s + 0.5)/S: word w gets the entries s with
+    # cum[w-1] <= (s + 0.5)/S < cum[w], so the table is each word repeated below[w] - below[w-1]
+    # times, below[w] = #{s : (s + 0.5)/S < cum[w]}. The estimate ceil(cum S - 0.5) is corrected by
+    # one where rounding put it on the wrong side of the same comparison the definition makes.
+    below = np.clip(np.ceil(cum * size - 0.5), 0, size).astype(np.int64)  # (V,)
+    below -= (below > 0) & ((below - 1 + 0.5) / size >= cum)
+    below += (below < size) & ((below + 0.5) / size < cum)
+    repeats = np.diff(below, prepend=0)  # (V,)
+    repeats[-1] += size - below[-1]  # entries past cum[-1] (1 up to rounding) go to the last word
+    return np.repeat(np.arange(V, dtype=np.int32), repeats)  # (S,)
 
 
 # ---- NumPy reference of the kernels --------------------------------------------------------------
@@ -204,6 +215,8 @@ class Word2Vec:
     ----------
     dim : vector size D.            window : largest window (actual one drawn from 1..window).
     min_count, max_vocab : vocabulary cut (see ``Vocabulary.from_counts``).
+    max_types : distinct words held while counting, the memory bound of the vocabulary pass
+        (``build_vocab``: the rarest are pruned when more come).
     negative : negatives K per pair.  sample : subsampling threshold (0 = off).
     alpha, min_alpha : learning rate at the start and at the end of training (linear in between).
     epochs : passes over the corpus.  workers : threads (default: all Numba may use).
@@ -213,7 +226,8 @@ class Word2Vec:
     """
 
     def __init__(self, dim=100, window=5, min_count=5, max_vocab=None, negative=5, sample=1e-3,
-                 alpha=0.025, min_alpha=1e-4, epochs=5, workers=None, seed=1, keep_digits=False):
+                 alpha=0.025, min_alpha=1e-4, epochs=5, workers=None, seed=1, keep_digits=False,
+                 max_types=MAX_TYPES):
         max_threads = numba.config.NUMBA_NUM_THREADS
         workers = max_threads if workers is None else workers
         require(isinstance(dim, (int, np.integer)) and dim >= 1, f"dim must be an integer >= 1, got {dim}")
@@ -221,6 +235,8 @@ class Word2Vec:
                 f"window must be an integer in 1..{MAX_SENTENCE_LEN} (the longest sentence), got {window}")
         require(min_count >= 1, f"min_count must be >= 1, got {min_count}")
         require(max_vocab is None or max_vocab >= 1, f"max_vocab must be >= 1, got {max_vocab}")
+        require(isinstance(max_types, (int, np.integer)) and max_types >= 2,
+                f"max_types must be an integer >= 2, got {max_types}")
         require(negative >= 1, f"negative must be >= 1, got {negative}")
         require(sample >= 0, f"sample must be >= 0, got {sample}")
         require(math.isfinite(alpha) and 0 < alpha <= MAX_ALPHA,
@@ -235,16 +251,19 @@ class Word2Vec:
         self.dim, self.window, self.min_count, self.max_vocab = int(dim), int(window), int(min_count), max_vocab
         self.negative, self.sample, self.alpha, self.min_alpha = int(negative), float(sample), float(alpha), float(min_alpha)
         self.epochs, self.workers, self.seed, self.keep_digits = int(epochs), int(workers), seed, bool(keep_digits)
+        self.max_types = int(max_types)
         self.vocab: Vocabulary | None = None
         self.syn0: np.ndarray | None = None  # (V, D) input vectors: the word vectors
         self.syn1neg: np.ndarray | None = None  # (V, D) output vectors
         self.losses: list[float] = []  # mean loss per epoch
         self.timings: dict = {}
+        self.counting: dict = {}  # the vocabulary pass: distinct words held at its end, prunings, tokens
         self._wv: KeyedVectors | None = None
 
     def params(self) -> dict:
         return {k: getattr(self, k) for k in ("dim", "window", "min_count", "max_vocab", "negative", "sample",
-                                                "alpha", "min_alpha", "epochs", "workers", "seed", "keep_digits")}
+                                                "alpha", "min_alpha", "epochs", "workers", "seed", "keep_digits",
+                                                "max_types")}
 
     @property
     def wv(self) -> KeyedVectors:
@@ -259,54 +278,101 @@ class Word2Vec:
     def build_vocab(self, corpus_path, cache_path):
         """Count the corpus and write its ids (vocabulary order, -1 after each sentence) to cache_path.
 
-        Returns the number of ids written. One pass over the text; provisional ids go to a temporary
-        file beside cache_path, then are renumbered into vocabulary order.
+        Returns the number of ids written. One pass over the text: each word gets a provisional id,
+        the order in which it first came, and these ids go to an anonymous temporary file; at the end
+        they are renumbered into vocabulary order, in chunks, into cache_path.
+
+        Memory is bounded by ``max_types``, the distinct words held while counting (about 130 bytes
+        each, in a dict), however long the corpus. When one more would come, the pass prunes, as
+        word2vec.c's ReduceVocab and gensim's ``max_vocab_size`` do: it forgets every word seen at
+        most `floor` times so far, raising `floor` from 1 until at most half of max_types remain.
+        A forgotten word that comes back starts again from zero, so the counts of the words near the
+        floor are lower bounds and their earliest occurrences are not trained on; words that stay
+        above it lose nothing. The survivors are numbered again from 0 in the same order; each
+        pruning's map from old to new ids goes to a second temporary file, and the ids written
+        before a pruning reach their final numbers through the maps of the prunings after it.
         """
         corpus_path = check_text_file(corpus_path)
-        index: dict[str, int] = {}  # every distinct word -> provisional id
-        counts = np.zeros(0, dtype=np.int64)  # (#distinct,)
-        raw_path = cache_path + ".raw"
+        index: dict[str, int] = {}           # each word held -> provisional id = its place in index's order
+        counts = np.zeros(0, dtype=np.int64)  # (#held,) how often each held word was seen
+        prunings: list[tuple[int, int]] = []  # per pruning: (ids written before it, length of its map)
+        n_raw = n_words = 0
         buf: list[int] = []
-        try:
-            with open(raw_path, "wb") as raw:
-                def flush():
-                    nonlocal counts, buf
-                    arr = np.array(buf, dtype=np.int32)  # (n,)
-                    counts = np.pad(counts, (0, len(index) - len(counts)))
-                    counts += np.bincount(arr[arr >= 0], minlength=len(index))
-                    raw.write(arr.tobytes())
-                    buf = []
-                setdefault = index.setdefault
-                for sentence in iter_sentences(corpus_path, keep_digits=self.keep_digits):
-                    buf.extend([setdefault(w, len(index)) for w in sentence])
-                    buf.append(-1)
-                    if len(buf) >= _FLUSH_TOKENS:
-                        flush()
+        with idfile.temporary_file(os.path.dirname(os.path.abspath(cache_path))) as raw, \
+                idfile.temporary_file(os.path.dirname(os.path.abspath(cache_path))) as maps:
+            def flush():
+                nonlocal counts, buf, n_raw, n_words
+                arr = np.array(buf, dtype=np.int32)  # (b,)
+                words_ = arr[arr >= 0]
+                counts = np.pad(counts, (0, len(index) - len(counts)))
+                counts += np.bincount(words_, minlength=len(index))
+                n_raw += idfile.write(raw, arr)
+                n_words += words_.shape[0]
+                buf = []
+
+            def prune():
+                nonlocal counts
                 flush()
-            words = list(index)
+                floor = 1
+                while np.count_nonzero(counts > floor) > self.max_types // 2:
+                    floor += 1
+                keep = counts > floor                                     # (#held,)
+                new_id = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int32)  # (#held,) old -> new
+                for w in list(index):  # dict order = id order; deleting and renumbering keeps it so
+                    i = index[w]
+                    if keep[i]:
+                        index[w] = int(new_id[i])
+                    else:
+                        del index[w]
+                counts = counts[keep]
+                idfile.write(maps, new_id)
+                prunings.append((n_raw, new_id.shape[0]))
+
+            setdefault = index.setdefault
+            for sentence in iter_sentences(corpus_path, keep_digits=self.keep_digits):
+                buf.extend([setdefault(w, len(index)) for w in sentence])
+                buf.append(-1)
+                if len(index) > self.max_types:
+                    prune()
+                elif len(buf) >= _FLUSH_TOKENS:
+                    flush()
+            flush()
+            require(n_words > 0, f"{corpus_path}: holds no words (letters)")
+            words = list(index)  # (#held,) in id order
             del index
-            require(counts.sum() > 0, f"{corpus_path}: holds no words (letters)")
-            vocab = Vocabulary.from_counts(dict(zip(words, counts.tolist())), self.min_count, self.max_vocab)
-            require(len(vocab) > 0, f"{corpus_path}: no word occurs at least min_count={self.min_count} times "
-                                    f"(the most frequent occurs {counts.max()} times)")
-            # renumber: provisional id -> vocabulary id, -1 for words cut from the vocabulary
-            remap = np.full(len(words), -1, dtype=np.int32)  # (#distinct,)
-            order = {w: i for i, w in enumerate(words)}
-            remap[[order[w] for w in vocab.words]] = np.arange(len(vocab), dtype=np.int32)
-            del order, words
-            raw_ids = np.memmap(raw_path, dtype=np.int32, mode="r")
-            n_out = 0
+            self.counting = {"types_held": len(words), "prunings": len(prunings), "tokens": n_words}
+            kept = np.flatnonzero(counts >= self.min_count)  # (#candidates,)
+            require(len(kept) > 0, f"{corpus_path}: no word occurs at least min_count={self.min_count} times "
+                                   f"(the most frequent occurs {counts.max()} times)")
+            vocab = Vocabulary.from_counts({words[i]: int(counts[i]) for i in kept}, self.min_count,
+                                           self.max_vocab, n_tokens=n_words)
+            # provisional id (of the last id space) -> vocabulary id, -1 for words cut from the vocabulary
+            final = np.full(len(words), -1, dtype=np.int32)  # (#held,)
+            place = {words[i]: i for i in kept}
+            final[[place[w] for w in vocab.words]] = np.arange(len(vocab), dtype=np.int32)
+            del place, words
+            # each pruning's map composed with those after it, from the ids of its space to the final
+            # ids: worked out from the last back to the first, and written after the maps themselves
+            space_ends = [n for n, _ in prunings] + [n_raw]    # id space k covers raw ids up to space_ends[k]
+            offsets = np.cumsum([0] + [m for _, m in prunings])
+            composed = [(offsets[-1], len(final))]            # (place in the maps file, length) per space
+            idfile.write(maps, final)
+            for k in reversed(range(len(prunings))):
+                m = np.array(idfile.open_ids(maps)[offsets[k]:offsets[k + 1]])  # (m,) old -> new id
+                final = np.where(m >= 0, final[np.maximum(m, 0)], -1)           # (m,) old -> final id
+                composed.insert(0, (sum(composed[0]), len(final)))
+                idfile.write(maps, final)
+            del final
+            maps_ids, raw_ids = idfile.open_ids(maps), idfile.open_ids(raw)
+            n_out, start = 0, 0
             with open(cache_path, "wb") as out:
-                for pos in range(0, raw_ids.shape[0], _FLUSH_TOKENS):
-                    x = np.asarray(raw_ids[pos:pos + _FLUSH_TOKENS])  # (b,)
-                    y = np.where(x >= 0, remap[np.maximum(x, 0)], -1)  # (b,) separators stay -1
-                    y = y[(x < 0) | (y >= 0)]  # drop the cut words; the window spans over them
-                    out.write(y.astype(np.int32).tobytes())
-                    n_out += y.shape[0]
-            del raw_ids
-        finally:
-            if os.path.exists(raw_path):
-                os.remove(raw_path)
+                for end, (at, length) in zip(space_ends, composed):
+                    remap = np.array(maps_ids[at:at + length])  # (m,) this space's ids -> final ids
+                    for x in idfile.chunks(raw_ids, start, end, _FLUSH_TOKENS):  # (b,)
+                        y = np.where(x >= 0, remap[np.maximum(x, 0)], -1)  # (b,) separators stay -1
+                        n_out += idfile.write(out, y[(x < 0) | (y >= 0)])  # the cut words go; windows span them
+                    start = end
+            del maps_ids, raw_ids
         self.vocab = vocab
         return n_out
 
@@ -315,8 +381,8 @@ class Word2Vec:
         """Build the vocabulary from ``corpus_path`` and train; returns self.
 
         ``progress``, if given, is called with a ``TrainProgress`` after each block of about
-        ``BLOCK_TOKENS`` tokens. ``cache_dir`` holds the temporary id cache (default: the system
-        temporary directory); it is deleted at the end.
+        ``BLOCK_TOKENS`` tokens. ``cache_dir`` holds the temporary id cache, 4 bytes a token
+        (default: the system temporary directory, ``$TMPDIR``); it is deleted at the end.
         """
         t0 = time.perf_counter()
         fd, cache_path = tempfile.mkstemp(prefix="minirnn-w2v-", suffix=".ids", dir=cache_dir)
@@ -324,7 +390,8 @@ class Word2Vec:
         try:
             n_ids = self.build_vocab(corpus_path, cache_path)
             t1 = time.perf_counter()
-            ids = np.memmap(cache_path, dtype=np.int32, mode="r", shape=(n_ids,))  # (n,) the id cache
+            ids = idfile.open_ids(cache_path)  # (n,) the id cache, memory-mapped
+            assert ids.shape[0] == n_ids
             self._train_epochs(ids, progress)
             del ids
             t2 = time.perf_counter()
@@ -342,7 +409,9 @@ class Word2Vec:
                        "use a smaller dim (--dim), a larger --min-count or a --max-vocab")
         rng = np.random.default_rng(self.seed)
         # word2vec.c's initialisation: input vectors uniform in [-0.5/D, 0.5/D), output vectors zero
-        self.syn0 = ((rng.random((V, D), dtype=np.float32) - 0.5) / D).astype(np.float32)  # (V, D)
+        self.syn0 = rng.random((V, D), dtype=np.float32)  # (V, D), in place below: no (V, D) temporaries
+        self.syn0 -= 0.5
+        self.syn0 /= D
         self.syn1neg = np.zeros((V, D), dtype=np.float32)  # (V, D)
         self._wv = None
         keep = keep_probabilities(self.vocab.counts, self.sample).astype(np.float32)  # (V,)
@@ -359,7 +428,8 @@ class Word2Vec:
                 pos = 0
                 while pos < ids.shape[0]:
                     end = self._block_end(ids, pos)
-                    block = np.asarray(ids[pos:end])  # (b,) read from the cache
+                    block = np.array(ids[pos:end])  # (b,) a copy of the block, read from the cache
+                    idfile.release(ids, pos, end)  # its pages leave this process: one block stays resident
                     pos = end
                     n_words = int((block >= 0).sum())
                     # step 2a: subsampling, before windowing; sentence ends always stay

@@ -21,29 +21,86 @@ unless asked otherwise. The plain word model's input table is the word vectors t
 """
 from __future__ import annotations
 
-from array import array
-
 import numpy as np
 
-from . import chardata
+from . import chardata, idfile
 from .errors import UsageError
-from .tokenize import iter_tokens
+from .textio import iter_lines
+from .tokenize import MAX_PIECE, tokenize
 
 UNK = "<unk>"
 
 
-def encode_corpus(path, key_to_index: dict) -> tuple[np.ndarray, int]:
-    """Token ids of a corpus: (ids (n,) int32, with len(key_to_index) for unknown words; n_unknown)."""
+def encode_corpus(path, key_to_index: dict, dir=None) -> tuple[np.ndarray, int]:
+    """Token ids of a corpus: (ids (n,) int32, with len(key_to_index) for unknown words; n_unknown).
+
+    One pass over the text; the ids go to an anonymous temporary file in ``dir`` (default: the
+    system's, ``$TMPDIR``), one chunk at a time, and come back memory-mapped (``minirnn.idfile``):
+    read-only, 4 bytes a token on disk, never all in memory.
+    """
     unk = len(key_to_index)
-    buf = array("i")
-    n_unknown = 0
-    for token in iter_tokens(path):
-        i = key_to_index.get(token, unk)
-        n_unknown += i == unk
-        buf.append(i)
-    if not buf:
-        raise UsageError(f"{path}: no words in the corpus")
-    return np.frombuffer(buf, dtype=np.int32).copy(), n_unknown
+    get = key_to_index.get
+    n_unknown = n = 0
+    with idfile.temporary_file(dir) as f:
+        buf: list[int] = []
+        for line in iter_lines(path, max_len=MAX_PIECE):
+            buf.extend([get(t, unk) for t in tokenize(line)])
+            if len(buf) >= idfile.CHUNK:
+                chunk = np.array(buf, dtype=np.int32)                      # (b,)
+                n_unknown += int((chunk == unk).sum())
+                n += idfile.write(f, chunk)
+                buf = []
+        chunk = np.array(buf, dtype=np.int32)
+        n_unknown += int((chunk == unk).sum())
+        n += idfile.write(f, chunk)
+        if n == 0:
+            raise UsageError(f"{path}: no words in the corpus")
+        return idfile.open_ids(f), n_unknown
+
+
+class StreamWindows(chardata.Windows):
+    """``chardata.Windows`` over ids that stay on disk (memory-mapped), read one window at a time.
+
+    data (n,) ids; ``table`` (optional) maps each id as it is read: word -> class for the cluster
+    model's windows, so that the class sequence is never written out whole. Every
+    ``RELEASE_EVERY`` windows the pages read so far are given back (``idfile.release``): whatever
+    the length of the corpus, what stays resident is a few hundred windows.
+    """
+    RELEASE_EVERY = 256
+
+    def __init__(self, data, batch: int, seq: int, table=None):
+        super().__init__(data, batch, seq)                   # x, y: views of the map, nothing read yet
+        self.data = data
+        self.table = None if table is None else np.asarray(table)
+
+    def window(self, k: int):
+        x, y = super().window(k)                             # (B, T) int64 copies
+        if (k + 1) % self.RELEASE_EVERY == 0 or k + 1 == len(self):
+            idfile.release(self.data)
+        if self.table is not None:
+            x, y = self.table[x], self.table[y]              # (B, T) classes
+        return x, y
+
+
+def _pieces(ids, size=None):
+    """ids (any shape, possibly a view of a memory map) in pieces of about `size` elements, each
+    a copy, the pages read given back as it goes: one pass in bounded memory."""
+    ids, size = np.asarray(ids), size or idfile.CHUNK
+    if ids.ndim == 1:
+        yield from idfile.chunks(ids, size=size)
+        return
+    rows = ids.reshape(-1, ids.shape[-1])                    # (R, L): B streams of the val split
+    step = max(1, size // max(rows.shape[0], 1))
+    for lo in range(0, rows.shape[1], step):
+        yield np.array(rows[:, lo:lo + step]).reshape(-1)
+        idfile.release(_base_1d(ids))
+
+
+def _base_1d(a):
+    """The 1-D array a view was cut from (for idfile.release), or a itself."""
+    while isinstance(a.base, np.ndarray) and a.ndim != 1:
+        a = a.base
+    return a
 
 
 class WordTask:
@@ -92,25 +149,36 @@ class WordTask:
         self.members = [order[bounds[c]:bounds[c + 1]] for c in range(self.C)]
 
     def fit_within(self, train_word_ids) -> None:
-        """Estimate p(w | c), equation (2), from the training split's word counts."""
+        """Estimate p(w | c), equation (2), from the training split's word counts (read in pieces)."""
         if not self.clustered:
             return
-        n = np.bincount(train_word_ids, minlength=len(self.words)).astype(np.float64) + 1  # (V+1,)
+        n = np.ones(len(self.words))                                                       # (V+1,) the +1
+        for piece in _pieces(train_word_ids):
+            n += np.bincount(piece, minlength=len(self.words))
         total = np.bincount(self.labels, weights=n, minlength=self.C)                       # (C,)
         self.logp_in = np.log(n) - np.log(total[self.labels])                               # (V+1,)
         self._order_members()
 
     def within_ce(self, word_ids) -> float:
-        """mean -log p(w | c(w)) over the given tokens: the second term of (3)."""
-        return float(-self.logp_in[np.asarray(word_ids).reshape(-1)].mean())
+        """mean -log p(w | c(w)) over the given tokens (any shape, read in pieces): the second term of (3)."""
+        total, count = 0.0, 0
+        for piece in _pieces(word_ids):
+            total -= float(self.logp_in[piece].sum())
+            count += piece.size
+        return total / count
 
     def split(self, word_ids, val_frac, batch, seq):
-        """(train, val, val_words): Windows over classes, and the words at the same positions of val."""
-        classes = self.labels[word_ids].astype(np.int32)                    # (n,)
-        train, val = chardata.split(classes, val_frac, batch, seq, unit="words")
+        """(train, val, val_words): windows over classes, and over the words at the same positions of val.
+
+        All three read word_ids (which may stay on disk) one window at a time; train and val map each
+        window to classes as they read it.
+        """
+        train, val = chardata.split(word_ids, val_frac, batch, seq, unit="words")  # the checks, the shapes
         n_val = int(len(word_ids) * val_frac)
-        val_words = chardata.Windows(word_ids[len(word_ids) - n_val:], val.B, seq)
-        return train, val, val_words
+        n_train = len(word_ids) - n_val
+        return (StreamWindows(word_ids[:n_train], batch, seq, self.labels),
+                StreamWindows(word_ids[n_train:], val.B, seq, self.labels),
+                StreamWindows(word_ids[n_train:], val.B, seq))
 
     def word_ids(self, tokens):
         """(ids of the known tokens, list of the unknown ones)."""

@@ -4,6 +4,8 @@
     python scripts/train_word2vec.py                       # the bundled novel, Don Quijote
     python scripts/train_word2vec.py --corpus wiki.txt --dim 300 --epochs 3 --out wiki.bin --binary
 
+The token ids of the corpus go to a temporary file in $TMPDIR (4 bytes a token), read through a
+memory map; memory holds the model and at most --max-types word counts, whatever the corpus's length.
 Writes the vectors in the word2vec text format (or binary with --binary), readable by gensim and
 word2vec.c's tools, with word counts beside them in OUT.counts.json; shows a progress bar (words/s,
 loss, ETA) on stderr and prints the nearest neighbours of a few frequent words at the end.
@@ -29,7 +31,7 @@ import numba
 
 from minirnn.errors import require, run_cli
 from minirnn.textio import check_distinct, check_output_file, check_text_file, default_corpus, refuse_existing
-from minirnn.word2vec import Word2Vec
+from minirnn.word2vec import MAX_TYPES, Word2Vec
 
 
 MAX_NEGATIVE = 1000     # --negative above this is taken for a typo (each pair costs K + 1 dot products)
@@ -46,6 +48,9 @@ def parse_args(argv):
                    help="largest context window; each position draws its window from 1..WINDOW")
     p.add_argument("--min-count", type=int, default=5, help="ignore words seen fewer times than this")
     p.add_argument("--max-vocab", type=int, default=None, help="keep at most this many of the most frequent words")
+    p.add_argument("--max-types", type=int, default=MAX_TYPES,
+                   help="distinct words held while counting, the vocabulary pass's memory bound (about 130 bytes "
+                        "each); beyond it the rarest are forgotten, as word2vec.c and gensim do")
     p.add_argument("--negative", type=int, default=5, help="negative samples per (center, context) pair")
     p.add_argument("--sample", type=float, default=1e-3,
                    help="subsampling threshold for frequent words (0 turns subsampling off)")
@@ -118,7 +123,8 @@ def main(argv=None):
         refuse_existing([outputs["--model"], outputs["--model's JSON"]], "--model", args.overwrite)
     model = Word2Vec(dim=args.dim, window=args.window, min_count=args.min_count, max_vocab=args.max_vocab,
                      negative=args.negative, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
-                     epochs=args.epochs, workers=args.workers, seed=args.seed, keep_digits=args.keep_digits)
+                     epochs=args.epochs, workers=args.workers, seed=args.seed, keep_digits=args.keep_digits,
+                     max_types=args.max_types)
     model.train(args.corpus, progress=ProgressBar())
     vocab, t = model.vocab, model.timings
     print(f"corpus {args.corpus}")

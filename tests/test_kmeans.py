@@ -74,12 +74,18 @@ def test_kpp_kernels_match_reference(rng, dtype):
     np.testing.assert_allclose(closest, K.sq_dist_to_row_ref(X, 5), rtol=1e-5)
     assert closest[5] == 0
     cand = np.array([0, 17, 17, 82])            # a repeated candidate scores the same twice
-    new_closest, pot = np.empty((4, 83), dtype), np.empty(4)
-    K.kpp_candidates(X, cand, closest, 3, new_closest, pot)
+    XT = K.transpose_blocks(X, 32)              # 3 blocks of 32 points, the last padded with 13
+    assert XT.shape == (3, 6, 32) and np.array_equal(XT[1, :, 4], X[36]) and not XT[2, :, 19:].any()
+    padded = np.zeros(96, dtype)
+    padded[:83] = closest
+    new_closest, parts = np.full((4, 96), np.nan, dtype), np.empty((3, 4))
+    K.kpp_candidates(XT, X[cand], padded, new_closest, parts)
     ref_new, ref_pot = K.kpp_candidates_ref(X, cand, closest)
-    np.testing.assert_allclose(new_closest, ref_new, rtol=1e-5)
+    np.testing.assert_allclose(new_closest[:, :83], ref_new, rtol=1e-5)
+    assert not new_closest[:, 83:].any()        # padding: distance 0, adds nothing to the potentials
+    pot = parts.sum(axis=0)
     np.testing.assert_allclose(pot, ref_pot, rtol=1e-5)
-    assert pot[1] == pot[2] and np.all(new_closest <= closest)
+    assert pot[1] == pot[2] and np.all(new_closest[:, :83] <= closest)
 
 
 def test_kmeans_plusplus_numba_equals_array_code(rng):
@@ -298,3 +304,24 @@ def test_matches_scikit_learn_lloyd_from_same_start(rng):
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-12)
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
     assert ours.n_iter_ == ref.n_iter_
+
+
+def test_mean_variance_in_blocks_equals_numpy(rng, monkeypatch):
+    import minirnn.kmeans as km
+    monkeypatch.setattr(km, "ROW_CHUNK", 7)                 # many blocks, the last one short
+    X = (rng.standard_normal((60, 5)) * 3 + 10).astype(np.float32)
+    np.testing.assert_allclose(km.mean_variance(X), X.var(axis=0, dtype=np.float64).mean(), rtol=1e-12)
+
+
+def test_kmeans_plusplus_is_the_same_whatever_the_thread_count(rng):
+    import numba
+    X = rng.standard_normal((3000, 12)).astype(np.float32)  # 3 blocks of k-means++'s transposed copy
+    before = numba.get_num_threads()
+    try:
+        runs = []
+        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(n)
+            runs.append(kmeans_plusplus(X, 40, seed=5)[1])
+    finally:
+        numba.set_num_threads(before)
+    assert all(np.array_equal(runs[0], r) for r in runs)

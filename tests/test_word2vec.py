@@ -4,6 +4,8 @@ import math
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minirnn import _word2vec_kernels as kernels
 from minirnn.errors import UsageError
@@ -40,6 +42,17 @@ def test_noise_table_distribution(size):
     want = counts ** 0.75 / (counts ** 0.75).sum()
     np.testing.assert_allclose(share, want, atol=1.0 / size + 1e-12)
     assert np.all(np.diff(table) >= 0)  # word ids in blocks, frequent words first
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 10 ** 6), min_size=1, max_size=300), st.integers(1, 5000))
+def test_noise_table_is_its_definition_entry_by_entry(counts, size):
+    # built by repeating each word, it must equal the definition: entry s holds the first word whose
+    # cumulative share exceeds (s + 0.5)/S, written here as one searchsorted over every entry
+    w = np.asarray(counts, dtype=np.float64) ** 0.75
+    cum = np.cumsum(w) / w.sum()
+    want = np.minimum(np.searchsorted(cum, (np.arange(size) + 0.5) / size, side="right"), len(counts) - 1)
+    np.testing.assert_array_equal(noise_table(counts, size=size), want)
+
 
 
 def test_chunk_bounds_cut_at_sentence_ends():

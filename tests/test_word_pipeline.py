@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from minirnn import checkpoint
+from minirnn import chardata, checkpoint, idfile
 from minirnn.errors import run_cli
 from minirnn.model import RNNLM
-from minirnn.wordlm import UNK, WordTask, encode_corpus, generate
+from minirnn.wordlm import UNK, WordTask, encode_corpus, generate, targets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -173,6 +173,39 @@ def test_encode_corpus_marks_unknown_words(tmp_path):
     p.write_text("Sancho come pan.\nSancho duerme", encoding="utf-8")
     ids, n_unk = encode_corpus(str(p), {"sancho": 0, "pan": 1})
     assert ids.tolist() == [0, 2, 1, 0, 2] and n_unk == 2
+    assert not ids.flags.writeable and idfile._mapping(ids) is not None      # memory-mapped, read-only
+    assert [f.name for f in tmp_path.iterdir()] == ["c.txt"]                  # no id file left behind
+
+
+def test_streamed_windows_and_within_cluster_terms_equal_the_in_memory_ones(tmp_path, monkeypatch):
+    # the ids stay on disk and every window is mapped to classes as it is read; the numbers are
+    # those of the windows over the whole class array held in memory
+    monkeypatch.setattr(idfile, "CHUNK", 50)                                   # many pieces, the last short
+    rng = np.random.default_rng(0)
+    V, C = 30, 5
+    words = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(V)]
+    text = rng.choice(words + ["zzz"], size=3001)
+    (tmp_path / "c.txt").write_text(" ".join(text), encoding="utf-8")
+    ids, n_unk = encode_corpus(str(tmp_path / "c.txt"), {w: i for i, w in enumerate(words)})
+    assert n_unk == int((text == "zzz").sum()) > 0
+    labels = rng.integers(0, C, V)
+    task = WordTask.clusters(words, rng.standard_normal((V, 4)).astype(np.float32), labels,
+                             rng.standard_normal((C, 4)).astype(np.float32))
+    train, val, val_words = task.split(ids, 0.1, 4, 8)
+    held = np.array(ids)                                                       # (n,) in memory
+    want_train, want_val = chardata.split(task.labels[held], 0.1, 4, 8)
+    for got, want in ((train, want_train), (val, want_val)):
+        assert len(got) == len(want) and got.B == want.B
+        for k in range(len(want)):
+            for a, b in zip(got.window(k), want.window(k)):
+                np.testing.assert_array_equal(a, b)
+    n_train = len(held) - int(len(held) * 0.1)
+    task.fit_within(ids[:n_train])
+    n = np.bincount(held[:n_train], minlength=V + 1) + 1.0
+    want_logp = np.log(n) - np.log(np.bincount(task.labels, weights=n, minlength=C + 1))[task.labels]
+    np.testing.assert_allclose(task.logp_in, want_logp, rtol=1e-12)
+    scored = targets(val_words)                                                # (B, n_windows * T)
+    np.testing.assert_allclose(task.within_ce(scored), -task.logp_in[np.array(scored)].mean(), rtol=1e-12)
 
 
 def test_generate_words_beam(trained, capsys):
