@@ -15,8 +15,9 @@ A variant is a spec string:
                              a word @beta2=0.99 sets that attribute of the optimizer it builds
     torch                    PyTorch's defaults: one-hot -> nn.LSTM(V, 256, 2) -> nn.Linear, default
                              initialisation, Adam(lr), clip_grad_norm_(5); `torch,lr=2e-3` changes lr
-                             (and `hidden=H` the width, as for the keys below); skipped with one line
-                             when PyTorch is not installed
+                             (and `hidden=H` the width, as for the keys below; `layers=L`,
+                             `dropout=P` (nn.LSTM's, between layers), `model=gru|rnn` the rest of the
+                             size); skipped with one line when PyTorch is not installed
     key=value,...            minirnn's loop with the old recipe (forget bias 1, one bias, Adam 3e-3,
                              no schedule) changed by the keys given:
         init=fb1|u1|u2       LSTM bias b: U(-k,k) with the forget quarter set to 1 (the old init);
@@ -88,14 +89,16 @@ def parse_spec(spec: str) -> dict:
     if kind == "minirnn":
         cfg.update(OLD)
     elif kind == "torch":
-        cfg.update(lr=3e-3, clip=5.0, hidden=256)
+        cfg.update(lr=3e-3, clip=5.0, hidden=256, layers=2, dropout=0.0, model="lstm")
     elif kind != "default":
         raise UsageError(f"unknown variant {spec!r}")
     for w in words[1 if kind != "minirnn" else 0:]:
         k, v = w.split("=", 1)
-        if k not in ("init", "blr", "lr", "sched", "clip", "hidden"):
+        if k not in ("init", "blr", "lr", "sched", "clip", "hidden") + (("layers", "dropout", "model") * (kind == "torch")):
             raise UsageError(f"unknown key {k!r} in {spec!r}")
-        cfg[k] = v if k in ("init", "sched") else int(v) if k == "hidden" else float(v)
+        cfg[k] = v if k in ("init", "sched", "model") else int(v) if k in ("hidden", "layers") else float(v)
+    if cfg.get("model", "lstm") not in ("lstm", "gru", "rnn"):
+        raise UsageError(f"unknown model {cfg['model']!r} in {spec!r}")
     return cfg
 
 
@@ -169,8 +172,8 @@ def run_torch(cfg, text, seed, iters, eval_every, threads=2, val_windows=None):
     ids, vocab = chardata.encode_file(text)
     train, val = chardata.split(ids, 0.1, 32, 64)
     torch.manual_seed(seed)
-    H = cfg.get("hidden", 256)
-    rnn = torch.nn.LSTM(len(vocab), H, num_layers=2, batch_first=True)
+    H, cell = cfg.get("hidden", 256), {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cfg.get("model", "lstm")]
+    rnn = cell(len(vocab), H, num_layers=cfg.get("layers", 2), dropout=cfg.get("dropout", 0.0), batch_first=True)
     out = torch.nn.Linear(H, len(vocab))
     times = []
     _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
@@ -193,12 +196,18 @@ def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None, val_windo
 def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
     """One run as recipe.json stores it: what ran, on which text and machine, and its curve."""
     return {"variant": spec, "config": cfg, "seed": seed, "iters": iters, "text": text_id(text), "curve": curve,
-            "seconds": round(seconds, 1),
+            "seconds": round(seconds, 1), "peak_rss_mb": round(peak_rss_mb()),
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                         "load_1min": round(os.getloadavg()[0], 2), "torch_threads": threads,
                         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "note": note,
             **extra}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (MB): a run's memory when it ran alone in its process."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def text_id(path):

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload
 
 # How every gate kernel of the engine is compiled (here and in gru.py), chosen in one place:
@@ -107,6 +107,49 @@ def lstm_cell(a_i, a_f, a_g, a_o, c_prev):
     return i, f, g, o, c, o * act_tanh(c)                            # (5) hidden state
 
 
+@njit(**KERNEL, inline="always")
+def _forward_units(x_n, a_n, b, c_p, gates_n, c_out, h_out, j0, j1, H):
+    """(1)-(5) for one stream and the units j0 <= j < j1: x_n (4H,) its x_t Wx, a_n (4H,) its
+    h_{t-1} Wh, c_p (H,) its c_{t-1}; writes gates_n (4H,), c_out, h_out (H,) at those units."""
+    # each gate block as a view indexed from 0: offsets like H + j would add a negative-index
+    # check to every access and stop LLVM from vectorizing the loop
+    x_i, x_f, x_g, x_o = x_n[j0:j1], x_n[H + j0:H + j1], x_n[2 * H + j0:2 * H + j1], x_n[3 * H + j0:3 * H + j1]
+    r_i, r_f, r_g, r_o = a_n[j0:j1], a_n[H + j0:H + j1], a_n[2 * H + j0:2 * H + j1], a_n[3 * H + j0:3 * H + j1]
+    b_i, b_f, b_g, b_o = b[j0:j1], b[H + j0:H + j1], b[2 * H + j0:2 * H + j1], b[3 * H + j0:3 * H + j1]
+    g_i, g_f, g_g, g_o = (gates_n[j0:j1], gates_n[H + j0:H + j1], gates_n[2 * H + j0:2 * H + j1],
+                          gates_n[3 * H + j0:3 * H + j1])
+    cp, co, ho = c_p[j0:j1], c_out[j0:j1], h_out[j0:j1]
+    for j in range(j1 - j0):
+        g_i[j], g_f[j], g_g[j], g_o[j], co[j], ho[j] = lstm_cell(          # (1)-(5)
+            x_i[j] + b_i[j] + r_i[j], x_f[j] + b_f[j] + r_f[j],
+            x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], cp[j])
+
+
+@njit(**KERNEL, inline="always")
+def _backward_units(dh_up, dh_nx, dc_nx, gates_n, c, cp, da_n, H):
+    """Backprop through (5), (4), (2), (3) for one stream (rows of lstm_backward_step's arrays):
+    writes da_n (4H,) and updates dc_nx (H,) in place to dL/dc_{t-1}."""
+    i_, f_, g_, o_ = gates_n[:H], gates_n[H:2 * H], gates_n[2 * H:3 * H], gates_n[3 * H:]
+    da_i, da_f, da_g, da_o = da_n[:H], da_n[H:2 * H], da_n[2 * H:3 * H], da_n[3 * H:]
+    for j in range(H):
+        i, f, g, o = i_[j], f_[j], g_[j], o_[j]
+        tanh_c = act_tanh(c[j])                             # recomputed, as lstm.py
+        dh = dh_up[j] + dh_nx[j]                            # h_t feeds output t and step t+1
+        # backprop through (5) h_t = o * tanh(c_t)
+        do = dh * tanh_c
+        dc = dc_nx[j] + dh * o * (ONE - tanh_c * tanh_c)
+        # backprop through (4) c_t = f * c_prev + i * g
+        di = dc * g
+        df = dc * cp[j]
+        dg = dc * i
+        dc_nx[j] = dc * f                                   # dL/dc_{t-1}
+        # backprop through (2) σ' = σ(1 - σ) and (3) tanh' = 1 - tanh^2
+        da_i[j] = di * i * (ONE - i)
+        da_f[j] = df * f * (ONE - f)
+        da_g[j] = dg * (ONE - g * g)
+        da_o[j] = do * o * (ONE - o)
+
+
 @njit(**KERNEL)
 def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
     """Equations (1)-(5) for one step; x_t Wx for stream n is row rows[n] of the table xw.
@@ -123,19 +166,7 @@ def lstm_forward_step(ah, xw, rows, b, c_prev, gates_t, c_t, h_t):
     """
     N, H = c_t.shape
     for n in range(N):
-        # one row's gate blocks as views, indexed from 0: offsets like H + j would add a
-        # negative-index check to every access and stop LLVM from vectorizing the loop
-        x_n = xw[rows[n]]                                            # (4H,) x_t Wx for stream n
-        x_i, x_f, x_g, x_o = x_n[:H], x_n[H:2 * H], x_n[2 * H:3 * H], x_n[3 * H:]
-        r_i, r_f, r_g, r_o = ah[n, :H], ah[n, H:2 * H], ah[n, 2 * H:3 * H], ah[n, 3 * H:]
-        b_i, b_f, b_g, b_o = b[:H], b[H:2 * H], b[2 * H:3 * H], b[3 * H:]
-        g_i, g_f, g_g, g_o = (gates_t[n, :H], gates_t[n, H:2 * H], gates_t[n, 2 * H:3 * H],
-                              gates_t[n, 3 * H:])
-        c_p, c_out, h_out = c_prev[n], c_t[n], h_t[n]                  # (H,) each
-        for j in range(H):
-            g_i[j], g_f[j], g_g[j], g_o[j], c_out[j], h_out[j] = lstm_cell(   # (1)-(5)
-                x_i[j] + b_i[j] + r_i[j], x_f[j] + b_f[j] + r_f[j],
-                x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], c_p[j])
+        _forward_units(xw[rows[n]], ah[n], b, c_prev[n], gates_t[n], c_t[n], h_t[n], 0, H, H)
 
 
 @njit(**KERNEL)
@@ -150,23 +181,141 @@ def lstm_backward_step(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, da_t):
     """
     N, H = dh_t.shape
     for n in range(N):
-        i_, f_, g_, o_ = gates_t[n, :H], gates_t[n, H:2 * H], gates_t[n, 2 * H:3 * H], gates_t[n, 3 * H:]
-        da_i, da_f, da_g, da_o = da_t[n, :H], da_t[n, H:2 * H], da_t[n, 2 * H:3 * H], da_t[n, 3 * H:]
-        dh_up, dh_nx, dc_nx, c, cp = dh_t[n], dh_next[n], dc_next[n], c_t[n], c_prev[n]  # (H,) each
-        for j in range(H):
-            i, f, g, o = i_[j], f_[j], g_[j], o_[j]
-            tanh_c = act_tanh(c[j])                         # recomputed, as lstm.py
-            dh = dh_up[j] + dh_nx[j]                            # h_t feeds output t and step t+1
-            # backprop through (5) h_t = o * tanh(c_t)
-            do = dh * tanh_c
-            dc = dc_nx[j] + dh * o * (ONE - tanh_c * tanh_c)
-            # backprop through (4) c_t = f * c_prev + i * g
-            di = dc * g
-            df = dc * cp[j]
-            dg = dc * i
-            dc_nx[j] = dc * f                                   # dL/dc_{t-1}
-            # backprop through (2) σ' = σ(1 - σ) and (3) tanh' = 1 - tanh^2
-            da_i[j] = di * i * (ONE - i)
-            da_f[j] = df * f * (ONE - f)
-            da_g[j] = dg * (ONE - g * g)
-            da_o[j] = do * o * (ONE - o)
+        _backward_units(dh_t[n], dh_next[n], dc_next[n], gates_t[n], c_t[n], c_prev[n], da_t[n], H)
+
+
+# ---- the step's product, out = a W^T on a block of rows and columns --------------------------------
+# dot_rows(a, W, out, r0, r1, c0, c1) sets out[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T (its NumPy
+# reference; tests/test_fast_path.py compares the two). Both operands are read along rows (a's
+# row r and W's row c are the two vectors of a dot product), and a block of 4 rows x 4 columns
+# keeps its 16 sums in registers while k runs along the rows; LLVM vectorizes the k loop once it
+# may reorder each sum's additions (``reassoc``, as any BLAS orders its sums). W needs no packing,
+# unlike a BLAS call, which packs its operand again at every call. Rows and columns left over from
+# the blocks of 4 run as 4 x 1, 1 x 4 and 1 x 1 blocks.
+# KERNEL plus reassociation: a dot product's sums in any order (vectorized), as a
+# BLAS orders them
+DOT = dict(KERNEL, fastmath={"contract", "reassoc"})
+
+
+def zero_of(a):
+    """A zero of a's element type (float32 stays float32 in the sums)."""
+    return a.dtype.type(0)
+
+
+@overload(zero_of, inline="always")
+def _zero_of(a):
+    dt = a.dtype
+    if isinstance(dt, types.Float) and dt.bitwidth == 32:
+        return lambda a: np.float32(0)
+    return lambda a: np.float64(0)
+
+
+@njit(**DOT)
+def dot_rows(a, W, out, r0, r1, c0, c1):
+    """out[r, c] = sum_k a[r, k] W[c, k] for r0 <= r < r1, c0 <= c < c1.
+
+    a (R, K), W (C, K), out (R, C): C-contiguous rows (out may be a view with contiguous rows).
+    """
+    K = a.shape[1]
+    z = zero_of(a)
+    r = r0
+    while r + 4 <= r1:                                        # blocks of 4 rows
+        a0, a1, a2, a3 = a[r], a[r + 1], a[r + 2], a[r + 3]  # (K,) each
+        c = c0
+        while c + 4 <= c1:                                    # 4 x 4: 16 sums in registers
+            w0, w1, w2, w3 = W[c], W[c + 1], W[c + 2], W[c + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
+            for k in range(K):
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                y0, y1, y2, y3 = w0[k], w1[k], w2[k], w3[k]
+                s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
+                s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
+                s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
+                s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
+            out[r, c] = s00; out[r, c + 1] = s01; out[r, c + 2] = s02; out[r, c + 3] = s03  # noqa: E702
+            out[r + 1, c] = s10; out[r + 1, c + 1] = s11; out[r + 1, c + 2] = s12; out[r + 1, c + 3] = s13  # noqa: E702
+            out[r + 2, c] = s20; out[r + 2, c + 1] = s21; out[r + 2, c + 2] = s22; out[r + 2, c + 3] = s23  # noqa: E702
+            out[r + 3, c] = s30; out[r + 3, c + 1] = s31; out[r + 3, c + 2] = s32; out[r + 3, c + 3] = s33  # noqa: E702
+            c += 4
+        while c < c1:                                         # 4 x 1
+            w0 = W[c]
+            s0 = s1 = s2 = s3 = z
+            for k in range(K):
+                y = w0[k]
+                s0 += a0[k] * y; s1 += a1[k] * y; s2 += a2[k] * y; s3 += a3[k] * y  # noqa: E702
+            out[r, c] = s0; out[r + 1, c] = s1; out[r + 2, c] = s2; out[r + 3, c] = s3  # noqa: E702
+            c += 1
+        r += 4
+    while r < r1:                                             # the last rows, one at a time
+        a0 = a[r]
+        c = c0
+        while c + 4 <= c1:                                    # 1 x 4
+            w0, w1, w2, w3 = W[c], W[c + 1], W[c + 2], W[c + 3]
+            s0 = s1 = s2 = s3 = z
+            for k in range(K):
+                x = a0[k]
+                s0 += x * w0[k]; s1 += x * w1[k]; s2 += x * w2[k]; s3 += x * w3[k]  # noqa: E702
+            out[r, c] = s0; out[r, c + 1] = s1; out[r, c + 2] = s2; out[r, c + 3] = s3  # noqa: E702
+            c += 4
+        while c < c1:                                         # 1 x 1
+            w0 = W[c]
+            s = z
+            for k in range(K):
+                s += a0[k] * w0[k]
+            out[r, c] = s
+            c += 1
+        r += 1
+
+
+# ---- a whole step in one parallel loop: the product and the gate math, tile by tile ---------------
+# lstm.py's time loop calls these instead of a BLAS GEMM and a kernel per step (with T > 1): the
+# product h_{t-1} Wh (forward) or da_t Wh^T (backward) runs in dot_rows, on tiles of
+# 4 streams x UNITS units, spread over Numba's threads (prange); no BLAS call, so no BLAS thread
+# spins between steps against Numba's (why the kernels above stay serial).
+UNITS = 32                                  # hidden units per tile
+
+
+@njit(**KERNEL, parallel=True)
+def lstm_step(h_prev, WhT, xw, rows, b, c_prev, ah, gates_t, c_t, h_t):
+    """Equations (1)-(5) for one step, h_{t-1} Wh included: ``lstm_forward_step`` after the GEMM.
+
+    h_prev   (N, H)   h_{t-1}
+    WhT      (4H, H)  Wh^T (rows are Wh's columns: a dot product per gate unit)
+    xw, rows, b, c_prev: as in lstm_forward_step
+    ah       (N, 4H)  scratch: h_{t-1} Wh, tile by tile
+    writes   gates_t (N, 4H), c_t, h_t (N, H)
+    Tiles of 4 streams x UNITS units (all four gates of those units) run in parallel; each computes
+    its block of h_{t-1} Wh (dot_rows) and then (1)-(5) on it while it is in cache.
+    """
+    N, H = c_t.shape
+    nb = (N + 3) // 4                                         # blocks of 4 streams
+    ub = (H + UNITS - 1) // UNITS                             # blocks of UNITS units
+    for q in prange(ub * nb):
+        j0 = (q // nb) * UNITS
+        j1 = min(j0 + UNITS, H)
+        n0 = (q % nb) * 4
+        n1 = min(n0 + 4, N)
+        for g in range(4):                                    # (1) h_{t-1} Wh, gate g's columns
+            dot_rows(h_prev, WhT, ah, n0, n1, g * H + j0, g * H + j1)
+        for n in range(n0, n1):
+            _forward_units(xw[rows[n]], ah[n], b, c_prev[n], gates_t[n], c_t[n], h_t[n], j0, j1, H)
+
+
+@njit(**KERNEL, parallel=True)
+def lstm_backward_step_h(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, Wh, da_t, dh_prev):
+    """``lstm_backward_step`` followed by (1)'s product into h_{t-1}: dh_prev = da_t Wh^T.
+
+    Wh (H, 4H); dh_prev (N, H) is written (dL/dh_{t-1} through a_t), distinct from dh_next.
+    Two parallel loops: the gate math by stream, then the product by tiles of 4 streams x UNITS
+    (dot_rows over Wh's rows, each a unit's 4H weights).
+    """
+    N, H = dh_t.shape
+    for n in prange(N):                                       # (5)-(2): da_t, dc_next in place
+        _backward_units(dh_t[n], dh_next[n], dc_next[n], gates_t[n], c_t[n], c_prev[n], da_t[n], H)
+    nb = (N + 3) // 4
+    ub = (H + UNITS - 1) // UNITS
+    for q in prange(ub * nb):                                 # (1) dL/dh_{t-1} = da_t Wh^T
+        j0 = (q // nb) * UNITS
+        n0 = (q % nb) * 4
+        dot_rows(da_t, Wh, dh_prev, n0, min(n0 + 4, N), j0, min(j0 + UNITS, H))

@@ -47,27 +47,36 @@ def _work(name, shape, dtype):
     return a
 
 
-def _recurrent_gemm(Wh, T, N, dtype):
-    """A function h_{t-1} (N, H) -> h_{t-1} Wh (N, 4H), for the time loop of one call (its result
-    is a scratch block, overwritten by the next call). Over several steps it runs transposed,
-    Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) faster than (N x H) @ (H x 4H) for small N,
-    and transposing the (4H, N) result back to (N, 4H) rows (a Numba strip copy, faster than
-    NumPy's strided copy) costs a fraction of what that saves; Wh^T is made once per call. A single
-    step (T = 1: sampling and beam search feed one id at a time) runs h_{t-1} Wh as it stands,
-    since copying Wh^T would cost more than the step."""
+FUSED = True        # development switch: the fused step kernels (lstm_step) or BLAS + kernel
+
+
+def _stepper(Wh, T, N, dtype):
+    """A function running (1)-(5) for one step, h_{t-1} Wh included:
+    step(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t), for the time loop of one call.
+    Over several steps it is one parallel Numba kernel (_rnn_kernels.lstm_step: the product on
+    tiles, each tile's gate math while it is in cache), reading Wh^T, made once per call. A single
+    step (T = 1: sampling and beam search feed one id at a time) runs h_{t-1} Wh as a BLAS call and
+    then the serial kernel, since copying Wh^T would cost more than the step."""
     H, G = Wh.shape
     Wh = np.ascontiguousarray(Wh, dtype=dtype)               # (H, 4H)
     ah = _work("ah", (N, G), dtype)                          # (N, 4H) work: h_{t-1} Wh
     if T == 1:
-        return lambda h_prev: np.matmul(h_prev, Wh, out=ah)
+        def step1(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
+            np.matmul(h_prev, Wh, out=ah)                    # (N, 4H) (1)
+            kernels.lstm_forward_step(ah, table, rows_t, b, c_prev, gates_t, c_t, h_t)  # (1)-(5)
+        return step1
     WhT = _work("WhT", (G, H), dtype)                        # (4H, H) Wh^T, one copy per call
     _array_kernels.transpose_into(Wh, WhT)
+    if FUSED:
+        def step(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
+            kernels.lstm_step(h_prev, WhT, table, rows_t, b, c_prev, ah, gates_t, c_t, h_t)  # (1)-(5)
+        return step
     ahT = _work("ahT", (G, N), dtype)                        # (4H, N) work: (h_{t-1} Wh)^T
 
-    def gemm(h_prev):
+    def gemm(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
         np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
         _array_kernels.transpose_into(ahT, ah)               # (N, 4H)
-        return ah
+        kernels.lstm_forward_step(ah, table, rows_t, b, c_prev, gates_t, c_t, h_t)
     return gemm
 
 
@@ -124,14 +133,11 @@ def forward(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H)
     hbuf[0] = h0
     h0, h = hbuf[0], hbuf[1:]                                # (N, H), (T, N, H) views
-    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
+    step = _stepper(Wh, T, N, dtype)
     h_prev, c_prev = h0, c0
     for t in range(T):
-        # (1) h_{t-1} Wh, transposed over several steps (see _recurrent_gemm and bench_rnn.py's
-        # GEMM line for both shapes)
-        ah = recurrent(h_prev)                               # (N, 4H)
         # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
-        kernels.lstm_forward_step(ah, table, rows[t], b, c_prev, gates[t], c[t], h[t])
+        step(h_prev, table, rows[t], b, c_prev, gates[t], c[t], h[t])
         h_prev, c_prev = h[t], c[t]                          # (N, H) each
     # the cache holds the reference's arrays, as (N, T, .) views of the time-major blocks
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
@@ -155,11 +161,10 @@ def infer(x, h0, c0, Wx, Wh, b):
     gates = _work("gates1", (N, 4 * H), dtype)               # (N, 4H) step t's gates, overwritten
     cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_{t-1} and c_t take turns
     cbuf[1] = 0 if c0 is None else c0                        # c_{-1} in slot 1, c_0 goes to slot 0
-    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
+    step = _stepper(Wh, T, N, dtype)
     for t in range(T):
-        ah = recurrent(hbuf[t])                              # (N, 4H) (1) as in forward
-        # (1)-(5): c_t into slot t % 2, reading c_{t-1} from the other slot
-        kernels.lstm_forward_step(ah, table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
+        # (1)-(5) as in forward: c_t into slot t % 2, reading c_{t-1} from the other slot
+        step(hbuf[t], table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
     return h.transpose(1, 0, 2), cbuf[(T - 1) % 2]          # (N, T, H) view, (N, H) c_{T-1}
 
 
@@ -177,20 +182,20 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dh_next = np.zeros((N, H), dtype=dtype)                  # (N, H) dL/dh_t from step t+1
     dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
-    dhT_next = _work("dhT", (H, N), dtype)                   # (H, N) work: (da_t Wh^T)^T
+    dh_prev = np.empty((N, H), dtype=dtype)                  # (N, H) dL/dh_{t-1}, taking turns with dh_next
+    Whc = np.ascontiguousarray(Wh, dtype=dtype)              # (H, 4H)
     if x.ndim == 2:                                          # ids: dWx gathers da_t rows as they come
         rows = _array_kernels.row_indices(x.T, D)                   # (T, N) in [0, D)
         dWx = np.zeros((D, 4 * H), dtype=dtype)              # (D, 4H)
     for t in reversed(range(T)):
         c_prev = c_tm[t - 1] if t > 0 else c0                # (N, H)
-        # backprop through (5), (4), (2), (3): da[t], and dc_next becomes dL/dc_{t-1}
-        kernels.lstm_backward_step(dh_tm[t], dh_next, dc_next, g_tm[t], c_tm[t], c_prev, da[t])
+        # backprop through (5), (4), (2), (3): da[t], and dc_next becomes dL/dc_{t-1}; then
+        # through (1) into h_{t-1}, a_t = ... + h_{t-1} Wh: dh_prev = da_t Wh^T, in the same
+        # parallel kernel
+        kernels.lstm_backward_step_h(dh_tm[t], dh_next, dc_next, g_tm[t], c_tm[t], c_prev, Whc, da[t], dh_prev)
         if x.ndim == 2:                                      # (1) with ids: dWx[ids_t] += da_t
             _array_kernels.scatter_add_rows(dWx, rows[t], da[t])
-        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh. As in forward, computed
-        # transposed, Wh da_t^T, which OpenBLAS runs faster for small N
-        np.matmul(Wh, da[t].T, out=dhT_next)                 # (H, N)
-        _array_kernels.transpose_into(dhT_next, dh_next)     # (N, H) da_t Wh^T
+        dh_next, dh_prev = dh_prev, dh_next                  # dL/dh_{t-1} is step t-1's dh_next
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     # backprop through (1) into the parameters and x, all steps at once (rows in time-major order)
     da2 = da.reshape(T * N, 4 * H)                           # (T*N, 4H)
