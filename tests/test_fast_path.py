@@ -90,6 +90,33 @@ def test_rnn_engine_equals_book(dtype, N, T, D, H, ids, with_state, need_dx):
     assert_same(results[1], results[0], TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+def test_lstm_engine_equals_book_across_tiles(dtype, ids):
+    """The step kernels cut each step into tiles of 4 streams x UNITS units: with N = 6 and
+    H = UNITS + 5, streams and units that fill no whole tile give the book's numbers too, forward,
+    backward and the forward-only path."""
+    args = rand_problem(6, 3, 5, kernels.UNITS + 5, dtype, seed=9, ids=ids)
+    assert_same(run_lstm(fast_lstm, *args), run_lstm(lstm, *args), TOL[dtype])
+    for got, ref in zip(fast_lstm.infer(*args[:6]), lstm.forward(*args[:6])[:2]):
+        assert rel_error(got, ref) < TOL[dtype]
+
+
+@pytest.mark.parametrize("R,C,K", [(4, 4, 16), (9, 7, 5), (3, 2, 1), (8, 13, 33)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_dot_rows_is_a_matrix_product(R, C, K, dtype):
+    """dot_rows(a, W, out, r0, r1, c0, c1) sets out[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T (its NumPy
+    reference) and nothing else, on blocks whose sizes are and are not multiples of 4."""
+    rng = np.random.default_rng(R * 100 + C)
+    a, W = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((C, K)).astype(dtype)
+    for r0, r1, c0, c1 in ((0, R, 0, C), (1, R, C // 2, C)):
+        out = np.full((R, C), 7.0, dtype)
+        kernels.dot_rows(a, W, out, r0, r1, c0, c1)
+        ref = np.full((R, C), 7.0, dtype)
+        ref[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T
+        assert out.dtype == dtype and rel_error(out, ref) < TOL[dtype]
+
+
 def test_engine_leaves_inputs_alone():
     """N = 1 makes h0.T contiguous: the engine must copy it, not write through it."""
     args = rand_problem(1, 3, 2, 4, np.float64, seed=7)
@@ -189,9 +216,17 @@ def test_kernels_match_their_python_source():
                                                  z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
+            # the fused steps: the product h_{t-1} Wh (Wh^T given) or da_t Wh^T inside
+            (kernels.lstm_step, lambda: [dh_t, r(4 * H, H), xw, rows, b, c_prev, z(N, 4 * H), z(N, 4 * H),
+                                         z(N, H), z(N, H)]),
+            (kernels.lstm_backward_step_h, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
+                                                    r(H, 4 * H), z(N, 4 * H), z(N, H)]),
         ]
         for kernel, make in cases:
-            jit_args, py_args = make(), make()
+            state = rng.bit_generator.state                  # the same random arguments twice
+            jit_args = make()
+            rng.bit_generator.state = state
+            py_args = make()
             kernel(*jit_args)
             kernel.py_func(*py_args)
             for a, p in zip(jit_args, py_args):
