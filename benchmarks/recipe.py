@@ -50,6 +50,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 
 import numpy as np
 
@@ -197,6 +198,7 @@ def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra)
     """One run as recipe.json stores it: what ran, on which text and machine, and its curve."""
     return {"variant": spec, "config": cfg, "seed": seed, "iters": iters, "text": text_id(text), "curve": curve,
             "seconds": round(seconds, 1), "peak_rss_mb": round(peak_rss_mb()),
+            "process_cpu_seconds": round(time.process_time(), 1),
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                         "load_1min": round(os.getloadavg()[0], 2), "torch_threads": threads,
                         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
@@ -205,7 +207,9 @@ def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra)
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (MB): a run's memory when it ran alone in its process."""
+    """This process's peak resident memory so far (MB): a run's memory when it ran alone in its
+    process (as `process_cpu_seconds`, the CPU time of the whole process, is its time on a shared
+    machine: with one thread, what other processes do changes it little)."""
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
