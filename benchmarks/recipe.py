@@ -74,6 +74,13 @@ RESULTS = os.path.join(HERE, "results", "recipe.json")
 NOT_RECIPE = {"text", "seed", "iters", "eval_every", "eval_windows", "print_every", "sample_every", "sample_length",
               "sample_temperature", "checkpoint_dir", "resume", "overwrite", "backend"}
 OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0, "hidden": 256}
+# issue 34's sizes: name -> (train_char.py flags, the same size for the torch variant, iterations),
+# each trained with minirnn's defaults for its size and with PyTorch at every lr of TORCH_LRS
+SIZES = {"H128x2": ("--hidden 128", "hidden=128", 2000), "H256x2": ("", "", 2000),
+         "H512x2": ("--hidden 512", "hidden=512", 500),
+         "H512x3": ("--hidden 512 --layers 3 --dropout 0.2", "hidden=512,layers=3,dropout=0.2", 500),
+         "GRU": ("--model gru", "model=gru", 1000), "RNN": ("--model rnn", "model=rnn", 1000)}
+TORCH_LRS = (1e-3, 2e-3, 3e-3, 6e-3)
 SMOKE_ARGS = ["--variants", "default --hidden 8 --layers 1", "torch,hidden=8", "hidden=8",
               "--iters", "2", "--eval-every", "2", "--val-windows", "2", "--threads", "1"]
 
@@ -197,8 +204,7 @@ def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None, val_windo
 def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
     """One run as recipe.json stores it: what ran, on which text and machine, and its curve."""
     return {"variant": spec, "config": cfg, "seed": seed, "iters": iters, "text": text_id(text), "curve": curve,
-            "seconds": round(seconds, 1), "peak_rss_mb": round(peak_rss_mb()),
-            "process_cpu_seconds": round(time.process_time(), 1),
+            "seconds": round(seconds, 1), **process_figures(),
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                         "load_1min": round(os.getloadavg()[0], 2), "torch_threads": threads,
                         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
@@ -206,12 +212,73 @@ def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra)
             **extra}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (MB): a run's memory when it ran alone in its
-    process (as `process_cpu_seconds`, the CPU time of the whole process, is its time on a shared
-    machine: with one thread, what other processes do changes it little)."""
+_RUNS_IN_PROCESS = []
+
+
+def process_figures() -> dict:
+    """The process's peak resident memory (MB) and CPU seconds, for the first run of a process
+    only (later runs share them): a run's memory and, with one thread, its time on a shared
+    machine (other processes change CPU seconds little, wall seconds a lot)."""
     import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _RUNS_IN_PROCESS.append(1)
+    if len(_RUNS_IN_PROCESS) > 1:
+        return {}
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "process_cpu_seconds": round(time.process_time(), 1)}
+
+
+def size_runs(paths, text, name, seeds):
+    """{'minirnn': {seed: run}, 'torch': {lr: {seed: run}}}: the runs of size `name` on `text` in
+    the run lists `paths` (the latest per seed): minirnn's with train_char.py's defaults for that
+    size (no other flag changed), PyTorch's of that size at each lr."""
+    import train_char
+    flags, keys, iters = SIZES[name]
+    want = vars(train_char.build_parser().parse_args(shlex.split(flags)))
+    sha = text_id(text)["sha256"]
+    out = {"minirnn": {}, "torch": {}}
+    for path in paths:
+        for r in load(path):
+            if (r["iters"] != iters or r["text"]["sha256"] != sha or "stopped_at" in r or r.get("val_windows")
+                    or r["seed"] not in seeds):
+                continue
+            cfg = r["config"]
+            if cfg["kind"] == "default" and "flags" in r and not [
+                    k for k, v in changed_flags(r["flags"], want)]:
+                out["minirnn"][r["seed"]] = r
+            size = {"hidden": 256, "layers": 2, "dropout": 0.0, "model": "lstm"}
+            size.update(parse_spec(f"torch,{keys}".rstrip(",")) if keys else {})
+            if cfg["kind"] == "torch" and all(cfg.get(k, d) == size[k] for k, d in
+                                              (("hidden", 256), ("layers", 2), ("dropout", 0.0), ("model", "lstm"))):
+                out["torch"].setdefault(cfg["lr"], {})[r["seed"]] = r
+    return out
+
+
+def sizes_table(paths, text, seeds) -> str:
+    """Markdown: per size, minirnn's mean final validation loss over its seeds against PyTorch's at
+    each lr and its best, with CPU seconds per iteration and peak memory (first runs of processes)."""
+    def mean(runs, key=lambda r: r["curve"][-1][1]):
+        vals = [key(r) for r in runs if key(r) is not None]
+        return float(np.mean(vals)) if vals else np.nan
+    rows = ["| size | iterations | minirnn lr | minirnn (seeds) | PyTorch by lr (seeds) | PyTorch best | "
+            "minirnn - best | CPU s/iteration minirnn / PyTorch best | peak MB minirnn / PyTorch best |",
+            "|" + "---|" * 9]
+    for name, (_, _, iters) in SIZES.items():
+        runs = size_runs(paths, text, name, seeds)
+        ours = list(runs["minirnn"].values())
+        if not ours or not runs["torch"]:
+            continue
+        by_lr = {lr: list(v.values()) for lr, v in sorted(runs["torch"].items())}
+        best = min(by_lr, key=lambda lr: mean(by_lr[lr]))
+        cpu = lambda r: r.get("process_cpu_seconds") and r["process_cpu_seconds"] / r["iters"]  # noqa: E731
+        mem = lambda r: r.get("peak_rss_mb")  # noqa: E731
+        rows.append(f"| {name} | {iters} | {ours[0]['flags']['lr']:g} | {mean(ours):.3f} ({len(ours)}) | "
+                    + ", ".join(f"{lr:g}: {mean(v):.3f} ({len(v)})" for lr, v in by_lr.items())
+                    + f" | {mean(by_lr[best]):.3f} at {best:g} | **{mean(ours) - mean(by_lr[best]):+.3f}** | "
+                    f"{mean(ours, cpu):.3f} / {mean(by_lr[best], cpu):.3f} | {mean(ours, mem):.0f} / "
+                    f"{mean(by_lr[best], mem):.0f} |".replace("nan", "-"))
+    return "\n".join(rows)
+
+
 
 
 def text_id(path):
@@ -287,11 +354,12 @@ def plot(path, png, only=None):
     print(f"wrote {png}")
 
 
-def changed_flags(flags: dict) -> list:
-    """(name, value) of the train_char.py flags in `flags` that differ from its defaults and shape
-    the curve (not NOT_RECIPE); a flag missing from `flags` counts as changed (value None)."""
+def changed_flags(flags: dict, defaults: dict | None = None) -> list:
+    """(name, value) of the train_char.py flags in `flags` that differ from its defaults (or from
+    `defaults`) and shape the curve (not NOT_RECIPE); a flag missing from `flags` counts as changed
+    (value None)."""
     import train_char
-    defaults = vars(train_char.build_parser().parse_args([]))
+    defaults = defaults or vars(train_char.build_parser().parse_args([]))
     return [(k, flags.get(k)) for k in sorted(defaults) if k not in NOT_RECIPE and flags.get(k) != defaults[k]]
 
 
@@ -331,6 +399,11 @@ def main(argv=None):
                    help="record the curve of a `scripts/train_char.py` run from DIR/metrics.jsonl (and "
                         "DIR/latest.json's flags) as variant 'default ...' (with the flags that differ from "
                         "train_char.py's defaults) instead of training")
+    p.add_argument("--sizes", choices=sorted(SIZES), default=None,
+                   help="train issue 34's grid for one size: minirnn's defaults and PyTorch at each lr of "
+                        f"{TORCH_LRS}, its iterations and --eval-every from SIZES (replaces --variants)")
+    p.add_argument("--table", nargs="+", default=None, metavar="JSON",
+                   help="only print the size table (Markdown) from these run lists, for --text")
     p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
     p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
     common.add_output_args(p)
@@ -342,6 +415,14 @@ def main(argv=None):
     text = args.text or default_corpus()
     if args.from_metrics:
         return record_script_run(args, text)
+    if args.table:
+        return print(sizes_table(args.table, text, args.seeds))
+    if args.sizes:                                                       # the grid of each size
+        name = args.sizes
+        flags, keys, args.iters = SIZES[name]
+        args.eval_every = args.iters // 2 if args.iters <= 1000 else 500
+        args.variants = [f"default {flags}".strip()] + [f"torch,{keys},lr={lr:g}".replace(",,", ",")
+                                                        for lr in TORCH_LRS]
     cfgs = {spec: parse_spec(spec) for spec in args.variants}          # every spec checked before training
     if any(cfg["kind"] == "torch" for cfg in cfgs.values()) and common.reference("torch") is None:
         cfgs = {spec: cfg for spec, cfg in cfgs.items() if cfg["kind"] != "torch"}
