@@ -93,28 +93,46 @@ def test_rnn_engine_equals_book(dtype, N, T, D, H, ids, with_state, need_dx):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
 def test_lstm_engine_equals_book_across_tiles(dtype, ids):
-    """The step kernels cut each step into tiles of 4 streams x UNITS units: with N = 6 and
-    H = UNITS + 5, streams and units that fill no whole tile give the book's numbers too, forward,
-    backward and the forward-only path."""
-    args = rand_problem(6, 3, 5, kernels.UNITS + 5, dtype, seed=9, ids=ids)
+    """The step kernels cut each step into tiles of 4 streams x UNITS units (TILE for backward's
+    product): with N = 6 and H = TILE + 5, streams and units that fill no whole tile give the
+    book's numbers too, forward, backward and the forward-only path."""
+    args = rand_problem(6, 3, 5, kernels.TILE + 5, dtype, seed=9, ids=ids)
     assert_same(run_lstm(fast_lstm, *args), run_lstm(lstm, *args), TOL[dtype])
     for got, ref in zip(fast_lstm.infer(*args[:6]), lstm.forward(*args[:6])[:2]):
         assert rel_error(got, ref) < TOL[dtype]
 
 
-@pytest.mark.parametrize("R,C,K", [(4, 4, 16), (9, 7, 5), (3, 2, 1), (8, 13, 33)])
+@pytest.mark.parametrize("N,H", [(1, 3), (4, 16), (5, 37), (9, 20)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_dot_rows_is_a_matrix_product(R, C, K, dtype):
-    """dot_rows(a, W, out, r0, r1, c0, c1) sets out[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T (its NumPy
-    reference) and nothing else, on blocks whose sizes are and are not multiples of 4."""
-    rng = np.random.default_rng(R * 100 + C)
-    a, W = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((C, K)).astype(dtype)
-    for r0, r1, c0, c1 in ((0, R, 0, C), (1, R, C // 2, C)):
-        out = np.full((R, C), 7.0, dtype)
-        kernels.dot_rows(a, W, out, r0, r1, c0, c1)
-        ref = np.full((R, C), 7.0, dtype)
-        ref[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T
-        assert out.dtype == dtype and rel_error(out, ref) < TOL[dtype]
+def test_step_kernels_are_the_product_then_the_serial_kernel(N, H, dtype):
+    """lstm_step is h_{t-1} Wh (a GEMM) followed by lstm_forward_step, and lstm_backward_step_h is
+    lstm_backward_step followed by da_t Wh^T: the same numbers, from Wh in panels (whose layout is
+    checked too), for N and H that do and do not fill whole tiles."""
+    rng = np.random.default_rng(N * 10 + H)
+    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    Wh, h_prev, c_prev, b, xw, rows = 0.5 * r(H, 4 * H), r(N, H), r(N, H), r(4 * H), r(7, 4 * H), rng.integers(0, 7, N)
+    Wp, WTp = kernels.gate_panels(Wh), kernels.panels(Wh)
+    U, K = kernels.UNITS, kernels.TILE
+    for p in range(Wp.shape[0]):                            # panel p: units p*U.., gates i, f, g, o
+        for g in range(4):
+            m = min(U, H - p * U)
+            assert np.array_equal(Wp[p, :, g * U:g * U + m], Wh[:, g * H + p * U:g * H + p * U + m])
+    assert np.array_equal(WTp.transpose(0, 2, 1).reshape(-1, 4 * H)[:H], Wh)   # the rows of Wh, in panels of K
+    assert WTp.shape[2] == K
+    z = lambda *s: np.zeros(s, dtype)  # noqa: E731
+    got, ref = (z(N, 4 * H), z(N, H), z(N, H)), (z(N, 4 * H), z(N, H), z(N, H))
+    kernels.lstm_step(h_prev, Wp, xw, rows, b, c_prev, *got)
+    kernels.lstm_forward_step(h_prev @ Wh, xw, rows, b, c_prev, *ref)
+    for a, e in zip(got, ref):
+        assert rel_error(a, e) < TOL[dtype]
+    gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
+    dh_t, dh_next, dc_next = r(N, H), r(N, H), r(N, H)
+    da, dc, dh_prev = z(N, 4 * H), dc_next.copy(), z(N, H)
+    kernels.lstm_backward_step_h(dh_t, dh_next, dc, gates, c_prev, h_prev, WTp, da, dh_prev)
+    da_ref, dc_ref = z(N, 4 * H), dc_next.copy()
+    kernels.lstm_backward_step(dh_t, dh_next, dc_ref, gates, c_prev, h_prev, da_ref)
+    for a, e in ((da, da_ref), (dc, dc_ref), (dh_prev, da_ref @ Wh.T)):
+        assert rel_error(a, e) < TOL[dtype]
 
 
 def test_engine_leaves_inputs_alone():
@@ -216,17 +234,9 @@ def test_kernels_match_their_python_source():
                                                  z(N, H)]),
             (kernels.lstm_backward_step, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
                                                   z(N, 4 * H)]),
-            # the fused steps: the product h_{t-1} Wh (Wh^T given) or da_t Wh^T inside
-            (kernels.lstm_step, lambda: [dh_t, r(4 * H, H), xw, rows, b, c_prev, z(N, 4 * H), z(N, 4 * H),
-                                         z(N, H), z(N, H)]),
-            (kernels.lstm_backward_step_h, lambda: [dh_t, dh_next, dc_next.copy(), gates, c_t, c_prev,
-                                                    r(H, 4 * H), z(N, 4 * H), z(N, H)]),
         ]
         for kernel, make in cases:
-            state = rng.bit_generator.state                  # the same random arguments twice
-            jit_args = make()
-            rng.bit_generator.state = state
-            py_args = make()
+            jit_args, py_args = make(), make()
             kernel(*jit_args)
             kernel.py_func(*py_args)
             for a, p in zip(jit_args, py_args):

@@ -177,18 +177,18 @@ def test_validation_loss_unchanged(tmp_path, dtype):
     assert trainer.evaluate() == float(total) / len(val)
 
 
-def test_one_step_makes_no_transposed_copy_of_wh(monkeypatch):
-    """Sampling feeds one id at a time (T = 1): the LSTM runs h_{t-1} Wh as it stands, with no
-    Wh^T copy (over several steps the fused step kernel reads Wh^T, one copy per call, and makes
-    no per-step transposes); both give the book's numbers."""
-    from minirnn.fast import _array_kernels, lstm as fast_lstm
+def test_one_step_makes_no_panels_of_wh(monkeypatch):
+    """Sampling feeds one id at a time (T = 1): the LSTM runs h_{t-1} Wh as it stands (a BLAS call),
+    with no copy of Wh in panels (over several steps the step kernels read Wh from panels, made
+    once per call); both give the book's numbers."""
+    from minirnn.fast import _rnn_kernels, lstm as fast_lstm
     calls = []
-    original = _array_kernels.transpose_into
-    monkeypatch.setattr(_array_kernels, "transpose_into", lambda *a: calls.append(1) or original(*a))
-    for T, transposes in ((1, 0), (3, 1)):
+    original = _rnn_kernels.gate_panels
+    monkeypatch.setattr(_rnn_kernels, "gate_panels", lambda *a: calls.append(1) or original(*a))
+    for T, copies in ((1, 0), (3, 1)):
         x, state, params = problem("lstm", 2, T, 4, 5, np.float64, T, True, True)
         calls.clear()
         got = fast_lstm.infer(x, *state, *params)
-        assert len(calls) == transposes
+        assert len(calls) == copies
         for g, r in zip(got, lstm.forward(x, *state, *params)[:-1]):
             close(g, r, TOL[np.float64])

@@ -43,8 +43,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import carray, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from ._array_kernels import scatter_add_rows
 
 # How every gate kernel of the engine is compiled (here and in gru.py), chosen in one place:
 #   error_model="numpy"    no ZeroDivisionError branch, so that LLVM vectorizes the loops;
@@ -184,138 +187,165 @@ def lstm_backward_step(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, da_t):
         _backward_units(dh_t[n], dh_next[n], dc_next[n], gates_t[n], c_t[n], c_prev[n], da_t[n], H)
 
 
-# ---- the step's product, out = a W^T on a block of rows and columns --------------------------------
-# dot_rows(a, W, out, r0, r1, c0, c1) sets out[r0:r1, c0:c1] = a[r0:r1] @ W[c0:c1].T (its NumPy
-# reference; tests/test_fast_path.py compares the two). Both operands are read along rows (a's
-# row r and W's row c are the two vectors of a dot product), and a block of 4 rows x 4 columns
-# keeps its 16 sums in registers while k runs along the rows; LLVM vectorizes the k loop once it
-# may reorder each sum's additions (``reassoc``, as any BLAS orders its sums). W needs no packing,
-# unlike a BLAS call, which packs its operand again at every call. Rows and columns left over from
-# the blocks of 4 run as 4 x 1, 1 x 4 and 1 x 1 blocks.
-# KERNEL plus reassociation: a dot product's sums in any order (vectorized), as a
-# BLAS orders them
-DOT = dict(KERNEL, fastmath={"contract", "reassoc"})
-
-
-def zero_of(a):
-    """A zero of a's element type (float32 stays float32 in the sums)."""
-    return a.dtype.type(0)
-
-
-@overload(zero_of, inline="always")
-def _zero_of(a):
-    dt = a.dtype
-    if isinstance(dt, types.Float) and dt.bitwidth == 32:
-        return lambda a: np.float32(0)
-    return lambda a: np.float64(0)
-
-
-@njit(**DOT)
-def dot_rows(a, W, out, r0, r1, c0, c1):
-    """out[r, c] = sum_k a[r, k] W[c, k] for r0 <= r < r1, c0 <= c < c1.
-
-    a (R, K), W (C, K), out (R, C): C-contiguous rows (out may be a view with contiguous rows).
-    """
-    K = a.shape[1]
-    z = zero_of(a)
-    r = r0
-    while r + 4 <= r1:                                        # blocks of 4 rows
-        a0, a1, a2, a3 = a[r], a[r + 1], a[r + 2], a[r + 3]  # (K,) each
-        c = c0
-        while c + 4 <= c1:                                    # 4 x 4: 16 sums in registers
-            w0, w1, w2, w3 = W[c], W[c + 1], W[c + 2], W[c + 3]
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
-            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
-            for k in range(K):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                y0, y1, y2, y3 = w0[k], w1[k], w2[k], w3[k]
-                s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
-                s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
-                s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
-                s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
-            out[r, c] = s00; out[r, c + 1] = s01; out[r, c + 2] = s02; out[r, c + 3] = s03  # noqa: E702
-            out[r + 1, c] = s10; out[r + 1, c + 1] = s11; out[r + 1, c + 2] = s12; out[r + 1, c + 3] = s13  # noqa: E702
-            out[r + 2, c] = s20; out[r + 2, c + 1] = s21; out[r + 2, c + 2] = s22; out[r + 2, c + 3] = s23  # noqa: E702
-            out[r + 3, c] = s30; out[r + 3, c + 1] = s31; out[r + 3, c + 2] = s32; out[r + 3, c + 3] = s33  # noqa: E702
-            c += 4
-        while c < c1:                                         # 4 x 1
-            w0 = W[c]
-            s0 = s1 = s2 = s3 = z
-            for k in range(K):
-                y = w0[k]
-                s0 += a0[k] * y; s1 += a1[k] * y; s2 += a2[k] * y; s3 += a3[k] * y  # noqa: E702
-            out[r, c] = s0; out[r + 1, c] = s1; out[r + 2, c] = s2; out[r + 3, c] = s3  # noqa: E702
-            c += 1
-        r += 4
-    while r < r1:                                             # the last rows, one at a time
-        a0 = a[r]
-        c = c0
-        while c + 4 <= c1:                                    # 1 x 4
-            w0, w1, w2, w3 = W[c], W[c + 1], W[c + 2], W[c + 3]
-            s0 = s1 = s2 = s3 = z
-            for k in range(K):
-                x = a0[k]
-                s0 += x * w0[k]; s1 += x * w1[k]; s2 += x * w2[k]; s3 += x * w3[k]  # noqa: E702
-            out[r, c] = s0; out[r, c + 1] = s1; out[r, c + 2] = s2; out[r, c + 3] = s3  # noqa: E702
-            c += 4
-        while c < c1:                                         # 1 x 1
-            w0 = W[c]
-            s = z
-            for k in range(K):
-                s += a0[k] * w0[k]
-            out[r, c] = s
-            c += 1
-        r += 1
-
-
 # ---- a whole step in one parallel loop: the product and the gate math, tile by tile ---------------
-# lstm.py's time loop calls these instead of a BLAS GEMM and a kernel per step (with T > 1): the
-# product h_{t-1} Wh (forward) or da_t Wh^T (backward) runs in dot_rows, on tiles of
-# 4 streams x UNITS units, spread over Numba's threads (prange); no BLAS call, so no BLAS thread
-# spins between steps against Numba's (why the kernels above stay serial).
-UNITS = 32                                  # hidden units per tile
+# Over several steps lstm.py's time loop calls ``lstm_step`` and ``lstm_backward_step_h`` instead of
+# a BLAS GEMM and one of the kernels above: the step's product, h_{t-1} Wh (forward) or da_t Wh^T
+# (backward), runs here on tiles of 4 streams x TILE columns, spread over Numba's threads
+# (prange), and the forward's gate math runs on each tile while it is in registers. No BLAS call
+# in the time loop, so no BLAS thread spins between steps against Numba's (why the kernels above
+# stay serial).
+#
+# A tile is 4 x TILE sums (16 AVX-512 registers of float32) held in a stack array that LLVM keeps
+# in registers (``tile_array``): per k, TILE numbers of the weight panel's row k, 4 numbers of the
+# input broadcast, 4 x TILE/16 fused multiply-adds. The sums run over k in order, each rounded once
+# per FMA. The weights are read from panels made once per call (``gate_panels``, ``panels``): panel
+# p holds the TILE columns of its tile as contiguous rows, so a tile reads its weights in order.
+TILE = 64                                   # columns per tile: the forward's tile is 16 units x 4 gates
+UNITS = TILE // 4
+
+
+@intrinsic
+def tile_array(typingctx, like):
+    """An uninitialised (4, TILE) array of like's dtype on the stack of the calling function, which
+    LLVM may then hold in registers (the accumulators of a tile; a heap array would not be)."""
+    dt = like.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dt), size=4 * TILE)
+    return types.CPointer(dt)(like), codegen
+
+
+@njit(**KERNEL, inline="always")
+def _tile_product(a, n0, rows, panel, acc):
+    """acc[r] = a[n0 + r] @ panel for r < rows (rows <= 4): panel (K, TILE), acc (4, TILE)."""
+    for r in range(4):
+        for j in range(TILE):
+            acc[r, j] = 0
+    if rows == 4:                                             # the register tile
+        a0, a1, a2, a3 = a[n0], a[n0 + 1], a[n0 + 2], a[n0 + 3]
+        for k in range(panel.shape[0]):
+            w = panel[k]                                      # (TILE,)
+            x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+            for j in range(TILE):
+                acc[0, j] += x0 * w[j]
+                acc[1, j] += x1 * w[j]
+                acc[2, j] += x2 * w[j]
+                acc[3, j] += x3 * w[j]
+    else:                                                     # the last N % 4 streams, one by one
+        for r in range(rows):
+            a_r = a[n0 + r]
+            for k in range(panel.shape[0]):
+                w, x = panel[k], a_r[k]
+                for j in range(TILE):
+                    acc[r, j] += x * w[j]
+
+
+def gate_panels(Wh):
+    """Wh (H, 4H) -> (ceil(H / UNITS), H, TILE): panel p, row k holds row k of Wh at units
+    p*UNITS .. p*UNITS + UNITS - 1 of gates i, f, g, o (zeros past unit H - 1)."""
+    H = Wh.shape[0]
+    P = -(-H // UNITS)
+    pad = np.zeros((H, 4, P * UNITS), dtype=Wh.dtype)         # (H, 4, P*UNITS)
+    pad[:, :, :H] = Wh.reshape(H, 4, H)
+    return np.ascontiguousarray(pad.reshape(H, 4, P, UNITS).transpose(2, 0, 1, 3)).reshape(P, H, TILE)
+
+
+def panels(W):
+    """W (C, K) -> (ceil(C / TILE), K, TILE): panel p, row k holds W[p*TILE .. p*TILE + TILE - 1, k]
+    (zeros past row C - 1): the columns of W^T in tiles."""
+    C, K = W.shape
+    P = -(-C // TILE)
+    pad = np.zeros((P * TILE, K), dtype=W.dtype)              # (P*TILE, K)
+    pad[:C] = W
+    return np.ascontiguousarray(pad.reshape(P, TILE, K).transpose(0, 2, 1))
 
 
 @njit(**KERNEL, parallel=True)
-def lstm_step(h_prev, WhT, xw, rows, b, c_prev, ah, gates_t, c_t, h_t):
+def lstm_step(h_prev, Wp, xw, rows, b, c_prev, gates_t, c_t, h_t):
     """Equations (1)-(5) for one step, h_{t-1} Wh included: ``lstm_forward_step`` after the GEMM.
 
     h_prev   (N, H)   h_{t-1}
-    WhT      (4H, H)  Wh^T (rows are Wh's columns: a dot product per gate unit)
+    Wp       (P, H, TILE)  Wh in gate panels (``gate_panels``)
     xw, rows, b, c_prev: as in lstm_forward_step
-    ah       (N, 4H)  scratch: h_{t-1} Wh, tile by tile
     writes   gates_t (N, 4H), c_t, h_t (N, H)
-    Tiles of 4 streams x UNITS units (all four gates of those units) run in parallel; each computes
-    its block of h_{t-1} Wh (dot_rows) and then (1)-(5) on it while it is in cache.
+    Each tile, 4 streams x UNITS units (all four gates), computes its part of h_{t-1} Wh and then
+    (1)-(5) on it while it is in registers.
     """
     N, H = c_t.shape
     nb = (N + 3) // 4                                         # blocks of 4 streams
-    ub = (H + UNITS - 1) // UNITS                             # blocks of UNITS units
-    for q in prange(ub * nb):
-        j0 = (q // nb) * UNITS
-        j1 = min(j0 + UNITS, H)
-        n0 = (q % nb) * 4
-        n1 = min(n0 + 4, N)
-        for g in range(4):                                    # (1) h_{t-1} Wh, gate g's columns
-            dot_rows(h_prev, WhT, ah, n0, n1, g * H + j0, g * H + j1)
-        for n in range(n0, n1):
-            _forward_units(xw[rows[n]], ah[n], b, c_prev[n], gates_t[n], c_t[n], h_t[n], j0, j1, H)
+    for q in prange(Wp.shape[0] * nb):
+        p, n0 = q // nb, (q % nb) * 4
+        acc = carray(tile_array(h_prev), (4, TILE))           # (4, TILE) h_{t-1} Wh of the tile
+        _tile_product(h_prev, n0, min(4, N - n0), Wp[p], acc)
+        u0 = p * UNITS
+        m = min(UNITS, H - u0)                                # units of this tile
+        for r in range(min(4, N - n0)):
+            n = n0 + r
+            a_r = acc[r]                                      # (TILE,) i, f, g, o of the tile's units
+            # each gate's units as views indexed from 0 (as in _forward_units)
+            x_n, g_n = xw[rows[n]], gates_t[n]
+            x_i, x_f, x_g, x_o = x_n[u0:u0 + m], x_n[H + u0:H + u0 + m], x_n[2 * H + u0:2 * H + u0 + m], \
+                x_n[3 * H + u0:3 * H + u0 + m]
+            b_i, b_f, b_g, b_o = b[u0:u0 + m], b[H + u0:H + u0 + m], b[2 * H + u0:2 * H + u0 + m], \
+                b[3 * H + u0:3 * H + u0 + m]
+            r_i, r_f, r_g, r_o = a_r[:m], a_r[UNITS:UNITS + m], a_r[2 * UNITS:2 * UNITS + m], \
+                a_r[3 * UNITS:3 * UNITS + m]
+            g_i, g_f, g_g, g_o = g_n[u0:u0 + m], g_n[H + u0:H + u0 + m], g_n[2 * H + u0:2 * H + u0 + m], \
+                g_n[3 * H + u0:3 * H + u0 + m]
+            cp, co, ho = c_prev[n, u0:u0 + m], c_t[n, u0:u0 + m], h_t[n, u0:u0 + m]
+            for j in range(m):
+                g_i[j], g_f[j], g_g[j], g_o[j], co[j], ho[j] = lstm_cell(        # (1)-(5)
+                    x_i[j] + b_i[j] + r_i[j], x_f[j] + b_f[j] + r_f[j],
+                    x_g[j] + b_g[j] + r_g[j], x_o[j] + b_o[j] + r_o[j], cp[j])
 
 
 @njit(**KERNEL, parallel=True)
-def lstm_backward_step_h(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, Wh, da_t, dh_prev):
+def lstm_backward_step_h(dh_t, dh_next, dc_next, gates_t, c_t, c_prev, WTp, da_t, dh_prev):
     """``lstm_backward_step`` followed by (1)'s product into h_{t-1}: dh_prev = da_t Wh^T.
 
-    Wh (H, 4H); dh_prev (N, H) is written (dL/dh_{t-1} through a_t), distinct from dh_next.
-    Two parallel loops: the gate math by stream, then the product by tiles of 4 streams x UNITS
-    (dot_rows over Wh's rows, each a unit's 4H weights).
+    WTp (P, 4H, TILE): Wh^T in panels (``panels(Wh)``); dh_prev (N, H) is written, distinct from
+    dh_next. Two parallel loops: the gate math by stream, then the product by tiles of 4 streams x
+    TILE units of h_{t-1}.
     """
     N, H = dh_t.shape
     for n in prange(N):                                       # (5)-(2): da_t, dc_next in place
         _backward_units(dh_t[n], dh_next[n], dc_next[n], gates_t[n], c_t[n], c_prev[n], da_t[n], H)
     nb = (N + 3) // 4
-    ub = (H + UNITS - 1) // UNITS
-    for q in prange(ub * nb):                                 # (1) dL/dh_{t-1} = da_t Wh^T
-        j0 = (q // nb) * UNITS
-        n0 = (q % nb) * 4
-        dot_rows(da_t, Wh, dh_prev, n0, min(n0 + 4, N), j0, min(j0 + UNITS, H))
+    for q in prange(WTp.shape[0] * nb):                       # (1) dL/dh_{t-1} = da_t Wh^T
+        p, n0 = q // nb, (q % nb) * 4
+        acc = carray(tile_array(da_t), (4, TILE))             # (4, TILE)
+        _tile_product(da_t, n0, min(4, N - n0), WTp[p], acc)
+        k0 = p * TILE
+        for r in range(min(4, N - n0)):
+            out = dh_prev[n0 + r]
+            for j in range(min(TILE, H - k0)):
+                out[k0 + j] = acc[r, j]
+
+
+# ---- the time loops, so that no step returns to Python --------------------------------------------
+@njit(**KERNEL)
+def lstm_forward_loop(hbuf, Wp, xw, rows, b, c0, gates, c):
+    """``lstm_step`` for t = 0 .. T-1 (T = rows.shape[0]): h_{t-1} from hbuf[t], h_t into hbuf[t+1];
+    the gates into gates[t % len(gates)], c_t into c[t % len(c)], c_{-1} = c0. With len(gates) = T
+    and len(c) = T every step is kept (training); with 1 and 2, scratch blocks taking turns
+    (evaluation)."""
+    Tg, Tc = gates.shape[0], c.shape[0]
+    for t in range(rows.shape[0]):
+        c_prev = c0 if t == 0 else c[(t - 1) % Tc]           # (N, H)
+        lstm_step(hbuf[t], Wp, xw, rows[t], b, c_prev, gates[t % Tg], c[t % Tc], hbuf[t + 1])
+
+
+@njit(**KERNEL)
+def lstm_backward_loop(dh_tm, gates, c, c0, WTp, da, dh_next, dc_next, dh_prev, ids, dWx):
+    """``lstm_backward_step_h`` for t = T-1 .. 0 on time-major blocks (T, N, .): writes da (T, N, 4H);
+    dc_next (dL/dc_T in) ends as dL/dc0, and the returned (N, H) block (dh_next or dh_prev, which
+    take turns; dh_next holds zeros on entry) is dL/dh0. With one-hot input (ids (T, N) in [0, D), checked
+    by the caller; an empty (0, N) array otherwise) it also adds da_t to dWx's rows ids_t, while
+    da_t is in cache."""
+    for t in range(dh_tm.shape[0] - 1, -1, -1):
+        c_prev = c0 if t == 0 else c[t - 1]                  # (N, H)
+        lstm_backward_step_h(dh_tm[t], dh_next, dc_next, gates[t], c[t], c_prev, WTp, da[t], dh_prev)
+        if ids.shape[0]:                                     # (1) with ids: dWx[ids_t] += da_t
+            scatter_add_rows(dWx, ids[t], da[t])
+        dh_next, dh_prev = dh_prev, dh_next                  # dL/dh_{t-1} is step t-1's dh_next
+    return dh_next

@@ -47,37 +47,22 @@ def _work(name, shape, dtype):
     return a
 
 
-FUSED = True        # development switch: the fused step kernels (lstm_step) or BLAS + kernel
-
-
-def _stepper(Wh, T, N, dtype):
-    """A function running (1)-(5) for one step, h_{t-1} Wh included:
-    step(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t), for the time loop of one call.
-    Over several steps it is one parallel Numba kernel (_rnn_kernels.lstm_step: the product on
-    tiles, each tile's gate math while it is in cache), reading Wh^T, made once per call. A single
-    step (T = 1: sampling and beam search feed one id at a time) runs h_{t-1} Wh as a BLAS call and
-    then the serial kernel, since copying Wh^T would cost more than the step."""
-    H, G = Wh.shape
+def _run_steps(hbuf, Wh, table, rows, b, c0, gates, c):
+    """(1)-(5) for t = 0 .. T-1 (T = len(rows)): h_{t-1} from hbuf[t], h_t into hbuf[t + 1], the
+    gates into gates[t % len(gates)], c_t into c[t % len(c)] (c_{-1} = c0). Over several steps:
+    one Numba call for the whole loop (_rnn_kernels.lstm_forward_loop), each step one parallel
+    loop over tiles that computes h_{t-1} Wh from Wh in panels (made here, once per call) and the
+    gate math on it. A single step (T = 1: sampling and beam search feed one id at a time) runs
+    h_{t-1} Wh as a BLAS call and then the serial kernel: making the panels would cost more than
+    the step."""
+    N, H = c0.shape
+    dtype = c0.dtype
     Wh = np.ascontiguousarray(Wh, dtype=dtype)               # (H, 4H)
-    ah = _work("ah", (N, G), dtype)                          # (N, 4H) work: h_{t-1} Wh
-    if T == 1:
-        def step1(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
-            np.matmul(h_prev, Wh, out=ah)                    # (N, 4H) (1)
-            kernels.lstm_forward_step(ah, table, rows_t, b, c_prev, gates_t, c_t, h_t)  # (1)-(5)
-        return step1
-    WhT = _work("WhT", (G, H), dtype)                        # (4H, H) Wh^T, one copy per call
-    _array_kernels.transpose_into(Wh, WhT)
-    if FUSED:
-        def step(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
-            kernels.lstm_step(h_prev, WhT, table, rows_t, b, c_prev, ah, gates_t, c_t, h_t)  # (1)-(5)
-        return step
-    ahT = _work("ahT", (G, N), dtype)                        # (4H, N) work: (h_{t-1} Wh)^T
-
-    def gemm(h_prev, table, rows_t, b, c_prev, gates_t, c_t, h_t):
-        np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
-        _array_kernels.transpose_into(ahT, ah)               # (N, 4H)
-        kernels.lstm_forward_step(ah, table, rows_t, b, c_prev, gates_t, c_t, h_t)
-    return gemm
+    if len(rows) == 1:
+        ah = np.matmul(hbuf[0], Wh, out=_work("ah", (N, 4 * H), dtype))  # (N, 4H) (1) h_{t-1} Wh
+        kernels.lstm_forward_step(ah, table, rows[0], b, c0, gates[0], c[0], hbuf[1])  # (1)-(5)
+    else:
+        kernels.lstm_forward_loop(hbuf, kernels.gate_panels(Wh), table, rows, b, c0, gates, c)
 
 
 def _time_major(a, dtype):
@@ -133,12 +118,8 @@ def forward(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H)
     hbuf[0] = h0
     h0, h = hbuf[0], hbuf[1:]                                # (N, H), (T, N, H) views
-    step = _stepper(Wh, T, N, dtype)
-    h_prev, c_prev = h0, c0
-    for t in range(T):
-        # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
-        step(h_prev, table, rows[t], b, c_prev, gates[t], c[t], h[t])
-        h_prev, c_prev = h[t], c[t]                          # (N, H) each
+    # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t] for every t
+    _run_steps(hbuf, Wh, table, rows, b, c0, gates, c)
     # the cache holds the reference's arrays, as (N, T, .) views of the time-major blocks
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
     cache = (x, h0, c0, Wx, Wh, gates_b, c_b, h_b)
@@ -158,13 +139,10 @@ def infer(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H) slot 0: h0, t+1: h_t
     hbuf[0] = 0 if h0 is None else h0
     h = hbuf[1:]                                             # (T, N, H) view
-    gates = _work("gates1", (N, 4 * H), dtype)               # (N, 4H) step t's gates, overwritten
-    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_{t-1} and c_t take turns
-    cbuf[1] = 0 if c0 is None else c0                        # c_{-1} in slot 1, c_0 goes to slot 0
-    step = _stepper(Wh, T, N, dtype)
-    for t in range(T):
-        # (1)-(5) as in forward: c_t into slot t % 2, reading c_{t-1} from the other slot
-        step(hbuf[t], table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
+    gates = _work("gates1", (1, N, 4 * H), dtype)            # (1, N, 4H) step t's gates, overwritten
+    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_t in slot t % 2, taking turns
+    c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
+    _run_steps(hbuf, Wh, table, rows, b, c0, gates, cbuf)    # (1)-(5) as in forward
     return h.transpose(1, 0, 2), cbuf[(T - 1) % 2]          # (N, T, H) view, (N, H) c_{T-1}
 
 
@@ -182,20 +160,17 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dh_next = np.zeros((N, H), dtype=dtype)                  # (N, H) dL/dh_t from step t+1
     dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
-    dh_prev = np.empty((N, H), dtype=dtype)                  # (N, H) dL/dh_{t-1}, taking turns with dh_next
-    Whc = np.ascontiguousarray(Wh, dtype=dtype)              # (H, 4H)
+    # Wh^T in panels, for the product da_t Wh^T into h_{t-1} (once per call)
+    WTp = kernels.panels(np.ascontiguousarray(Wh, dtype=dtype))  # (P, 4H, 64)
     if x.ndim == 2:                                          # ids: dWx gathers da_t rows as they come
-        rows = _array_kernels.row_indices(x.T, D)                   # (T, N) in [0, D)
+        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D)
         dWx = np.zeros((D, 4 * H), dtype=dtype)              # (D, 4H)
-    for t in reversed(range(T)):
-        c_prev = c_tm[t - 1] if t > 0 else c0                # (N, H)
-        # backprop through (5), (4), (2), (3): da[t], and dc_next becomes dL/dc_{t-1}; then
-        # through (1) into h_{t-1}, a_t = ... + h_{t-1} Wh: dh_prev = da_t Wh^T, in the same
-        # parallel kernel
-        kernels.lstm_backward_step_h(dh_tm[t], dh_next, dc_next, g_tm[t], c_tm[t], c_prev, Whc, da[t], dh_prev)
-        if x.ndim == 2:                                      # (1) with ids: dWx[ids_t] += da_t
-            _array_kernels.scatter_add_rows(dWx, rows[t], da[t])
-        dh_next, dh_prev = dh_prev, dh_next                  # dL/dh_{t-1} is step t-1's dh_next
+    else:
+        rows, dWx = np.empty((0, N), dtype=np.int64), np.empty((0, 4 * H), dtype=dtype)
+    # for t = T-1 .. 0: backprop through (5), (4), (2), (3) into da[t] (dc_next becoming dL/dc_{t-1}),
+    # then through (1) into h_{t-1}: dL/dh_{t-1} = da_t Wh^T; with ids, dWx[ids_t] += da_t
+    dh_next = kernels.lstm_backward_loop(dh_tm, g_tm, c_tm, c0, WTp, da, dh_next, dc_next,
+                                         np.empty((N, H), dtype=dtype), rows, dWx)
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     # backprop through (1) into the parameters and x, all steps at once (rows in time-major order)
     da2 = da.reshape(T * N, 4 * H)                           # (T*N, 4H)
