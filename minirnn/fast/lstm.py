@@ -62,7 +62,8 @@ def _run_steps(hbuf, Wh, table, rows, b, c0, gates, c):
         ah = np.matmul(hbuf[0], Wh, out=_work("ah", (N, 4 * H), dtype))  # (N, 4H) (1) h_{t-1} Wh
         kernels.lstm_forward_step(ah, table, rows[0], b, c0, gates[0], c[0], hbuf[1])  # (1)-(5)
     else:
-        kernels.lstm_forward_loop(hbuf, kernels.gate_panels(Wh), table, rows, b, c0, gates, c)
+        Wp = kernels.gate_panels(np.empty((0, 4 * H), dtype=dtype), Wh)  # (P, H, 64) Wh in panels
+        kernels.lstm_forward_loop(hbuf, Wp, table, rows, b, c0, gates, c)
 
 
 def _time_major(a, dtype):
@@ -71,14 +72,16 @@ def _time_major(a, dtype):
 
 
 def _h_prev(h_tm, h0):
-    """(T, N, H) h_{t-1} for t = 0 .. T-1, i.e. h0 followed by h_tm[:-1]. Free when h_tm and h0 are
-    views of ``forward``'s buffer (h0 in slot 0, h_t in slot t + 1); a copy otherwise."""
+    """(T, N, H) h_{t-1} for t = 0 .. T-1, i.e. h0 followed by h_tm[:-1]. Free when h0 and h_tm are
+    consecutive slots of one buffer (``forward``'s (T+1, N, H), or a stack's (L, T+1, N, H), where
+    h0 is in slot 0 and h_t in slot t + 1); a copy otherwise."""
     buf = h_tm.base
     if (buf is not None and h0.base is buf and buf.flags.c_contiguous and buf.dtype == h_tm.dtype
-            and buf.shape == (h_tm.shape[0] + 1,) + h_tm.shape[1:]
-            and h0.ctypes.data == buf.ctypes.data
-            and h_tm.ctypes.data == buf.ctypes.data + h0.nbytes):
-        return buf[:-1]
+            and h0.flags.c_contiguous and h_tm.flags.c_contiguous
+            and h_tm.ctypes.data == h0.ctypes.data + h0.nbytes
+            and (h0.ctypes.data - buf.ctypes.data) % h0.nbytes == 0):
+        i = (h0.ctypes.data - buf.ctypes.data) // h0.nbytes   # h0's slot
+        return buf.reshape((-1,) + h0.shape)[i:i + h_tm.shape[0]]
     return np.concatenate([h0[None], h_tm[:-1]], dtype=h_tm.dtype)
 
 
@@ -94,7 +97,8 @@ def _input_rows(x, Wx, dtype):
         rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
     else:                                                    # dense: x_t Wx = row t*N + n of x Wx
         table = _work("xa", (T * N, G), dtype)               # (T*N, 4H)
-        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
+        kernels.matmul_panels(_time_major(x, dtype).reshape(T * N, D),
+                              kernels.panels(np.asarray(Wx, dtype=dtype)), table)
         rows = np.arange(T * N).reshape(T, N)                # (T, N)
     return table, rows
 
@@ -161,7 +165,7 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
     # Wh^T in panels, for the product da_t Wh^T into h_{t-1} (once per call)
-    WTp = kernels.panels(np.ascontiguousarray(Wh, dtype=dtype))  # (P, 4H, 64)
+    WTp = kernels.panels(np.asarray(Wh, dtype=dtype).T)      # (P, 4H, 64)
     if x.ndim == 2:                                          # ids: dWx gathers da_t rows as they come
         rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D)
         dWx = np.zeros((D, 4 * H), dtype=dtype)              # (D, 4H)
@@ -174,9 +178,12 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     # backprop through (1) into the parameters and x, all steps at once (rows in time-major order)
     da2 = da.reshape(T * N, 4 * H)                           # (T*N, 4H)
+    da_panels = kernels.panels(da2)                           # da in panels, for both sums below
     if x.ndim != 2:
-        dWx = _time_major(x, dtype).reshape(T * N, D).T @ da2  # (D, 4H)
-    dWh = _h_prev(h_tm, h0).reshape(T * N, H).T @ da2       # (H, 4H) sum_t h_{t-1}^T da_t
+        dWx = np.empty((D, 4 * H), dtype=dtype)              # (D, 4H) sum_t x_t^T da_t
+        kernels.matmul_tn(_time_major(x, dtype).reshape(T * N, D), da2, dWx, da_panels)
+    dWh = np.empty((H, 4 * H), dtype=dtype)                  # (H, 4H) sum_t h_{t-1}^T da_t
+    kernels.matmul_tn(_h_prev(h_tm, h0).reshape(T * N, H), da2, dWh, da_panels)
     if x.ndim == 2:
         # every row of da2 was added to exactly one row of dWx, so summing dWx's D rows gives
         # db = sum of da2's T*N rows (the same numbers, added in another order)
@@ -185,5 +192,7 @@ def backward(dh, cache, dcT=None, need_dx=True):
         db = da2.sum(axis=0)                                 # (4H,)
     if x.ndim == 2 or not need_dx:
         return None, dh0, dc0, dWx, dWh, db
-    dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)    # (N, T, D) view of time-major rows
+    dx = np.empty((T, N, D), dtype=dtype)                    # (T, N, D) da_t Wx^T
+    kernels.matmul_panels(da2, kernels.panels(np.asarray(Wx, dtype=dtype).T), dx.reshape(T * N, D))
+    dx = dx.transpose(1, 0, 2)                               # (N, T, D) view of time-major rows
     return dx, dh0, dc0, dWx, dWh, db
