@@ -13,6 +13,7 @@ Rows (float32, LSTM, Adam(2e-3), clip_grad_norm 5; both libraries get the same s
     tr128        torch-rnn's configuration, training: a trained embedding of 64, V = 65, N = T = 50,
                  L = 2, H = 128
     tr512        the same at H = 512
+    tr512x3      the same at H = 512 with L = 3 and the novel's V = 91
     sample       batch-1 sampling from the default char model, milliseconds per character: minirnn's
                  sampling.generate (temperature 1), PyTorch's per-step loop (softmax, multinomial)
 
@@ -60,6 +61,8 @@ ROWS = {
     "tr128": dict(kind="train", V=65, E=64, N=50, T=50, L=2, H=128,
                   label="torch-rnn's config (embedding 64, B = T = 50, L = 2), H = 128, training"),
     "tr512": dict(kind="train", V=65, E=64, N=50, T=50, L=2, H=512, label="the same, H = 512"),
+    "tr512x3": dict(kind="train", V=91, E=64, N=50, T=50, L=3, H=512,
+                    label="the same with the novel's V = 91 and L = 3 (H512x3 of issue 34)"),
     "sample": dict(kind="sample", V=91, E=0, N=1, T=1, L=2, H=256, chars=100,
                    label="default char model, batch-1 sampling (ms per character)"),
 }

@@ -440,6 +440,7 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
         losses.append(loss.item())
         if (it + 1) % val_every == 0 or it + 1 == iters:
             t_val = time.perf_counter()
+            rnn.eval()                                     # no dropout while validating
             with torch.no_grad():
                 total, s = 0.0, None
                 n = len(val) if not val_windows else min(val_windows, len(val))
@@ -448,6 +449,7 @@ def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtyp
                     lg, s = run(vx, s)
                     total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
             vals.append((it + 1, total / n))
+            rnn.train()
             if times is not None:
                 now_ = time.perf_counter()
                 times.append((now_ - t0, now_ - t_val))

@@ -15,8 +15,9 @@ A variant is a spec string:
                              a word @beta2=0.99 sets that attribute of the optimizer it builds
     torch                    PyTorch's defaults: one-hot -> nn.LSTM(V, 256, 2) -> nn.Linear, default
                              initialisation, Adam(lr), clip_grad_norm_(5); `torch,lr=2e-3` changes lr
-                             (and `hidden=H` the width, as for the keys below); skipped with one line
-                             when PyTorch is not installed
+                             (and `hidden=H` the width, as for the keys below; `layers=L`,
+                             `dropout=P` (nn.LSTM's, between layers), `model=gru|rnn` the rest of the
+                             size); skipped with one line when PyTorch is not installed
     key=value,...            minirnn's loop with the old recipe (forget bias 1, one bias, Adam 3e-3,
                              no schedule) changed by the keys given:
         init=fb1|u1|u2       LSTM bias b: U(-k,k) with the forget quarter set to 1 (the old init);
@@ -49,6 +50,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 
 import numpy as np
 
@@ -72,6 +74,13 @@ RESULTS = os.path.join(HERE, "results", "recipe.json")
 NOT_RECIPE = {"text", "seed", "iters", "eval_every", "eval_windows", "print_every", "sample_every", "sample_length",
               "sample_temperature", "checkpoint_dir", "resume", "overwrite", "backend"}
 OLD = {"init": "fb1", "blr": 1.0, "lr": 3e-3, "sched": "none", "clip": 5.0, "hidden": 256}
+# issue 34's sizes: name -> (train_char.py flags, the same size for the torch variant, iterations),
+# each trained with minirnn's defaults for its size and with PyTorch at every lr of TORCH_LRS
+SIZES = {"H128x2": ("--hidden 128", "hidden=128", 2000), "H256x2": ("", "", 2000),
+         "H512x2": ("--hidden 512", "hidden=512", 500),
+         "H512x3": ("--hidden 512 --layers 3 --dropout 0.2", "hidden=512,layers=3,dropout=0.2", 500),
+         "GRU": ("--model gru", "model=gru", 1000), "RNN": ("--model rnn", "model=rnn", 1000)}
+TORCH_LRS = (1e-3, 2e-3, 3e-3, 6e-3)
 SMOKE_ARGS = ["--variants", "default --hidden 8 --layers 1", "torch,hidden=8", "hidden=8",
               "--iters", "2", "--eval-every", "2", "--val-windows", "2", "--threads", "1"]
 
@@ -88,14 +97,16 @@ def parse_spec(spec: str) -> dict:
     if kind == "minirnn":
         cfg.update(OLD)
     elif kind == "torch":
-        cfg.update(lr=3e-3, clip=5.0, hidden=256)
+        cfg.update(lr=3e-3, clip=5.0, hidden=256, layers=2, dropout=0.0, model="lstm")
     elif kind != "default":
         raise UsageError(f"unknown variant {spec!r}")
     for w in words[1 if kind != "minirnn" else 0:]:
         k, v = w.split("=", 1)
-        if k not in ("init", "blr", "lr", "sched", "clip", "hidden"):
+        if k not in ("init", "blr", "lr", "sched", "clip", "hidden") + (("layers", "dropout", "model") * (kind == "torch")):
             raise UsageError(f"unknown key {k!r} in {spec!r}")
-        cfg[k] = v if k in ("init", "sched") else int(v) if k == "hidden" else float(v)
+        cfg[k] = v if k in ("init", "sched", "model") else int(v) if k in ("hidden", "layers") else float(v)
+    if cfg.get("model", "lstm") not in ("lstm", "gru", "rnn"):
+        raise UsageError(f"unknown model {cfg['model']!r} in {spec!r}")
     return cfg
 
 
@@ -169,8 +180,8 @@ def run_torch(cfg, text, seed, iters, eval_every, threads=2, val_windows=None):
     ids, vocab = chardata.encode_file(text)
     train, val = chardata.split(ids, 0.1, 32, 64)
     torch.manual_seed(seed)
-    H = cfg.get("hidden", 256)
-    rnn = torch.nn.LSTM(len(vocab), H, num_layers=2, batch_first=True)
+    H, cell = cfg.get("hidden", 256), {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cfg.get("model", "lstm")]
+    rnn = cell(len(vocab), H, num_layers=cfg.get("layers", 2), dropout=cfg.get("dropout", 0.0), batch_first=True)
     out = torch.nn.Linear(H, len(vocab))
     times = []
     _, vals, seconds = train_torch(torch, rnn, out, len(vocab), train, val, iters, cfg["lr"], cfg["clip"],
@@ -193,12 +204,81 @@ def run_spec(cfg, text, seed, iters, eval_every, threads=2, stop=None, val_windo
 def record(spec, cfg, seed, iters, text, curve, seconds, threads, note, **extra):
     """One run as recipe.json stores it: what ran, on which text and machine, and its curve."""
     return {"variant": spec, "config": cfg, "seed": seed, "iters": iters, "text": text_id(text), "curve": curve,
-            "seconds": round(seconds, 1),
+            "seconds": round(seconds, 1), **process_figures(),
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                         "load_1min": round(os.getloadavg()[0], 2), "torch_threads": threads,
                         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "note": note,
             **extra}
+
+
+_RUNS_IN_PROCESS = []
+
+
+def process_figures() -> dict:
+    """The process's peak resident memory (MB) and CPU seconds, for the first run of a process
+    only (later runs share them): a run's memory and, with one thread, its time on a shared
+    machine (other processes change CPU seconds little, wall seconds a lot)."""
+    import resource
+    _RUNS_IN_PROCESS.append(1)
+    if len(_RUNS_IN_PROCESS) > 1:
+        return {}
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "process_cpu_seconds": round(time.process_time(), 1)}
+
+
+def size_runs(paths, text, name, seeds):
+    """{'minirnn': {seed: run}, 'torch': {lr: {seed: run}}}: the runs of size `name` on `text` in
+    the run lists `paths` (the latest per seed): minirnn's with train_char.py's defaults for that
+    size (no other flag changed), PyTorch's of that size at each lr."""
+    import train_char
+    flags, keys, iters = SIZES[name]
+    want = vars(train_char.build_parser().parse_args(shlex.split(flags)))
+    sha = text_id(text)["sha256"]
+    out = {"minirnn": {}, "torch": {}}
+    for path in paths:
+        for r in load(path):
+            if (r["iters"] != iters or r["text"]["sha256"] != sha or "stopped_at" in r or r.get("val_windows")
+                    or r["seed"] not in seeds):
+                continue
+            cfg = r["config"]
+            if cfg["kind"] == "default" and "flags" in r and not [
+                    k for k, v in changed_flags(r["flags"], want)]:
+                out["minirnn"][r["seed"]] = r
+            size = {"hidden": 256, "layers": 2, "dropout": 0.0, "model": "lstm"}
+            size.update(parse_spec(f"torch,{keys}".rstrip(",")) if keys else {})
+            if cfg["kind"] == "torch" and all(cfg.get(k, d) == size[k] for k, d in
+                                              (("hidden", 256), ("layers", 2), ("dropout", 0.0), ("model", "lstm"))):
+                out["torch"].setdefault(cfg["lr"], {})[r["seed"]] = r
+    return out
+
+
+def sizes_table(paths, text, seeds) -> str:
+    """Markdown: per size, minirnn's mean final validation loss over its seeds against PyTorch's at
+    each lr and its best, with CPU seconds per iteration and peak memory (first runs of processes)."""
+    def mean(runs, key=lambda r: r["curve"][-1][1]):
+        vals = [key(r) for r in runs if key(r) is not None]
+        return float(np.mean(vals)) if vals else np.nan
+    rows = ["| size | iterations | minirnn lr | minirnn (seeds) | PyTorch by lr (seeds) | PyTorch best | "
+            "minirnn - best | CPU s/iteration minirnn / PyTorch best | peak MB minirnn / PyTorch best |",
+            "|" + "---|" * 9]
+    for name, (_, _, iters) in SIZES.items():
+        runs = size_runs(paths, text, name, seeds)
+        ours = list(runs["minirnn"].values())
+        if not ours or not runs["torch"]:
+            continue
+        by_lr = {lr: list(v.values()) for lr, v in sorted(runs["torch"].items())}
+        best = min(by_lr, key=lambda lr: mean(by_lr[lr]))
+        cpu = lambda r: r.get("process_cpu_seconds") and r["process_cpu_seconds"] / r["iters"]  # noqa: E731
+        mem = lambda r: r.get("peak_rss_mb")  # noqa: E731
+        rows.append(f"| {name} | {iters} | {ours[0]['flags']['lr']:g} | {mean(ours):.3f} ({len(ours)}) | "
+                    + ", ".join(f"{lr:g}: {mean(v):.3f} ({len(v)})" for lr, v in by_lr.items())
+                    + f" | {mean(by_lr[best]):.3f} at {best:g} | **{mean(ours) - mean(by_lr[best]):+.3f}** | "
+                    f"{mean(ours, cpu):.3f} / {mean(by_lr[best], cpu):.3f} | {mean(ours, mem):.0f} / "
+                    f"{mean(by_lr[best], mem):.0f} |".replace("nan", "-"))
+    return "\n".join(rows)
+
+
 
 
 def text_id(path):
@@ -274,11 +354,12 @@ def plot(path, png, only=None):
     print(f"wrote {png}")
 
 
-def changed_flags(flags: dict) -> list:
-    """(name, value) of the train_char.py flags in `flags` that differ from its defaults and shape
-    the curve (not NOT_RECIPE); a flag missing from `flags` counts as changed (value None)."""
+def changed_flags(flags: dict, defaults: dict | None = None) -> list:
+    """(name, value) of the train_char.py flags in `flags` that differ from its defaults (or from
+    `defaults`) and shape the curve (not NOT_RECIPE); a flag missing from `flags` counts as changed
+    (value None)."""
     import train_char
-    defaults = vars(train_char.build_parser().parse_args([]))
+    defaults = defaults or vars(train_char.build_parser().parse_args([]))
     return [(k, flags.get(k)) for k in sorted(defaults) if k not in NOT_RECIPE and flags.get(k) != defaults[k]]
 
 
@@ -318,6 +399,11 @@ def main(argv=None):
                    help="record the curve of a `scripts/train_char.py` run from DIR/metrics.jsonl (and "
                         "DIR/latest.json's flags) as variant 'default ...' (with the flags that differ from "
                         "train_char.py's defaults) instead of training")
+    p.add_argument("--sizes", choices=sorted(SIZES), default=None,
+                   help="train issue 34's grid for one size: minirnn's defaults and PyTorch at each lr of "
+                        f"{TORCH_LRS}, its iterations and --eval-every from SIZES (replaces --variants)")
+    p.add_argument("--table", nargs="+", default=None, metavar="JSON",
+                   help="only print the size table (Markdown) from these run lists, for --text")
     p.add_argument("--plot", action="store_true", help="only draw --out to a PNG beside it")
     p.add_argument("--plot-only", nargs="*", default=None, help="with --plot: the variants to draw")
     common.add_output_args(p)
@@ -329,6 +415,14 @@ def main(argv=None):
     text = args.text or default_corpus()
     if args.from_metrics:
         return record_script_run(args, text)
+    if args.table:
+        return print(sizes_table(args.table, text, args.seeds))
+    if args.sizes:                                                       # the grid of each size
+        name = args.sizes
+        flags, keys, args.iters = SIZES[name]
+        args.eval_every = args.iters // 2 if args.iters <= 1000 else 500
+        args.variants = [f"default {flags}".strip()] + [f"torch,{keys},lr={lr:g}".replace(",,", ",")
+                                                        for lr in TORCH_LRS]
     cfgs = {spec: parse_spec(spec) for spec in args.variants}          # every spec checked before training
     if any(cfg["kind"] == "torch" for cfg in cfgs.values()) and common.reference("torch") is None:
         cfgs = {spec: cfg for spec, cfg in cfgs.items() if cfg["kind"] != "torch"}

@@ -147,19 +147,8 @@ class RNNLM:
             x = ids                                                               # (N, T) (1) as ids
         else:
             x = fast.forward_only(embed_layer, W_embed)(ids, W_embed)[0]          # (N, T, E) (1)
-        state = state if state is not None else [None] * self.L
-        new_state = []
-        for l, (Wx, Wh, b) in enumerate(self.layer_params()):                    # (2), layer by layer
-            s = state[l] or (None, None)
-            run = fast.forward_only(stack.CELLS[self.cell], x, Wx)
-            if self.cell == "lstm":
-                h, cT = run(x, s[0], s[1], Wx, Wh, b)                             # (N, T, H), (N, H)
-                new_state.append((h[:, -1], cT))
-            else:
-                h, = run(x, s[0], Wx, Wh, b)                                      # (N, T, H)
-                new_state.append((h[:, -1],))
-            x = h
-        return x, new_state
+        W_out = self.params["out.W"]
+        return fast.forward_only(stack, x, W_out)(x, state, self.layer_params(), self.cell)  # (2)
 
     def predict(self, ids, state=None):
         """Returns (logits (N, T, V), new_state): ``forward``'s at evaluation time, without caches."""

@@ -37,19 +37,28 @@ from minirnn.textio import check_text_file, default_corpus
 from minirnn.trainer import Trainer
 
 
-# --lr when not given, by --model, each held and decayed over the last 30% of the run. LSTM: the
-# fastest of the curves in docs/recipe.md's study (3e-3 learned slower; 1e-2 stalled at the
-# unigram level). RNN and GRU: measured the same way, docs/recipe_cells.md.
+# --lr when not given: by --model at H <= 256, each held and decayed over the last 30% of the run.
+# LSTM: the fastest of the curves in docs/recipe.md's study (3e-3 learned slower; 1e-2 stalled at the
+# unigram level). RNN and GRU: measured the same way, docs/recipe_cells.md. Above H = 256 the rate
+# falls as 1/H (LR_WIDTH / --hidden): Adam moves each weight by about lr per step, so a unit's input
+# moves by about lr x H, and at 6e-3 an LSTM of H = 512 stalled at the unigram level where one of
+# H = 256 learned (docs/recipe.md, "One rate per size").
 DEFAULT_LR = {"lstm": 6e-3, "rnn": 2e-3, "gru": 6e-3}
+LR_WIDTH = 256
+
+
+def default_lr(model: str, hidden: int) -> float:
+    """--lr when it is not given: DEFAULT_LR[model], times LR_WIDTH / hidden above hidden = LR_WIDTH."""
+    return DEFAULT_LR[model] * min(1.0, LR_WIDTH / max(hidden, 1))  # (--hidden < 1 is refused later)
 
 
 class Parser(argparse.ArgumentParser):
-    """Fills --lr from DEFAULT_LR[--model] when it is not given (after parsing, so in any order)."""
+    """Fills --lr from default_lr(--model, --hidden) when it is not given (after parsing, so in any order)."""
 
     def parse_known_args(self, args=None, namespace=None):
         ns, rest = super().parse_known_args(args, namespace)
         if getattr(ns, "lr", 0) is None:
-            ns.lr = DEFAULT_LR[ns.model]
+            ns.lr = default_lr(ns.model, ns.hidden)
         return ns, rest
 
 
@@ -60,7 +69,8 @@ def build_parser():
                     eval_every=250, checkpoint_dir="checkpoints/char")
     for a in p._actions:                                       # say which default --lr takes
         if a.dest == "lr":
-            a.help += " (default: by --model, " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")"
+            a.help += (" (default: by --model, " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+                       + f", times {LR_WIDTH}/--hidden when --hidden is above {LR_WIDTH})")
     p.add_argument("--sample-length", type=int, default=300, help="characters in each printed sample")
     p.add_argument("--sample-temperature", type=float, default=0.8, help="temperature of printed samples")
     add_cell_file_flags(p)                                     # --rnn-file, --lstm-file, --gru-file

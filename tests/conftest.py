@@ -84,3 +84,17 @@ def tiny_text(tmp_path):
     p = tmp_path / "tiny.txt"
     p.write_text(TINY, encoding="utf-8")
     return str(p)
+
+
+# ---- tests marked slow (minutes each) run only when asked: `python -m pytest --run-slow` or `-m slow`
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (minutes each)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (or -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -90,6 +90,55 @@ def test_rnn_engine_equals_book(dtype, N, T, D, H, ids, with_state, need_dx):
     assert_same(results[1], results[0], TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+def test_lstm_engine_equals_book_across_tiles(dtype, ids):
+    """The step kernels cut each step into tiles of 4 streams x UNITS units (TILE for backward's
+    product): with N = 6 and H = TILE + 5, streams and units that fill no whole tile give the
+    book's numbers too, forward, backward and the forward-only path."""
+    args = rand_problem(6, 3, 5, kernels.TILE + 5, dtype, seed=9, ids=ids)
+    assert_same(run_lstm(fast_lstm, *args), run_lstm(lstm, *args), TOL[dtype])
+    for got, ref in zip(fast_lstm.infer(*args[:6]), lstm.forward(*args[:6])[:2]):
+        assert rel_error(got, ref) < TOL[dtype]
+
+
+@pytest.mark.parametrize("N,H", [(1, 3), (4, 16), (5, 37), (9, 20)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_step_kernels_are_the_product_then_the_serial_kernel(N, H, dtype):
+    """lstm_step is h_{t-1} Wh (a GEMM) followed by lstm_forward_step, lstm_backward_step_h is
+    lstm_backward_step followed by da_t Wh^T, and matmul_panels is a matrix product: the same
+    numbers, from weights in panels (whose layout is checked too), for N and H that do and do not
+    fill whole tiles."""
+    rng = np.random.default_rng(N * 10 + H)
+    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    Wh, h_prev, c_prev, b, xw, rows = 0.5 * r(H, 4 * H), r(N, H), r(N, H), r(4 * H), r(7, 4 * H), rng.integers(0, 7, N)
+    Wp, WTp = kernels.gate_panels(np.empty((0, 4 * H), dtype), Wh), kernels.panels(Wh.T)
+    U, K = kernels.UNITS, kernels.TILE
+    for p in range(Wp.shape[0]):                            # panel p: units p*U.., gates i, f, g, o
+        for g in range(4):
+            m = min(U, H - p * U)
+            assert np.array_equal(Wp[p, :, g * U:g * U + m], Wh[:, g * H + p * U:g * H + p * U + m])
+    assert np.array_equal(WTp.transpose(1, 0, 2).reshape(4 * H, -1)[:, :H], Wh.T)  # Wh^T's columns in panels of K
+    assert WTp.shape[2] == K
+    z = lambda *s: np.zeros(s, dtype)  # noqa: E731
+    got, ref = (z(N, 4 * H), z(N, H), z(N, H)), (z(N, 4 * H), z(N, H), z(N, H))
+    kernels.lstm_step(h_prev, Wp, xw, rows, b, c_prev, *got)
+    kernels.lstm_forward_step(h_prev @ Wh, xw, rows, b, c_prev, *ref)
+    for a, e in zip(got, ref):
+        assert rel_error(a, e) < TOL[dtype]
+    gates = (1 / (1 + np.exp(-r(N, 4 * H)))).astype(dtype)
+    dh_t, dh_next, dc_next = r(N, H), r(N, H), r(N, H)
+    da, dc, dh_prev = z(N, 4 * H), dc_next.copy(), z(N, H)
+    kernels.lstm_backward_step_h(dh_t, dh_next, dc, gates, c_prev, h_prev, WTp, da, dh_prev)
+    da_ref, dc_ref = z(N, 4 * H), dc_next.copy()
+    kernels.lstm_backward_step(dh_t, dh_next, dc_ref, gates, c_prev, h_prev, da_ref)
+    for a, e in ((da, da_ref), (dc, dc_ref), (dh_prev, da_ref @ Wh.T)):
+        assert rel_error(a, e) < TOL[dtype]
+    out = np.full((N, 4 * H + 1), 7.0, dtype)                # matmul_panels writes its C columns only
+    kernels.matmul_panels(da_ref, kernels.panels(Wh.T), out[:, :H])
+    assert rel_error(out[:, :H], da_ref @ Wh.T) < TOL[dtype] and (out[:, H:] == 7).all()
+
+
 def test_engine_leaves_inputs_alone():
     """N = 1 makes h0.T contiguous: the engine must copy it, not write through it."""
     args = rand_problem(1, 3, 2, 4, np.float64, seed=7)

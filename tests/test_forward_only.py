@@ -15,7 +15,7 @@ import pytest
 
 from minirnn import fast
 from minirnn.fast import linear as fast_linear
-from minirnn.layers import embedding, gru, linear, lstm, rnn, softmax_ce
+from minirnn.layers import embedding, gru, linear, lstm, rnn, softmax_ce, stack
 from minirnn.model import RNNLM
 from minirnn.optim import Adam
 from minirnn.trainer import Trainer
@@ -177,17 +177,43 @@ def test_validation_loss_unchanged(tmp_path, dtype):
     assert trainer.evaluate() == float(total) / len(val)
 
 
-def test_one_step_makes_no_transposed_copy_of_wh(monkeypatch):
-    """Sampling feeds one id at a time (T = 1): the LSTM runs h_{t-1} Wh as it stands, with no
-    Wh^T copy or transposes (over several steps it runs transposed); both give the book's numbers."""
-    from minirnn.fast import _array_kernels, lstm as fast_lstm
+def test_one_step_makes_no_panels_of_wh(monkeypatch):
+    """Sampling feeds one id at a time (T = 1): the LSTM runs h_{t-1} Wh as it stands (a BLAS call),
+    with no copy of Wh in panels (over several steps the step kernels read Wh from panels, made
+    once per call); both give the book's numbers."""
+    from minirnn.fast import _rnn_kernels, lstm as fast_lstm
     calls = []
-    original = _array_kernels.transpose_into
-    monkeypatch.setattr(_array_kernels, "transpose_into", lambda *a: calls.append(1) or original(*a))
-    for T, transposes in ((1, 0), (3, 1 + 3)):
+    original = _rnn_kernels.gate_panels
+    monkeypatch.setattr(_rnn_kernels, "gate_panels", lambda *a: calls.append(1) or original(*a))
+    for T, copies in ((1, 0), (3, 1)):
         x, state, params = problem("lstm", 2, T, 4, 5, np.float64, T, True, True)
         calls.clear()
         got = fast_lstm.infer(x, *state, *params)
-        assert len(calls) == transposes
+        assert len(calls) == copies
         for g, r in zip(got, lstm.forward(x, *state, *params)[:-1]):
             close(g, r, TOL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("ids", [False, True], ids=["dense", "ids"])
+def test_lstm_wavefront_equals_the_layers_one_by_one(dtype, ids):
+    """The engine runs an LSTM stack at evaluation time as a wavefront (fast/stack.py's
+    lstm_wavefront: layer l's step t beside layer l+1's step t-1, the input product inside the
+    step's tiles): the top layer's h and every layer's final state are those of the training
+    forward, layer by layer, bit for bit; over streams and units that fill no whole tile (N = 6,
+    H = 37), from a given state."""
+    from minirnn.fast import stack as fast_stack
+    rng = np.random.default_rng(5)
+    N, T, D, H, L = 6, 5, 7, 37, 3
+    params = [tuple(a.astype(dtype) for a in (0.4 * rng.standard_normal((D if l == 0 else H, 4 * H)),
+                                               0.4 * rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)))
+              for l in range(L)]
+    x = rng.integers(0, D, (N, T)) if ids else rng.standard_normal((N, T, D)).astype(dtype)
+    state = [tuple(rng.standard_normal((N, H)).astype(dtype) for _ in range(2)) for _ in range(L)]
+    h, new_state = fast_stack.infer(x, state, params)
+    h_ref, state_ref, _ = fast_stack.forward(x, state, params)
+    assert np.array_equal(h, h_ref)
+    for a, b in zip(sum(map(tuple, new_state), ()), sum(map(tuple, state_ref), ())):
+        assert np.array_equal(a, b)
+    if dtype == np.float64:                                          # and the book's numbers
+        close(h, stack.forward(x, state, params)[0], TOL[dtype])

@@ -108,7 +108,8 @@ def pick(book, *arrays):
 def forward_only(book, *arrays):
     """A function that runs ``book``'s forward at evaluation time, without its backward cache:
     called with forward's arguments, it returns forward's results less the cache, as a tuple
-    ((h, cT) for the LSTM, (h,) for the RNN and GRU, (y,) for the linear layer). The engine twin's
+    ((h, cT) for the LSTM, (h,) for the RNN and GRU, (h, new_state) for the stack, (y,) for the
+    linear layer). The engine twin's
     ``infer`` where ``runs`` (it writes no cache: same numbers, less memory traffic), otherwise
     the book's own forward with the cache dropped."""
     twin = TWINS.get(book)

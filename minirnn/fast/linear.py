@@ -16,6 +16,7 @@ are in cache, and no (N, T, M) logits, shifted logits or probabilities are writt
 import numpy as np
 
 from ..layers import linear as book
+from . import _rnn_kernels
 
 init_params = book.init_params
 
@@ -25,11 +26,22 @@ def _time_major(x):
     return x.ndim == 3 and not x.flags.c_contiguous and x.transpose(1, 0, 2).flags.c_contiguous
 
 
+def _rows(x, dtype):
+    """An (N, T, K) view of time-major memory as its (T*N, K) rows, in memory order."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype).reshape(-1, x.shape[2])
+
+
 def forward(x, W, b):
     """Returns (y, cache) with y = x W + b, y (N, T, M) C-contiguous."""
     if not _time_major(x):
         return book.forward(x, W, b)
-    y_tm, _ = book.forward(x.transpose(1, 0, 2), W, b)      # (T, N, M) rows in x's memory order
+    N, T, D = x.shape
+    M = W.shape[1]
+    dtype = np.result_type(x.dtype, W.dtype)
+    y_tm = np.empty((T, N, M), dtype=dtype)                  # (T, N, M) rows in x's memory order
+    _rnn_kernels.matmul_panels(_rows(x, dtype), _rnn_kernels.panels(np.asarray(W, dtype=dtype)),
+                               y_tm.reshape(T * N, M))       # (1) x W ...
+    y_tm += b                                                # ... + b
     return np.ascontiguousarray(y_tm.transpose(1, 0, 2)), (x, W)  # (N, T, M)
 
 
@@ -38,8 +50,16 @@ def backward(dy, cache):
     x, W = cache
     if not _time_major(x):
         return book.backward(dy, cache)
-    dy_tm = np.ascontiguousarray(dy.transpose(1, 0, 2))      # (T, N, M)
-    dx_tm, dW, db = book.backward(dy_tm, (x.transpose(1, 0, 2), W))  # (T, N, D), (D, M), (M,)
+    N, T, D = x.shape
+    M = W.shape[1]
+    dtype = np.result_type(x.dtype, W.dtype, dy.dtype)
+    dy2 = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dtype).reshape(T * N, M)  # (T*N, M)
+    # backprop through (1) y = x W + b
+    dx_tm = np.empty((T, N, D), dtype=dtype)                 # (T, N, D) dy W^T
+    _rnn_kernels.matmul_panels(dy2, _rnn_kernels.panels(np.asarray(W, dtype=dtype).T), dx_tm.reshape(T * N, D))
+    dW = np.empty((D, M), dtype=dtype)                       # (D, M) x^T dy
+    _rnn_kernels.matmul_tn(_rows(x, dtype), dy2, dW)
+    db = dy2.sum(axis=0)                                     # (M,)
     return dx_tm.transpose(1, 0, 2), dW, db                  # (N, T, D) view
 
 
@@ -66,10 +86,12 @@ def nll(x, W, b, y):
     R = rows.shape[0]
     out = np.empty(R, dtype=np.result_type(x.dtype, W.dtype))  # (R,) nats per row
     z = np.empty((min(ROWS, R), M), dtype=out.dtype)         # (ROWS, M) one block's logits, reused
+    Wp = _rnn_kernels.panels(np.asarray(W, dtype=out.dtype))  # W in panels for matmul_panels
+    rows = np.ascontiguousarray(rows, dtype=out.dtype)
     for r0 in range(0, R, ROWS):
         k = min(ROWS, R - r0)
         zk = z[:k]                                           # (k, M)
-        np.matmul(rows[r0:r0 + k], W, out=zk)                # (k, M) (1) of linear.py, x W ...
+        _rnn_kernels.matmul_panels(rows[r0:r0 + k], Wp, zk)  # (k, M) (1) of linear.py, x W ...
         zk += b                                              # ... + b
         zk -= zk.max(axis=1, keepdims=True)                  # (k, M) s = z - max z: every exp(s) <= 1
         s_y = zk[np.arange(k), targets[r0:r0 + k]]           # (k,) s at the target

@@ -47,28 +47,23 @@ def _work(name, shape, dtype):
     return a
 
 
-def _recurrent_gemm(Wh, T, N, dtype):
-    """A function h_{t-1} (N, H) -> h_{t-1} Wh (N, 4H), for the time loop of one call (its result
-    is a scratch block, overwritten by the next call). Over several steps it runs transposed,
-    Wh^T h_{t-1}^T: OpenBLAS runs (4H x H) @ (H x N) faster than (N x H) @ (H x 4H) for small N,
-    and transposing the (4H, N) result back to (N, 4H) rows (a Numba strip copy, faster than
-    NumPy's strided copy) costs a fraction of what that saves; Wh^T is made once per call. A single
-    step (T = 1: sampling and beam search feed one id at a time) runs h_{t-1} Wh as it stands,
-    since copying Wh^T would cost more than the step."""
-    H, G = Wh.shape
+def _run_steps(hbuf, Wh, table, rows, b, c0, gates, c):
+    """(1)-(5) for t = 0 .. T-1 (T = len(rows)): h_{t-1} from hbuf[t], h_t into hbuf[t + 1], the
+    gates into gates[t % len(gates)], c_t into c[t % len(c)] (c_{-1} = c0). Over several steps:
+    one Numba call for the whole loop (_rnn_kernels.lstm_forward_loop), each step one parallel
+    loop over tiles that computes h_{t-1} Wh from Wh in panels (made here, once per call) and the
+    gate math on it. A single step (T = 1: sampling and beam search feed one id at a time) runs
+    h_{t-1} Wh as a BLAS call and then the serial kernel: making the panels would cost more than
+    the step."""
+    N, H = c0.shape
+    dtype = c0.dtype
     Wh = np.ascontiguousarray(Wh, dtype=dtype)               # (H, 4H)
-    ah = _work("ah", (N, G), dtype)                          # (N, 4H) work: h_{t-1} Wh
-    if T == 1:
-        return lambda h_prev: np.matmul(h_prev, Wh, out=ah)
-    WhT = _work("WhT", (G, H), dtype)                        # (4H, H) Wh^T, one copy per call
-    _array_kernels.transpose_into(Wh, WhT)
-    ahT = _work("ahT", (G, N), dtype)                        # (4H, N) work: (h_{t-1} Wh)^T
-
-    def gemm(h_prev):
-        np.matmul(WhT, h_prev.T, out=ahT)                    # (4H, N)
-        _array_kernels.transpose_into(ahT, ah)               # (N, 4H)
-        return ah
-    return gemm
+    if len(rows) == 1:
+        ah = np.matmul(hbuf[0], Wh, out=_work("ah", (N, 4 * H), dtype))  # (N, 4H) (1) h_{t-1} Wh
+        kernels.lstm_forward_step(ah, table, rows[0], b, c0, gates[0], c[0], hbuf[1])  # (1)-(5)
+    else:
+        Wp = kernels.gate_panels(np.empty((0, 4 * H), dtype=dtype), Wh)  # (P, H, 64) Wh in panels
+        kernels.lstm_forward_loop(hbuf, Wp, table, rows, b, c0, gates, c)
 
 
 def _time_major(a, dtype):
@@ -77,14 +72,16 @@ def _time_major(a, dtype):
 
 
 def _h_prev(h_tm, h0):
-    """(T, N, H) h_{t-1} for t = 0 .. T-1, i.e. h0 followed by h_tm[:-1]. Free when h_tm and h0 are
-    views of ``forward``'s buffer (h0 in slot 0, h_t in slot t + 1); a copy otherwise."""
+    """(T, N, H) h_{t-1} for t = 0 .. T-1, i.e. h0 followed by h_tm[:-1]. Free when h0 and h_tm are
+    consecutive slots of one buffer (``forward``'s (T+1, N, H), or a stack's (L, T+1, N, H), where
+    h0 is in slot 0 and h_t in slot t + 1); a copy otherwise."""
     buf = h_tm.base
     if (buf is not None and h0.base is buf and buf.flags.c_contiguous and buf.dtype == h_tm.dtype
-            and buf.shape == (h_tm.shape[0] + 1,) + h_tm.shape[1:]
-            and h0.ctypes.data == buf.ctypes.data
-            and h_tm.ctypes.data == buf.ctypes.data + h0.nbytes):
-        return buf[:-1]
+            and h0.flags.c_contiguous and h_tm.flags.c_contiguous
+            and h_tm.ctypes.data == h0.ctypes.data + h0.nbytes
+            and (h0.ctypes.data - buf.ctypes.data) % h0.nbytes == 0):
+        i = (h0.ctypes.data - buf.ctypes.data) // h0.nbytes   # h0's slot
+        return buf.reshape((-1,) + h0.shape)[i:i + h_tm.shape[0]]
     return np.concatenate([h0[None], h_tm[:-1]], dtype=h_tm.dtype)
 
 
@@ -100,7 +97,8 @@ def _input_rows(x, Wx, dtype):
         rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D), checked
     else:                                                    # dense: x_t Wx = row t*N + n of x Wx
         table = _work("xa", (T * N, G), dtype)               # (T*N, 4H)
-        np.matmul(_time_major(x, dtype).reshape(T * N, D), Wx, out=table)
+        kernels.matmul_panels(_time_major(x, dtype).reshape(T * N, D),
+                              kernels.panels(np.asarray(Wx, dtype=dtype)), table)
         rows = np.arange(T * N).reshape(T, N)                # (T, N)
     return table, rows
 
@@ -124,15 +122,8 @@ def forward(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H)
     hbuf[0] = h0
     h0, h = hbuf[0], hbuf[1:]                                # (N, H), (T, N, H) views
-    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
-    h_prev, c_prev = h0, c0
-    for t in range(T):
-        # (1) h_{t-1} Wh, transposed over several steps (see _recurrent_gemm and bench_rnn.py's
-        # GEMM line for both shapes)
-        ah = recurrent(h_prev)                               # (N, 4H)
-        # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t]
-        kernels.lstm_forward_step(ah, table, rows[t], b, c_prev, gates[t], c[t], h[t])
-        h_prev, c_prev = h[t], c[t]                          # (N, H) each
+    # (1) a_t = (x_t Wx + b) + h_{t-1} Wh, then (2)-(5): gates[t], c[t], h[t] for every t
+    _run_steps(hbuf, Wh, table, rows, b, c0, gates, c)
     # the cache holds the reference's arrays, as (N, T, .) views of the time-major blocks
     gates_b, c_b, h_b = (a.transpose(1, 0, 2) for a in (gates, c, h))  # (N, T, 4H), (N, T, H) x2
     cache = (x, h0, c0, Wx, Wh, gates_b, c_b, h_b)
@@ -152,14 +143,10 @@ def infer(x, h0, c0, Wx, Wh, b):
     hbuf = np.empty((T + 1, N, H), dtype=dtype)              # (T+1, N, H) slot 0: h0, t+1: h_t
     hbuf[0] = 0 if h0 is None else h0
     h = hbuf[1:]                                             # (T, N, H) view
-    gates = _work("gates1", (N, 4 * H), dtype)               # (N, 4H) step t's gates, overwritten
-    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_{t-1} and c_t take turns
-    cbuf[1] = 0 if c0 is None else c0                        # c_{-1} in slot 1, c_0 goes to slot 0
-    recurrent = _recurrent_gemm(Wh, T, N, dtype)             # h_{t-1} -> h_{t-1} Wh
-    for t in range(T):
-        ah = recurrent(hbuf[t])                              # (N, 4H) (1) as in forward
-        # (1)-(5): c_t into slot t % 2, reading c_{t-1} from the other slot
-        kernels.lstm_forward_step(ah, table, rows[t], b, cbuf[(t + 1) % 2], gates, cbuf[t % 2], h[t])
+    gates = _work("gates1", (1, N, 4 * H), dtype)            # (1, N, 4H) step t's gates, overwritten
+    cbuf = np.empty((2, N, H), dtype=dtype)                  # (2, N, H) c_t in slot t % 2, taking turns
+    c0 = np.zeros((N, H), dtype=dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)  # (N, H)
+    _run_steps(hbuf, Wh, table, rows, b, c0, gates, cbuf)    # (1)-(5) as in forward
     return h.transpose(1, 0, 2), cbuf[(T - 1) % 2]          # (N, T, H) view, (N, H) c_{T-1}
 
 
@@ -177,26 +164,26 @@ def backward(dh, cache, dcT=None, need_dx=True):
     dh_next = np.zeros((N, H), dtype=dtype)                  # (N, H) dL/dh_t from step t+1
     dc_next = (np.zeros((N, H), dtype=dtype) if dcT is None  # (N, H) dL/dc_t from step t+1
                else np.array(dcT, dtype=dtype, order="C"))   # (a copy: the kernel updates it in place)
-    dhT_next = _work("dhT", (H, N), dtype)                   # (H, N) work: (da_t Wh^T)^T
+    # Wh^T in panels, for the product da_t Wh^T into h_{t-1} (once per call)
+    WTp = kernels.panels(np.asarray(Wh, dtype=dtype).T)      # (P, 4H, 64)
     if x.ndim == 2:                                          # ids: dWx gathers da_t rows as they come
-        rows = _array_kernels.row_indices(x.T, D)                   # (T, N) in [0, D)
+        rows = _array_kernels.row_indices(x.T, D)            # (T, N) in [0, D)
         dWx = np.zeros((D, 4 * H), dtype=dtype)              # (D, 4H)
-    for t in reversed(range(T)):
-        c_prev = c_tm[t - 1] if t > 0 else c0                # (N, H)
-        # backprop through (5), (4), (2), (3): da[t], and dc_next becomes dL/dc_{t-1}
-        kernels.lstm_backward_step(dh_tm[t], dh_next, dc_next, g_tm[t], c_tm[t], c_prev, da[t])
-        if x.ndim == 2:                                      # (1) with ids: dWx[ids_t] += da_t
-            _array_kernels.scatter_add_rows(dWx, rows[t], da[t])
-        # backprop through (1) into h_{t-1}: a_t = ... + h_{t-1} Wh. As in forward, computed
-        # transposed, Wh da_t^T, which OpenBLAS runs faster for small N
-        np.matmul(Wh, da[t].T, out=dhT_next)                 # (H, N)
-        _array_kernels.transpose_into(dhT_next, dh_next)     # (N, H) da_t Wh^T
+    else:
+        rows, dWx = np.empty((0, N), dtype=np.int64), np.empty((0, 4 * H), dtype=dtype)
+    # for t = T-1 .. 0: backprop through (5), (4), (2), (3) into da[t] (dc_next becoming dL/dc_{t-1}),
+    # then through (1) into h_{t-1}: dL/dh_{t-1} = da_t Wh^T; with ids, dWx[ids_t] += da_t
+    dh_next = kernels.lstm_backward_loop(dh_tm, g_tm, c_tm, c0, WTp, da, dh_next, dc_next,
+                                         np.empty((N, H), dtype=dtype), rows, dWx)
     dh0, dc0 = dh_next, dc_next                              # (N, H) each
     # backprop through (1) into the parameters and x, all steps at once (rows in time-major order)
     da2 = da.reshape(T * N, 4 * H)                           # (T*N, 4H)
+    da_panels = kernels.panels(da2)                           # da in panels, for both sums below
     if x.ndim != 2:
-        dWx = _time_major(x, dtype).reshape(T * N, D).T @ da2  # (D, 4H)
-    dWh = _h_prev(h_tm, h0).reshape(T * N, H).T @ da2       # (H, 4H) sum_t h_{t-1}^T da_t
+        dWx = np.empty((D, 4 * H), dtype=dtype)              # (D, 4H) sum_t x_t^T da_t
+        kernels.matmul_tn(_time_major(x, dtype).reshape(T * N, D), da2, dWx, da_panels)
+    dWh = np.empty((H, 4 * H), dtype=dtype)                  # (H, 4H) sum_t h_{t-1}^T da_t
+    kernels.matmul_tn(_h_prev(h_tm, h0).reshape(T * N, H), da2, dWh, da_panels)
     if x.ndim == 2:
         # every row of da2 was added to exactly one row of dWx, so summing dWx's D rows gives
         # db = sum of da2's T*N rows (the same numbers, added in another order)
@@ -205,5 +192,7 @@ def backward(dh, cache, dcT=None, need_dx=True):
         db = da2.sum(axis=0)                                 # (4H,)
     if x.ndim == 2 or not need_dx:
         return None, dh0, dc0, dWx, dWh, db
-    dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)    # (N, T, D) view of time-major rows
+    dx = np.empty((T, N, D), dtype=dtype)                    # (T, N, D) da_t Wx^T
+    kernels.matmul_panels(da2, kernels.panels(np.asarray(Wx, dtype=dtype).T), dx.reshape(T * N, D))
+    dx = dx.transpose(1, 0, 2)                               # (N, T, D) view of time-major rows
     return dx, dh0, dc0, dWx, dWh, db
