@@ -9,7 +9,7 @@ against. The engine's lstm.py and embedding.py call them; ``row_indices`` checks
 Both exist because NumPy's versions are slow here: np.add.at runs an unbuffered loop element by element
 instead of adding whole rows, and a plain transposed copy writes one number per
 destination row per source row, striding across memory. How much faster each kernel is:
-benchmarks/README.md, Engine.
+docs/studies.md, Engine.
 """
 import numpy as np
 from numba import njit
@@ -68,7 +68,7 @@ def transpose_into(src, dst):
 
     Strips of 16 source rows for tall or square matrices (the LSTM's per-step (4H, N) results), of 8
     for wide ones (Wh, (H, 4H)): each strip width measured faster on those shapes than the other
-    (benchmarks/README.md, Engine).
+    (docs/studies.md, Engine).
     """
     R, C = src.shape
     if C > R:

@@ -14,7 +14,7 @@ output an array distinct from every input (the backward kernel's dc_next: the ve
 read from), and
 ``error_model="numpy"`` (no ZeroDivisionError branch) LLVM vectorizes the loops to the CPU's SIMD
 width. Two different views of overlapping memory fail LLVM's runtime overlap check and run its
-scalar loop instead, many times slower (benchmarks/README.md, Engine).
+scalar loop instead, many times slower (docs/studies.md, Engine).
 
 Equations of step t (minirnn/layers/lstm.py's numbering), σ the logistic sigmoid:
     (1) a = (x_t Wx + b) + h_{t-1} Wh               (x_t Wx a row of the caller's table or GEMM,
@@ -31,12 +31,12 @@ float tanh (the one TensorFlow and XLA use), x P(x^2) / Q(x^2) on x clamped to [
 3.5e-7 of the true tanh (a few float32 ulp; measured on a 2e6-point grid over [-12, 12]).
 It is there for speed: per number it costs a fraction of libm's tanhf and of NumPy's SIMD tanh,
 and with it a step's kernel takes a small part of the time of the step's recurrent GEMM (timings:
-benchmarks/README.md, Engine).
+docs/studies.md, Engine).
 
 The kernels are serial on purpose: ``parallel=True`` (prange over N) made a training step several
 times slower, its worker threads fighting OpenBLAS's, which spin between the per-step GEMMs; it
 stayed slower with Numba's workqueue layer and with OpenMP told not to spin
-(OMP_WAIT_POLICY=passive). Measurements: benchmarks/README.md, Engine.
+(OMP_WAIT_POLICY=passive). Measurements: docs/studies.md, Engine.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ from ._array_kernels import scatter_add_rows, transpose_into
 #   nogil                  the kernels release the GIL, as NumPy's GEMMs do;
 #   fastmath={"contract"}  a multiply followed by an add may run as one fused multiply-add (FMA),
 #                          rounded once instead of twice: the tanh polynomials and the gate updates
-#                          are chains of them, and the kernels ran 8-23% faster (benchmarks/README.md,
+#                          are chains of them, and the kernels ran 8-23% faster (docs/studies.md,
 #                          Engine). Nothing else of fastmath: no reassociation, NaN and inf kept, so
 #                          each result is the book's expression with fewer roundings, not another one.
 KERNEL = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})

@@ -1,6 +1,6 @@
 """The embedding of minirnn/layers/embedding.py with its backward's scatter-add as a Numba loop
 (_array_kernels.scatter_add_rows, which adds whole rows where np.add.at goes element by element;
-see benchmarks/README.md, Engine), and without a copy
+see docs/studies.md, Engine), and without a copy
 for a gradient in time-major order (an (N, T, D) view of (T, N, D) memory, as the engine's LSTM
 returns dx): its rows are scattered in memory order, with the ids in the same order. Forward is the
 book's own. Same cache, same results (the same additions; in time-major order for such a view).

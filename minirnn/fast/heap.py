@@ -6,7 +6,7 @@ than its trim threshold is free there, so with arrays of a few MB the next step 
 in again, each one zeroed by the kernel. That threshold is twice the largest mmap-ed block freed
 so far, so how often it happens depends on the sizes; small models suffer most, since the page
 faults are a larger share of a short step. The step times and page-fault counts with and without
-``keep_freed_heap()`` are in benchmarks/README.md, Engine.
+``keep_freed_heap()`` are in docs/studies.md, Engine.
 
 ``keep_freed_heap`` puts malloc where its own heuristic ends once it has freed a 32 MiB block:
 blocks up to 32 MiB come from the heap (``M_MMAP_THRESHOLD``, glibc's largest dynamic value) and up

@@ -23,7 +23,7 @@ What it does differently from the book, none of which changes the equations:
     made once per call (forward with T = 1, one step of sampling, runs h_{t-1} Wh untransposed);
   - float32 tanh is a rational approximation within a few ulp of libm's (_rnn_kernels.py);
     float64 agrees with the book to rounding.
-What each of these gains, and on which machine: benchmarks/README.md, Engine.
+What each of these gains, and on which machine: docs/studies.md, Engine.
 tests/test_fast_path.py holds it equal to the book.
 """
 import threading
@@ -39,7 +39,7 @@ _WORK = threading.local()
 def _work(name, shape, dtype):
     """A scratch array kept between calls, one per name and thread (contents undefined). Only for
     arrays that never leave the function: a fresh (T, N, 4H) array per step (20 MB at
-    N = T = 50, H = 512, float32) costs its page faults again every time (benchmarks/README.md, Engine)."""
+    N = T = 50, H = 512, float32) costs its page faults again every time (docs/studies.md, Engine)."""
     a = getattr(_WORK, name, None)
     if a is None or a.shape != shape or a.dtype != dtype:
         a = np.empty(shape, dtype=dtype)
