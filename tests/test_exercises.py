@@ -266,6 +266,13 @@ MISTAKES = [
      "dh_prev", mistakes.NO_RESET_FACTOR),
     ("gru_step", ("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"), "db[hn]", mistakes.NO_RESET_FACTOR),
     ("gru", ("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"), "db[hn]", mistakes.NO_RESET_FACTOR),
+    # the loop's direction, and a carried gradient computed but never handed on
+    ("rnn", ("for t in reversed(range(T)):", "for t in range(T):"), "db", mistakes.FORWARD_ORDER),
+    ("lstm", ("for t in reversed(range(T)):", "for t in range(T):"), "db[i]", mistakes.FORWARD_ORDER),
+    ("gru", ("for t in reversed(range(T)):", "for t in range(T):"), "db[r]", mistakes.FORWARD_ORDER),
+    ("rnn", ("dh_next = da_t @ Wh.T", "dh_prev = da_t @ Wh.T"), "dh0", mistakes.NOT_CARRIED),
+    ("lstm", ("dc_next = dc_t * f ", "dc_prev = dc_t * f "), "dc0", mistakes.NOT_CARRIED),
+    ("lstm", ("dh_next = da_t @ Wh.T", "dh_prev = da_t @ Wh.T"), "dh0", mistakes.NOT_CARRIED),
 ]
 
 

@@ -30,6 +30,8 @@ NO_CARRIED_DC = "carried cell gradient left out"
 NO_CARRIED_DH = "carried hidden gradient left out"
 NO_DIRECT_PATH = "direct path left out"
 NO_RESET_FACTOR = "reset factor left out"
+FORWARD_ORDER = "backward loop in forward order"
+NOT_CARRIED = "carried gradient never updated"
 
 
 def _tanh(eq):
@@ -56,6 +58,17 @@ _DC_SEQ = (NO_CARRIED_DC, "this is the gradient without what reaches c_t from st
                           "of c_t, beside what (5) sends it",
            ("(5)", "(4)"))
 
+_ORDER = (FORWARD_ORDER, "this is the gradient of a backward loop that ran t = 0 .. T-1: step t needs what step "
+                         "t+1 sent back (dh_next), so step t+1's backward must run first: for t = T-1 down to 0, "
+                         "reversed(range(T))")
+
+
+def _not_carried(name, state, eq):
+    return (NOT_CARRIED, f"this is the gradient with {name} never updated in the loop: it keeps its value from "
+                         f"before the loop (zeros) at every step. After step t's backward, {name} must hold the "
+                         f"gradient of {state} that step t found through {eq}, for step t-1, and after the loop it "
+                         f"is the gradient of the initial state", (eq,))
+
 
 def _dh_seq(*eqs):
     return (NO_CARRIED_DH, f"this is the gradient without what reaches h_t from step t+1: h_t is used by the layer "
@@ -77,7 +90,10 @@ EDITS = {
     (rnn, "backward"): [(_tanh("(2) h_t = tanh(a_t)"), [("(1 - h[:, t] * h[:, t])", "1")]),
                         (_TRANSPOSE_WH, [("da_t @ Wh.T", "da_t @ Wh")]),
                         (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")]),
-                        (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
+                        (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")]),
+                        (_ORDER, [("for t in reversed(range(T)):", "for t in range(T):")]),
+                        (_not_carried("dh_next", "h_{t-1}", "(1)"),
+                         [("dh_next = da_t @ Wh.T", "dh_prev = da_t @ Wh.T")])],
     (lstm, "step_backward"): [(_tanh("(5) h_t = o_t * tanh(c_t)"), [("(1 - tanh_c * tanh_c)", "1")]),
                               (_tanh("(3) g_t = tanh(a_g)"), [("dg * (1 - g * g)", "dg")]),
                               (_sigmoid("i", "(2)"), [("di * i * (1 - i)", "di")]),
@@ -91,7 +107,12 @@ EDITS = {
                          (_sigmoid("o", "(2)"), [("do * o * (1 - o)", "do")]),
                          (_SUM, [("dWh += ", "dWh = "), ("db += ", "db = "), ("dWx += ", "dWx = ")]),
                          (_DC_SEQ, [("dc_t = dc_next + dh_t", "dc_t = dh_t")]),
-                         (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
+                         (_dh_seq("(1)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")]),
+                         (_ORDER, [("for t in reversed(range(T)):", "for t in range(T):")]),
+                         (_not_carried("dc_next", "c_{t-1}", "(4)"),
+                          [("dc_next = dc_t * f ", "dc_prev = dc_t * f ")]),
+                         (_not_carried("dh_next", "h_{t-1}", "(1)"),
+                          [("dh_next = da_t @ Wh.T", "dh_prev = da_t @ Wh.T")])],
     (gru, "step_backward"): [(_tanh("(6) n_t = tanh(ax_n + r_t * hn_t)"), [("dn * (1 - n * n)", "dn")]),
                              (_sigmoid("z", "(4)"), [("dz * z * (1 - z)", "dz")]),
                              (_sigmoid("r", "(3)"), [("dr * r * (1 - r)", "dr")]),
@@ -108,7 +129,8 @@ EDITS = {
                         (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan"),
                                   ("db[3 * H:] += dah[:, Nn].sum(axis=0)", "db[3 * H:] += (dan * r).sum(axis=0)")]),
                         (_RESET, [("dah[:, Nn] = dan * r", "dah[:, Nn] = dan")]),
-                        (_dh_seq("(7)", "(2)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")])],
+                        (_dh_seq("(7)", "(2)"), [("dh_t = dh[:, t] + dh_next", "dh_t = dh[:, t]")]),
+                        (_ORDER, [("for t in reversed(range(T)):", "for t in range(T):")])],
     (stack, "backward"): [((NO_DROPOUT_MASK, "the gradient went down to the layer below without going back "
                                              "through the dropout between them"),
                            [("dh = dropout_layer.backward(dx, mask) if l > 0 else dx", "dh = dx")])],
