@@ -221,7 +221,7 @@ def size_row(runs, text, size, iters):
     pair = lambda d: [d[0], d[1]] if {0, 1} <= set(d) else []         # noqa: E731
     cpu = lambda r: r.get("process_cpu_seconds") and r["process_cpu_seconds"] / r["iters"]  # noqa: E731
     mem = lambda r: r.get("peak_rss_mb")                                # noqa: E731
-    row = {"lr": want["lr"], "ours": [ours[s]["curve"][-1][1] for s in sorted(ours)], "ours_mean": mean(pair(ours)),
+    row = {"lr": want["lr"], "ours": [ours[s]["curve"][-1][1] for s in (0, 1) if s in ours], "ours_mean": mean(pair(ours)),
            "seed0": {lr: v[0]["curve"][-1][1] for lr, v in sorted(torch.items()) if 0 in v},
            "best": best, "best_mean": best and mean(pair(both[best])),
            "cpu": (mean(pair(ours), cpu), best and mean(pair(both[best]), cpu)),
