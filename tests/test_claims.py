@@ -250,7 +250,7 @@ def test_the_size_table_is_the_runs_it_cites():
     import json
     runs = json.loads(_read("benchmarks/results/recipe_sizes.json"))
     rows = _size_table()
-    assert "H512x3 d0.2" in {r[1] for r in rows if r[0] == "novel"}, "the novel's table has the big model"
+    assert {r[1] for r in rows if r[0] == "novel"} == set(SIZE_FLAGS), "the novel's table has every size"
     for text, size, iters, lr, ours, seed0, best, diff, within, cpu, mb in rows:
         got = size_row(runs, text, size, int(iters))
         where = f"{text} {size}"
