@@ -185,3 +185,87 @@ def test_equation_numbers_in_the_reading_path_exist_in_the_files_named():
             assert cited <= defined, f"{files[0]}: cites {sorted(cited - defined)}"
             checked += 1
     assert checked >= 1
+
+
+# ---- the size table ---------------------------------------------------------------------------------
+# docs/recipe.md's size table states, per text and size, minirnn's final validation loss over seeds 0
+# and 1 and PyTorch's at each learning rate; each number is recomputed here from the runs it cites.
+SIZE_FLAGS = {"H128x2": "--hidden 128", "H256x2": "", "H512x2": "--hidden 512",
+              "H512x3 d0.2": "--hidden 512 --layers 3 --dropout 0.2", "GRU": "--model gru", "RNN": "--model rnn"}
+TEXTS = {"novel": "05c70c5000c268ba", "KJV": "82fa5f3788c6a9a0"}      # sha256[:16] of the text the runs read
+SIZE_KEYS = ("hidden", "layers", "dropout", "model")
+RECIPE_FLAGS = ("model", "hidden", "layers", "embed", "dropout", "batch", "seq", "optimizer", "lr", "bias_lr",
+                "lr_schedule", "warmup", "lr_decay_frac", "lr_floor", "clip", "val_frac", "dtype")
+
+
+def size_row(runs, text, size, iters):
+    """The numbers of one row, from the run records (benchmarks/recipe.py's): minirnn's runs at
+    train_char.py's defaults for the size, PyTorch's at the same size by lr; each {seed: run}."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_char
+    want = vars(train_char.build_parser().parse_args(SIZE_FLAGS[size].split()))
+    ours, torch = {}, {}
+    for r in runs:
+        if r["text"]["sha256"] != TEXTS[text] or r["iters"] != iters or "stopped_at" in r or r.get("val_windows"):
+            continue
+        cfg = r["config"]
+        if cfg["kind"] == "default" and all(r["flags"][k] == want[k] for k in RECIPE_FLAGS if k in r["flags"]):
+            ours[r["seed"]] = r
+        sized = {"hidden": 256, "layers": 2, "dropout": 0.0, "model": "lstm", **cfg}
+        if cfg["kind"] == "torch" and all(sized[k] == want[k] for k in SIZE_KEYS):
+            torch.setdefault(cfg["lr"], {})[r["seed"]] = r
+    mean = lambda rs, key=lambda r: r["curve"][-1][1]: (            # noqa: E731
+        sum(key(r) for r in rs) / len(rs) if rs and all(key(r) is not None for r in rs) else None)
+    both = {lr: v for lr, v in torch.items() if {0, 1} <= set(v)}
+    best = min(both, key=lambda lr: mean([both[lr][0], both[lr][1]])) if both else None
+    pair = lambda d: [d[0], d[1]] if {0, 1} <= set(d) else []         # noqa: E731
+    cpu = lambda r: r.get("process_cpu_seconds") and r["process_cpu_seconds"] / r["iters"]  # noqa: E731
+    mem = lambda r: r.get("peak_rss_mb")                                # noqa: E731
+    row = {"lr": want["lr"], "ours": [ours[s]["curve"][-1][1] for s in (0, 1) if s in ours], "ours_mean": mean(pair(ours)),
+           "seed0": {lr: v[0]["curve"][-1][1] for lr, v in sorted(torch.items()) if 0 in v},
+           "best": best, "best_mean": best and mean(pair(both[best])),
+           "cpu": (mean(pair(ours), cpu), best and mean(pair(both[best]), cpu)),
+           "mb": (mean(pair(ours), mem), best and mean(pair(both[best]), mem)),
+           "seed0_best": min(torch, key=lambda lr: torch[lr][0]["curve"][-1][1]) if torch else None}
+    row["diff"] = row["best_mean"] is not None and row["ours_mean"] is not None and row["ours_mean"] - row["best_mean"]
+    return row
+
+
+def _size_table():
+    text = _read("docs/recipe.md")
+    section = text[text.index("### The size table"):]
+    return [[c.replace("*", "").strip() for c in line.strip().strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in TEXTS]
+
+
+def _num(cell):
+    cell = cell.strip()
+    return None if cell in ("-", "–") else float(cell.replace("−", "-").replace("+", ""))
+
+
+def test_the_size_table_is_the_runs_it_cites():
+    """Each row: | text | size | iterations | minirnn lr | minirnn seed 0, 1 -> mean | PyTorch seed 0 at
+    1e-3 / 2e-3 / 3e-3 / 6e-3 | PyTorch best lr: mean of seeds 0, 1 | minirnn - best | within 0.02 |
+    CPU s/iteration minirnn / PyTorch | peak MB minirnn / PyTorch |."""
+    import json
+    runs = json.loads(_read("benchmarks/results/recipe_sizes.json"))
+    rows = _size_table()
+    assert {r[1] for r in rows if r[0] == "novel"} == set(SIZE_FLAGS), "the novel's table has every size"
+    for text, size, iters, lr, ours, seed0, best, diff, within, cpu, mb in rows:
+        got = size_row(runs, text, size, int(iters))
+        where = f"{text} {size}"
+        assert float(lr) == got["lr"], where                           # the rate is train_char.py's default
+        seeds, mean = ours.split("->")
+        assert [float(x) for x in seeds.split(",")] == pytest.approx(got["ours"], abs=5e-4), where
+        assert float(mean) == pytest.approx(got["ours_mean"], abs=5e-4), where
+        stated = [_num(x) for x in seed0.split("/")]
+        assert stated == [pytest.approx(got["seed0"].get(lr), abs=5e-4) if lr in got["seed0"] else None
+                          for lr in (1e-3, 2e-3, 3e-3, 6e-3)], where
+        assert got["seed0_best"] == got["best"], f"{where}: PyTorch's best lr at seed 0 has no seed 1"
+        best_lr, best_mean = best.split(":")
+        assert float(best_lr) == got["best"] and float(best_mean) == pytest.approx(got["best_mean"], abs=5e-4), where
+        assert _num(diff) == pytest.approx(got["diff"], abs=1.5e-3), where
+        assert within == ("yes" if got["diff"] <= 0.02 else "no"), where
+        for cell, pair in ((cpu, got["cpu"]), (mb, got["mb"])):
+            assert [_num(x) for x in cell.split("/")] == [None if v is None else pytest.approx(v, rel=0.01, abs=0.0015)
+                                                          for v in pair], where
