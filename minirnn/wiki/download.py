@@ -129,26 +129,28 @@ def fetch_file(url: str, path: str, sha1: str, progress=None, retries: int = RET
                              f"to download it again")
         return path
     part = path + ".part"
-    digest, done = hashlib.sha1(), 0
+    got = _Part()
     if os.path.exists(part):
-        sha1_of(part, digest)
-        done = os.path.getsize(part)
+        sha1_of(part, got.digest)
+        got.done = os.path.getsize(part)
     attempt = 0
     while True:
         try:
-            done, digest, total = _transfer(url, part, done, digest, progress)
-            if total is None or done >= total:
+            total = _transfer(url, part, got, progress)
+            if total is None or got.done >= total:
                 break
-            raise http.client.IncompleteRead(b"", total - done)
+            raise http.client.IncompleteRead(b"", total - got.done)
         except (OSError, http.client.HTTPException) as e:
+            if isinstance(e, _WriteError):
+                raise e.error from None       # the disk, not the network: retrying cannot help
             if isinstance(e, urllib.error.HTTPError) and e.code in (403, 404, 410):
                 raise UsageError(f"{url}: HTTP {e.code} {e.reason} (the mirror has no such file)") from None
             attempt += 1
             if attempt > retries:
-                raise OSError(f"{url}: the transfer failed {attempt} times ({_reason(e)}); {done} bytes are kept in "
-                              f"{part}: run the same command again to resume") from None
+                raise OSError(f"{url}: the transfer failed {attempt} times ({_reason(e)}); {got.done} bytes are kept "
+                              f"in {part}: run the same command again to resume") from None
             time.sleep(wait * attempt)
-    got = digest.hexdigest()
+    got = got.digest.hexdigest()
     if got != sha1:
         os.remove(part)
         raise UsageError(f"{os.path.basename(path)}: sha1 {got} does not match the published sha1 {sha1}: the "
@@ -161,43 +163,74 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(getattr(e, "reason", None) or e or type(e).__name__).split()) or type(e).__name__
 
 
-def _transfer(url: str, part: str, done: int, digest, progress):
-    """One request from byte `done` on; appends to `part`. Returns (done, digest, total or None)."""
-    headers = {"Range": f"bytes={done}-"} if done else {}
+class _Part:
+    """What `NAME.part` holds: its length and the sha1 of its bytes, kept up to date block by block, so
+    that a transfer that fails midway (a reset, a stalled server) leaves them true for the next try."""
+
+    def __init__(self):
+        self.done, self.digest = 0, hashlib.sha1()
+
+
+class _WriteError(OSError):
+    """Writing the part failed (disk full, a file size limit): the local disk's fault, not the network's."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error.errno, error.strerror, error.filename)
+        self.error = error
+
+
+def _transfer(url: str, part: str, got: _Part, progress):
+    """One request from byte `got.done` on; appends to `part`, updating `got` after each block written.
+    Returns the file's total size, or None when the server does not say."""
+    headers = {"Range": f"bytes={got.done}-"} if got.done else {}
     try:
         r = _open(url, headers)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and done:            # nothing after `done`: the part is the whole file
-            return done, digest, done
+        if e.code == 416 and got.done:        # nothing after `done`: the part is the whole file
+            return got.done
         raise
     with r:
-        if done and r.status == 206:
+        if got.done and r.status == 206:
             m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", r.headers.get("Content-Range", ""))
-            if not m or int(m.group(1)) != done:
-                raise OSError(f"{url}: the server answered a range that does not start at byte {done}")
+            if not m or int(m.group(1)) != got.done:
+                raise OSError(f"{url}: the server answered a range that does not start at byte {got.done}")
             total = int(m.group(2)) if m.group(2) != "*" else None
-            mode = "ab"
         else:                                 # 200: the whole file (a server that ignores Range)
-            done, digest = 0, hashlib.sha1()
+            got.done, got.digest = 0, hashlib.sha1()
             length = r.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            mode = "wb"
-        name, t0, t_last, start = os.path.basename(url), time.monotonic(), 0.0, done
-        with open(part, mode) as f:
+        name, t0, t_last, start = os.path.basename(url), time.monotonic(), 0.0, got.done
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise _WriteError(e) from None
+        try:
+            try:                              # from the last byte counted: a failed write's tail is cut
+                os.ftruncate(fd, got.done)
+                os.lseek(fd, got.done, os.SEEK_SET)
+            except OSError as e:
+                raise _WriteError(e) from None
             while True:
                 block = r.read(BLOCK)
                 if not block:
                     break
-                f.write(block)
-                digest.update(block)
-                done += len(block)
+                view = memoryview(block)
+                while view:                   # os.write may write part of a block
+                    try:
+                        view = view[os.write(fd, view):]
+                    except OSError as e:
+                        raise _WriteError(e) from None
+                got.digest.update(block)
+                got.done += len(block)
                 now = time.monotonic()
                 if progress is not None and now - t_last >= 1.0:
-                    progress(name, done, total, (done - start) / max(now - t0, 1e-9))
+                    progress(name, got.done, total, (got.done - start) / max(now - t0, 1e-9))
                     t_last = now
+        finally:
+            os.close(fd)
         if progress is not None:
-            progress(name, done, total, (done - start) / max(time.monotonic() - t0, 1e-9))
-    return done, digest, total
+            progress(name, got.done, total, (got.done - start) / max(time.monotonic() - t0, 1e-9))
+    return total
 
 
 def check_lang(lang: str) -> str:

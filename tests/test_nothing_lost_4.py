@@ -1,0 +1,137 @@
+"""Hostile use, round four (issue 33's closing sweep): one test per case the fresh pass found, each
+failing before its fix and backing a line of docs/guarantees.md."""
+import hashlib
+import http.server
+import os
+import re
+import sys
+import threading
+import time
+
+import pytest
+
+from minirnn import chardata
+from minirnn.errors import UsageError
+from minirnn.wiki import download as dl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+class FlakyServer:
+    """One file on 127.0.0.1 with Range; `stall` {request number: n}: that request sends its headers
+    and n bytes of the body, then goes silent (the client's read times out)."""
+
+    def __init__(self, data: bytes, stall=None):
+        self.data, self.stall, self.requests = data, dict(stall or {}), []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                server.requests.append(rng)
+                m = re.match(r"bytes=(\d+)-$", rng or "")
+                start = int(m.group(1)) if m else 0
+                body = server.data[start:]
+                self.send_response(206 if m else 200)
+                if m:
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.data) - 1}/{len(server.data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                n = server.stall.pop(len(server.requests), None)
+                if n is not None:
+                    self.wfile.write(body[:n])
+                    self.wfile.flush()
+                    time.sleep(1.0)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/f.xml.bz2"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    opener = dl._open
+    monkeypatch.setattr(dl, "_open", lambda url, headers=None, timeout=0.3: opener(url, headers, timeout=0.3))
+
+
+def test_a_transfer_that_stalls_midway_resumes_from_the_bytes_written(tmp_path, short_timeout):
+    """A read that times out after some blocks were written (a stalled server, a reset): the retry asks
+    for the bytes after those, never appends the same bytes twice (which made the sha1 fail and the
+    whole part, gigabytes of a dump, be removed as corrupt)."""
+    data = os.urandom(3 << 20)
+    path = tmp_path / "f.xml.bz2"
+    (tmp_path / "f.xml.bz2.part").write_bytes(data[:100_000])           # a part from an earlier run
+    with FlakyServer(data, stall={1: (1 << 20) + 5000}) as s:          # the resume stalls after 1 MB and a bit
+        dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    assert path.read_bytes() == data
+    assert s.requests[0] == "bytes=100000-" and s.requests[1] not in (None, "bytes=100000-")
+    path.unlink()
+    with FlakyServer(data, stall={1: (2 << 20) + 7}) as s:             # the first transfer stalls: resumed too
+        dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    assert path.read_bytes() == data and s.requests[0] is None and s.requests[1].startswith("bytes=")
+
+
+def test_a_disk_that_fills_during_a_download_stops_at_once_and_keeps_the_part(tmp_path, monkeypatch):
+    """A write that fails (disk full) is the disk's fault: no retries against the mirror, the part keeps
+    exactly the bytes counted (so the next run resumes from them), one OSError naming it."""
+    data = os.urandom(3 << 20)
+    path = tmp_path / "f.xml.bz2"
+    write, calls = os.write, []
+
+    def full(fd, b):
+        calls.append(len(b))
+        if len(calls) == 2:
+            write(fd, bytes(b)[:1000])                                   # half a block reaches the disk
+            raise OSError(28, "No space left on device")
+        return write(fd, b)
+    monkeypatch.setattr(dl.os, "write", full)
+    with FlakyServer(data) as s:
+        with pytest.raises(OSError, match="No space left") as e:
+            dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    assert not isinstance(e.value, UsageError) and len(s.requests) == 1
+    part = tmp_path / "f.xml.bz2.part"
+    assert data.startswith(part.read_bytes()) and len(part.read_bytes()) >= 1 << 20
+    monkeypatch.setattr(dl.os, "write", write)
+    with FlakyServer(data) as s:
+        dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    assert path.read_bytes() == data and s.requests[0].startswith("bytes=")
+
+
+def test_a_text_that_changes_while_it_is_read_is_exit_2(tmp_path, monkeypatch):
+    """train_char reads its text twice (which characters, then their ids): a file another process
+    writes meanwhile (a log, a download) is one line, never a broadcast error or a silently wrong id."""
+    real = chardata.read_chunks
+    for change in ("more text appended\n", "Z"):
+        p = tmp_path / "t.txt"
+        p.write_text("abc abc abc\n" * 100)
+        calls = []
+
+        def reading(path, *a, change=change):
+            calls.append(path)
+            if len(calls) == 2:                                           # between the two passes
+                if change == "Z":
+                    p.write_text("abc abc abZ\n" * 100)                   # same length, a new character
+                else:
+                    with open(p, "a") as f:
+                        f.write(change)
+            return real(path, *a)
+        monkeypatch.setattr(chardata, "read_chunks", reading)
+        with pytest.raises(UsageError, match="changed while it was read"):
+            chardata.encode_file(str(p))
