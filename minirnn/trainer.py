@@ -165,10 +165,14 @@ class Trainer:
 
     def _val_pass(self, n_prefix: int, n_total: int, progress: bool = False):
         """Mean loss over the first n_prefix windows and over the first n_total, in one pass
-        (`progress`: a line every VAL_PROGRESS_EVERY seconds)."""
+        (`progress`: a line every VAL_PROGRESS_EVERY seconds). A stop asked for (Ctrl-C, SIGTERM)
+        once the prefix is done ends the pass there: the second mean is then None (the whole split
+        at the end of a run can take many minutes, and a scheduler's SIGKILL follows its SIGTERM)."""
         total, state, prefix = 0.0, None, None
         t0 = last = self.clock()
         for k in range(n_total):
+            if self._stop and k >= n_prefix:                  # Ctrl-C/SIGTERM: the whole split can wait
+                return float(backend.to_numpy(prefix)) / n_prefix, None
             x, y = (backend.to_device(a) for a in self.val.window(k))
             loss, state = self.model.eval_loss(x, y, state)     # forward only: no caches
             total = total + loss                              # stays on the device
@@ -304,7 +308,11 @@ class Trainer:
         full_too = n < W and self.it >= self.iters            # the whole split once, at the end
         val, full = self._val_pass(n, W if full_too else n, progress=True)
         t1 = self.clock()
-        self._t_valwin = (t1 - t0) / (W if full_too else n)
+        skipped = full_too and full is None                   # stopped during the whole split
+        if skipped:
+            full_too, full = False, val
+        else:
+            self._t_valwin = (t1 - t0) / (W if full_too else n)
         self._last_eval = self.it
         for v in (val, full):
             if not math.isfinite(v):
@@ -337,6 +345,9 @@ class Trainer:
         self._t_save = self.clock() - t1
         if full_too:
             print(f"  whole validation split ({W} windows): {full:.4f}", file=self.out, flush=True)
+        if skipped:
+            print(f"  whole validation split skipped (stopped): eval_char.py --checkpoint "
+                  f"{os.path.join(self.dir, 'latest.npz')} computes it", file=self.out, flush=True)
         saved = "latest.npz and best.npz" if improved else "latest.npz"
         print(f"  val loss {self.last_val:.4f} (best {self.best_val:.4f}), saved {saved} in {self.dir}"
               f" [{self.clock() - t0:.1f}s]", file=self.out, flush=True)
