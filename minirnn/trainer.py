@@ -198,14 +198,17 @@ class Trainer:
         return a
 
     def params_finite(self) -> bool:
-        """True when every parameter is finite (one device reduction, read back once)."""
+        """True when every parameter is finite and at most MAX_WEIGHT in magnitude, the bound every
+        checkpoint loader checks (one device reduction, read back once): a rate such as --lr 1e30
+        drives weights to 1e30 while the loss stays finite, and a checkpoint of them could not be used."""
         xp = backend.array_module(self.model.params["out.W"])
-        return bool(backend.to_numpy(xp.stack([xp.isfinite(v).all() for v in self.model.params.values()]).all()))
+        ok = [(xp.abs(v) <= MAX_WEIGHT).all() for v in self.model.params.values()]   # False for NaN too
+        return bool(backend.to_numpy(xp.stack(ok).all()))
 
     def save(self, name: str) -> str:
         """Write checkpoint `name` atomically; NonFiniteError (and nothing written) for NaN/inf weights."""
         if not self.params_finite():
-            raise NonFiniteError(f"the parameters are NaN/inf at iteration {self.it}")
+            raise NonFiniteError(f"the parameters are NaN/inf or above {MAX_WEIGHT:g} at iteration {self.it}")
         scalars, _ = self.opt.state_dict()
         meta = dict(self.meta, format=FORMAT, iteration=self.it, epoch=self.it / len(self.train),
                     model=self.model.config(), optimizer=scalars, smooth_loss=self.smooth,
@@ -318,7 +321,7 @@ class Trainer:
             if not math.isfinite(v):
                 raise NonFiniteError(f"the validation loss is {v} at iteration {self.it}")
         if not self.params_finite():
-            raise NonFiniteError(f"the parameters are NaN/inf at iteration {self.it}")
+            raise NonFiniteError(f"the parameters are NaN/inf or above {MAX_WEIGHT:g} at iteration {self.it}")
         self.last_val = val
         record = {"iter": self.it, "epoch": round(self.it / len(self.train), 4),
                   "train_loss": self.smooth, "val_loss": self.last_val,

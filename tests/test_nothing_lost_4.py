@@ -172,3 +172,24 @@ def test_a_stop_during_the_whole_split_at_the_end_saves_at_once(tmp_path, monkey
     assert meta["iteration"] == 4
     lines = (d / "metrics.jsonl").read_text().splitlines()
     assert '"iter": 4' in lines[-1] and "val_loss_full" not in lines[-1]
+
+
+def test_a_rate_that_drives_weights_past_the_loaders_bound_is_a_divergence(tmp_path, capsys):
+    """--lr 1e30 drives the weights to 1e30 while the loss stays finite (tanh and sigmoid saturate): the
+    run used to end 'done', exit 0, with checkpoints that every loader refuses (weights above 1e6).
+    Now it is a divergence: exit 1, one line, no checkpoint of such weights."""
+    import train_char
+    from minirnn import checkpoint
+    from minirnn.errors import run_cli
+    text = tmp_path / "t.txt"
+    text.write_text("abcdefgh ijklmnop\n" * 200)
+    d = tmp_path / "ck"
+    argv = ["--text", str(text), "--hidden", "8", "--layers", "1", "--batch", "2", "--seq", "8", "--iters", "4",
+            "--eval-every", "2", "--eval-windows", "4", "--sample-every", "0", "--lr", "1e30", "--warmup", "0",
+            "--checkpoint-dir", str(d)]
+    assert run_cli(train_char.main, argv) == 1
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "above 1e+06" in err
+    for name in ("latest.npz", "best.npz"):
+        if (d / name).exists():                                       # whatever was saved loads
+            checkpoint.load(str(d / name))
