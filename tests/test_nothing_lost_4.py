@@ -193,3 +193,55 @@ def test_a_rate_that_drives_weights_past_the_loaders_bound_is_a_divergence(tmp_p
     for name in ("latest.npz", "best.npz"):
         if (d / name).exists():                                       # whatever was saved loads
             checkpoint.load(str(d / name))
+
+
+def one_line_error(capsys) -> str:
+    """The one error line (after any progress lines on stderr)."""
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines and lines[-1].startswith("error: ") and "Traceback" not in err, err
+    assert not any(l.startswith("error: ") for l in lines[:-1]), err
+    return lines[-1]
+
+
+def test_get_corpus_mirror_and_trial_faults_are_named(tmp_path, capsys):
+    """A --mirror that is not an http(s) address was an internal error (urllib's ValueError); a trial
+    (--max-articles without --dump) whose file the mirror lacks was exit 1 where the full download says
+    exit 2; a trial transfer the server cut was taken for a short dump ('no article with prose')."""
+    import get_corpus
+    from minirnn.errors import run_cli
+    from wikidump import DumpServer, many_pages, publish
+    date = "20250101"
+    name = f"eswiki-{date}-pages-articles-multistream.xml.bz2"
+    out, d = tmp_path / "c.txt", tmp_path / "dl"
+    for mirror in ("not a url", "ftp://example.org", "dumps.wikimedia.org"):
+        assert run_cli(get_corpus.main, ["--mirror", mirror, "--download-dir", str(d), "--out", str(out)]) == 2
+        assert "--mirror" in one_line_error(capsys)
+    root = tmp_path / "site"
+    files = publish(root, "es", date, many_pages(300), per_stream=20)
+    trial = ["--download-dir", str(d), "--out", str(out), "--max-articles", "5", "--workers", "1"]
+    dump = root / "eswiki" / date / name
+    dump.rename(dump.with_suffix(".gone"))                              # sha1sums list it, the mirror lacks it
+    with DumpServer(root) as s:
+        assert run_cli(get_corpus.main, ["--mirror", s.url, *trial]) == 2
+    assert "HTTP 404" in one_line_error(capsys)
+    dump.with_suffix(".gone").rename(dump)
+    with DumpServer(root, drop={name: 500}) as s:                       # hangs up after 500 bytes
+        assert run_cli(get_corpus.main, ["--mirror", s.url, *trial]) == 1
+    err = one_line_error(capsys)
+    assert f"cut after 500 of {len(files[name]):,} bytes" in err and not out.exists()
+    assert not [n for n in os.listdir(d) if n.startswith(name)]          # no cut file taken for the dump later
+    with DumpServer(root) as s:                                         # the next run works
+        assert run_cli(get_corpus.main, ["--mirror", s.url, *trial]) == 0
+    assert out.read_text().strip()
+
+
+def test_inspect_char_huge_chars_on_a_small_text_reads_the_text(tmp_path, capsys):
+    """--chars 999999999999 with a small --text: the text is read a chunk at a time (it was one
+    TextIOWrapper.read(n), which allocates for n characters first: 'out of memory', exit 1)."""
+    import inspect_char
+    text = tmp_path / "t.txt"
+    text.write_text("hola mundo\n" * 30)
+    head = inspect_char.read_head(str(text), 999_999_999_999)
+    assert head == "hola mundo\n" * 30
+    assert inspect_char.read_head(str(text), 15) == "hola mundo\nhola"

@@ -28,6 +28,7 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -233,6 +234,15 @@ def _transfer(url: str, part: str, got: _Part, progress):
     return total
 
 
+def check_mirror(mirror: str) -> str:
+    """The mirror's URL, checked: http:// or https:// and a host (a typo was an internal error)."""
+    parts = urllib.parse.urlsplit(mirror.strip()) if isinstance(mirror, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in mirror.strip()):
+        raise UsageError(f"--mirror {str(mirror)[:80]!r}: give the dump site's address, such as {DEFAULT_MIRROR} "
+                         f"(http:// or https://)")
+    return mirror.strip()
+
+
 def check_lang(lang: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_-]{1,20}", lang):
         raise UsageError(f"--lang {lang!r}: give a Wikipedia language code such as es, en, fr or zh_yue")
@@ -243,7 +253,17 @@ def fetch_first_bytes(url: str, path: str, nbytes: int, progress=None) -> str:
     """The first `nbytes` of `url` in `path` (a Range request; of a server that ignores Range, only those
     bytes are read). For a trial: whole bz2 streams in them are checked by their own CRCs, the file is
     not checked against a sha1, and get_corpus ignores the stream cut at the end."""
-    with _open(url, {"Range": f"bytes=0-{nbytes - 1}"}) as r, open(path + ".part", "wb") as f:
+    try:
+        r = _open(url, {"Range": f"bytes=0-{nbytes - 1}"})
+    except urllib.error.HTTPError as e:
+        if e.code in (403, 404, 410):
+            raise UsageError(f"{url}: HTTP {e.code} {e.reason} (the mirror has no such file)") from None
+        raise OSError(f"{url}: HTTP {e.code} {e.reason}") from None
+    with r, open(path + ".part", "wb") as f:
+        m = re.match(r"bytes \d+-\d+/(\d+)", r.headers.get("Content-Range", ""))
+        length = r.headers.get("Content-Length")
+        whole = int(m.group(1)) if m and r.status == 206 else int(length) if length and length.isdigit() else None
+        expected = nbytes if whole is None else min(nbytes, whole)
         done, t0 = 0, time.monotonic()
         while done < nbytes:
             block = r.read(min(BLOCK, nbytes - done))
@@ -253,6 +273,10 @@ def fetch_first_bytes(url: str, path: str, nbytes: int, progress=None) -> str:
             done += len(block)
             if progress is not None:
                 progress(os.path.basename(path), done, nbytes, done / max(time.monotonic() - t0, 1e-9))
+    if done < expected:                       # the server hung up: not a short dump, a cut transfer
+        os.remove(path + ".part")
+        raise OSError(f"{url}: the transfer was cut after {done:,} of {expected:,} bytes; run the same command "
+                      f"again")
     os.replace(path + ".part", path)
     return path
 
@@ -262,6 +286,7 @@ def download_dump(mirror: str, lang: str, date: str, directory: str, progress=No
     """Resolve the date, then fetch the multistream dump and its index into `directory`, each checked.
     With `first_bytes`, only the dump's first bytes, for a trial (``fetch_first_bytes``; index None)."""
     check_lang(lang)
+    check_mirror(mirror)
     date = resolve_date(mirror, lang, date)
     sums = published_sha1(mirror, lang, date)
     names = file_names(lang, date)
