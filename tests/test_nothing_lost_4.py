@@ -245,3 +245,37 @@ def test_inspect_char_huge_chars_on_a_small_text_reads_the_text(tmp_path, capsys
     head = inspect_char.read_head(str(text), 999_999_999_999)
     assert head == "hola mundo\n" * 30
     assert inspect_char.read_head(str(text), 15) == "hola mundo\nhola"
+
+
+def test_a_second_download_of_the_same_file_is_refused_and_ctrl_c_keeps_the_part(tmp_path, monkeypatch):
+    """Two get_corpus runs with one --download-dir wrote one part together (bytes of two transfers
+    mixed); the part is now locked for the whole download, so the second is refused with one line.
+    Ctrl-C mid-transfer keeps the blocks written, and the next run resumes after them."""
+    import fcntl
+    data = os.urandom(3 << 20)
+    path = tmp_path / "f.xml.bz2"
+    part = tmp_path / "f.xml.bz2.part"
+    with open(part, "wb") as held:                                      # another process downloading it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with FlakyServer(data) as s:
+            with pytest.raises(UsageError, match="another process is downloading this file"):
+                dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+        assert s.requests == [] and part.exists()
+    part.unlink()
+    write, calls = os.write, []
+
+    def interrupted(fd, b):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return write(fd, b)
+    monkeypatch.setattr(dl.os, "write", interrupted)
+    with FlakyServer(data) as s:
+        with pytest.raises(KeyboardInterrupt):
+            dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    kept = part.read_bytes()
+    assert len(kept) >= 1 << 20 and data.startswith(kept)
+    monkeypatch.setattr(dl.os, "write", write)
+    with FlakyServer(data) as s:
+        dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
+    assert path.read_bytes() == data and s.requests == [f"bytes={len(kept)}-"] and not part.exists()

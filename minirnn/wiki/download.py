@@ -130,8 +130,33 @@ def fetch_file(url: str, path: str, sha1: str, progress=None, retries: int = RET
                              f"to download it again")
         return path
     part = path + ".part"
+    lock = _claim(part)
+    try:
+        return _fetch_part(url, path, part, sha1, progress, retries, wait)
+    finally:
+        os.close(lock)                        # the lock goes with it
+        if os.path.isfile(part) and os.path.getsize(part) == 0:
+            os.remove(part)                   # nothing came: no empty part left behind
+
+
+def _claim(part: str) -> int:
+    """Open `part` (made if absent) and hold an exclusive lock on it for the whole download: a second
+    get_corpus downloading the same file into the same folder is refused, instead of writing the same
+    part (which mixed two transfers' bytes)."""
+    import fcntl
+    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{part}: another process is downloading this file now (another get_corpus with the "
+                         f"same --download-dir?); let it finish, or stop it and run again") from None
+    return fd
+
+
+def _fetch_part(url: str, path: str, part: str, sha1: str, progress, retries: int, wait: float) -> str:
     got = _Part()
-    if os.path.exists(part):
+    if os.path.getsize(part):
         sha1_of(part, got.digest)
         got.done = os.path.getsize(part)
     attempt = 0
