@@ -16,6 +16,9 @@ The layout every mirror shares (``{mirror}/{lang}wiki/{date}/``):
 2. Each file goes to ``NAME.part``; an interrupted transfer resumes from the bytes already there with
    an HTTP Range request (retried a few times within a run; a new run resumes too). A server that
    ignores Range answers 200 with the whole file: the part is then started again from byte 0.
+   The part's length and sha1 are counted block by block as each is written, so a transfer that
+   fails midway resumes from exactly those bytes; a failed write (disk full) stops at once. The part
+   is locked (``flock``) for the whole download: a second run fetching it into the same folder is refused.
 3. The sha1 of every byte is computed as it arrives (the part's earlier bytes first) and compared with
    the published one before the file is renamed to its name: a mismatch removes the part and is an
    error that names both checksums. A complete file already there is checked and kept.
