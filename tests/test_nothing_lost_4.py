@@ -279,3 +279,20 @@ def test_a_second_download_of_the_same_file_is_refused_and_ctrl_c_keeps_the_part
     with FlakyServer(data) as s:
         dl.fetch_file(s.url, str(path), hashlib.sha1(data).hexdigest(), wait=0.01)
     assert path.read_bytes() == data and s.requests == [f"bytes={len(kept)}-"] and not part.exists()
+
+
+def test_a_signal_as_a_finished_script_exits_keeps_its_status():
+    """A Ctrl-C or SIGTERM after the work is written, while the interpreter shuts down (it resets the
+    Python handlers to the default there), killed the finished run: quantize reported -2, word2vec
+    -15, though every file was written. After the script's end the two signals are ignored."""
+    import subprocess
+    import textwrap
+    code = textwrap.dedent("""
+        import atexit, os, signal, sys
+        atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), os.kill(os.getpid(), signal.SIGINT)))
+        from minirnn.errors import run_cli, startup
+        startup("__main__")          # its exit hook runs before the one above (last registered, first run)
+        sys.exit(run_cli(lambda argv: 0))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == b"", (r.returncode, r.stderr)
