@@ -79,14 +79,25 @@ def encode_file(path):
     if n == 0 or not any(not chr(c).isspace() for c in seen):
         raise UsageError(f"{path}: the file holds no text")
     chars = sorted(seen)
-    lut = np.zeros(max(chars) + 1, dtype=np.int32)           # code point -> id
+    lut = np.full(max(chars) + 1, -1, dtype=np.int32)        # code point -> id, -1 for none seen
     lut[chars] = np.arange(len(chars))
     ids = np.empty(n, dtype=np.uint16 if len(chars) <= 65535 else np.int32)  # (n,)
     pos = 0
     for s in read_chunks(path):                                  # pass 2: write the ids
-        ids[pos:pos + len(s)] = lut[_code_points(s)]
+        cp = _code_points(s)                                     # (len(s),)
+        if pos + len(s) > n or cp.max() >= len(lut) or (lut[cp] < 0).any():
+            raise _changed(path)
+        ids[pos:pos + len(s)] = lut[cp]
         pos += len(s)
+    if pos != n:
+        raise _changed(path)
     return ids, CharVocab(chr(c) for c in chars)
+
+
+def _changed(path) -> UsageError:
+    """The two passes read different texts: another process writes the file (a log, a download)."""
+    return UsageError(f"{path}: the file changed while it was read (another process is writing it?); "
+                      f"train on a copy that stays still")
 
 
 class Windows:

@@ -33,6 +33,7 @@ before anything is allocated.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -136,11 +137,20 @@ def startup(name: str) -> None:
         if not _STARTUP["sigint_ignored"]:
             signal.signal(signal.SIGINT, _exit_now)
         signal.signal(signal.SIGTERM, _exit_now)
+        atexit.register(_deaf_at_exit)
     try:
         check_environment()
     except UsageError as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _deaf_at_exit() -> None:
+    """The script's work is over and its exit status chosen: the interpreter now shuts down, and resets
+    every Python signal handler to the default on the way (a Ctrl-C or SIGTERM there killed a finished
+    run, which then reported the signal instead of its status). Ignored signals stay ignored."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
 
 
 # ---- the end of a run ---------------------------------------------------------------------------

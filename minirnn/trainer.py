@@ -165,10 +165,14 @@ class Trainer:
 
     def _val_pass(self, n_prefix: int, n_total: int, progress: bool = False):
         """Mean loss over the first n_prefix windows and over the first n_total, in one pass
-        (`progress`: a line every VAL_PROGRESS_EVERY seconds)."""
+        (`progress`: a line every VAL_PROGRESS_EVERY seconds). A stop asked for (Ctrl-C, SIGTERM)
+        once the prefix is done ends the pass there: the second mean is then None (the whole split
+        at the end of a run can take many minutes, and a scheduler's SIGKILL follows its SIGTERM)."""
         total, state, prefix = 0.0, None, None
         t0 = last = self.clock()
         for k in range(n_total):
+            if self._stop and k >= n_prefix:                  # Ctrl-C/SIGTERM: the whole split can wait
+                return float(backend.to_numpy(prefix)) / n_prefix, None
             x, y = (backend.to_device(a) for a in self.val.window(k))
             loss, state = self.model.eval_loss(x, y, state)     # forward only: no caches
             total = total + loss                              # stays on the device
@@ -194,14 +198,17 @@ class Trainer:
         return a
 
     def params_finite(self) -> bool:
-        """True when every parameter is finite (one device reduction, read back once)."""
+        """True when every parameter is finite and at most MAX_WEIGHT in magnitude, the bound every
+        checkpoint loader checks (one device reduction, read back once): a rate such as --lr 1e30
+        drives weights to 1e30 while the loss stays finite, and a checkpoint of them could not be used."""
         xp = backend.array_module(self.model.params["out.W"])
-        return bool(backend.to_numpy(xp.stack([xp.isfinite(v).all() for v in self.model.params.values()]).all()))
+        ok = [(xp.abs(v) <= MAX_WEIGHT).all() for v in self.model.params.values()]   # False for NaN too
+        return bool(backend.to_numpy(xp.stack(ok).all()))
 
     def save(self, name: str) -> str:
         """Write checkpoint `name` atomically; NonFiniteError (and nothing written) for NaN/inf weights."""
         if not self.params_finite():
-            raise NonFiniteError(f"the parameters are NaN/inf at iteration {self.it}")
+            raise NonFiniteError(f"the parameters are NaN/inf or above {MAX_WEIGHT:g} at iteration {self.it}")
         scalars, _ = self.opt.state_dict()
         meta = dict(self.meta, format=FORMAT, iteration=self.it, epoch=self.it / len(self.train),
                     model=self.model.config(), optimizer=scalars, smooth_loss=self.smooth,
@@ -304,13 +311,17 @@ class Trainer:
         full_too = n < W and self.it >= self.iters            # the whole split once, at the end
         val, full = self._val_pass(n, W if full_too else n, progress=True)
         t1 = self.clock()
-        self._t_valwin = (t1 - t0) / (W if full_too else n)
+        skipped = full_too and full is None                   # stopped during the whole split
+        if skipped:
+            full_too, full = False, val
+        else:
+            self._t_valwin = (t1 - t0) / (W if full_too else n)
         self._last_eval = self.it
         for v in (val, full):
             if not math.isfinite(v):
                 raise NonFiniteError(f"the validation loss is {v} at iteration {self.it}")
         if not self.params_finite():
-            raise NonFiniteError(f"the parameters are NaN/inf at iteration {self.it}")
+            raise NonFiniteError(f"the parameters are NaN/inf or above {MAX_WEIGHT:g} at iteration {self.it}")
         self.last_val = val
         record = {"iter": self.it, "epoch": round(self.it / len(self.train), 4),
                   "train_loss": self.smooth, "val_loss": self.last_val,
@@ -337,6 +348,9 @@ class Trainer:
         self._t_save = self.clock() - t1
         if full_too:
             print(f"  whole validation split ({W} windows): {full:.4f}", file=self.out, flush=True)
+        if skipped:
+            print(f"  whole validation split skipped (stopped): eval_char.py --checkpoint "
+                  f"{os.path.join(self.dir, 'latest.npz')} computes it", file=self.out, flush=True)
         saved = "latest.npz and best.npz" if improved else "latest.npz"
         print(f"  val loss {self.last_val:.4f} (best {self.best_val:.4f}), saved {saved} in {self.dir}"
               f" [{self.clock() - t0:.1f}s]", file=self.out, flush=True)

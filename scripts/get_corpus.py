@@ -118,6 +118,7 @@ def main(argv=None):
     trial = args.dump is None and args.max_articles is not None
     if args.dump is None:
         check_output_dir(args.download_dir, "--download-dir")
+        args.mirror = dl.check_mirror(args.mirror)
         date = dl.resolve_date(args.mirror, dl.check_lang(args.lang), args.date)
         names = dl.file_names(args.lang, date)
         local = {k: os.path.join(args.download_dir, names[k]) for k in ("dump", "index")}

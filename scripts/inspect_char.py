@@ -88,16 +88,18 @@ def default_text(meta, n_chars):
 
 def read_head(path, n_chars):
     """The first n_chars characters of a UTF-8 text file (BOM stripped, universal newlines), without
-    reading the rest."""
-    import io
+    reading the rest: a chunk at a time (``TextIOWrapper.read(n)`` allocates for n characters first, so
+    a huge --chars was an out-of-memory error on a small file)."""
+    from minirnn.chardata import read_chunks
     from minirnn.textio import check_text_file
     path = check_text_file(path)
-    with io.TextIOWrapper(open(path, "rb"), encoding="utf-8-sig", newline=None) as f:
-        try:
-            return f.read(n_chars)
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} in the first "
-                             f"{n_chars:,} characters)") from None
+    parts, got = [], 0
+    for s in read_chunks(path, min(n_chars, 1 << 22)):
+        parts.append(s[:n_chars - got])
+        got += len(parts[-1])
+        if got >= n_chars:
+            break
+    return "".join(parts)
 
 
 def main(argv=None):

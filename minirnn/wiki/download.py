@@ -16,6 +16,9 @@ The layout every mirror shares (``{mirror}/{lang}wiki/{date}/``):
 2. Each file goes to ``NAME.part``; an interrupted transfer resumes from the bytes already there with
    an HTTP Range request (retried a few times within a run; a new run resumes too). A server that
    ignores Range answers 200 with the whole file: the part is then started again from byte 0.
+   The part's length and sha1 are counted block by block as each is written, so a transfer that
+   fails midway resumes from exactly those bytes; a failed write (disk full) stops at once. The part
+   is locked (``flock``) for the whole download: a second run fetching it into the same folder is refused.
 3. The sha1 of every byte is computed as it arrives (the part's earlier bytes first) and compared with
    the published one before the file is renamed to its name: a mismatch removes the part and is an
    error that names both checksums. A complete file already there is checked and kept.
@@ -28,6 +31,7 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -129,26 +133,53 @@ def fetch_file(url: str, path: str, sha1: str, progress=None, retries: int = RET
                              f"to download it again")
         return path
     part = path + ".part"
-    digest, done = hashlib.sha1(), 0
-    if os.path.exists(part):
-        sha1_of(part, digest)
-        done = os.path.getsize(part)
+    lock = _claim(part)
+    try:
+        return _fetch_part(url, path, part, sha1, progress, retries, wait)
+    finally:
+        os.close(lock)                        # the lock goes with it
+        if os.path.isfile(part) and os.path.getsize(part) == 0:
+            os.remove(part)                   # nothing came: no empty part left behind
+
+
+def _claim(part: str) -> int:
+    """Open `part` (made if absent) and hold an exclusive lock on it for the whole download: a second
+    get_corpus downloading the same file into the same folder is refused, instead of writing the same
+    part (which mixed two transfers' bytes)."""
+    import fcntl
+    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{part}: another process is downloading this file now (another get_corpus with the "
+                         f"same --download-dir?); let it finish, or stop it and run again") from None
+    return fd
+
+
+def _fetch_part(url: str, path: str, part: str, sha1: str, progress, retries: int, wait: float) -> str:
+    got = _Part()
+    if os.path.getsize(part):
+        sha1_of(part, got.digest)
+        got.done = os.path.getsize(part)
     attempt = 0
     while True:
         try:
-            done, digest, total = _transfer(url, part, done, digest, progress)
-            if total is None or done >= total:
+            total = _transfer(url, part, got, progress)
+            if total is None or got.done >= total:
                 break
-            raise http.client.IncompleteRead(b"", total - done)
+            raise http.client.IncompleteRead(b"", total - got.done)
         except (OSError, http.client.HTTPException) as e:
+            if isinstance(e, _WriteError):
+                raise e.error from None       # the disk, not the network: retrying cannot help
             if isinstance(e, urllib.error.HTTPError) and e.code in (403, 404, 410):
                 raise UsageError(f"{url}: HTTP {e.code} {e.reason} (the mirror has no such file)") from None
             attempt += 1
             if attempt > retries:
-                raise OSError(f"{url}: the transfer failed {attempt} times ({_reason(e)}); {done} bytes are kept in "
-                              f"{part}: run the same command again to resume") from None
+                raise OSError(f"{url}: the transfer failed {attempt} times ({_reason(e)}); {got.done} bytes are kept "
+                              f"in {part}: run the same command again to resume") from None
             time.sleep(wait * attempt)
-    got = digest.hexdigest()
+    got = got.digest.hexdigest()
     if got != sha1:
         os.remove(part)
         raise UsageError(f"{os.path.basename(path)}: sha1 {got} does not match the published sha1 {sha1}: the "
@@ -161,43 +192,83 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(getattr(e, "reason", None) or e or type(e).__name__).split()) or type(e).__name__
 
 
-def _transfer(url: str, part: str, done: int, digest, progress):
-    """One request from byte `done` on; appends to `part`. Returns (done, digest, total or None)."""
-    headers = {"Range": f"bytes={done}-"} if done else {}
+class _Part:
+    """What `NAME.part` holds: its length and the sha1 of its bytes, kept up to date block by block, so
+    that a transfer that fails midway (a reset, a stalled server) leaves them true for the next try."""
+
+    def __init__(self):
+        self.done, self.digest = 0, hashlib.sha1()
+
+
+class _WriteError(OSError):
+    """Writing the part failed (disk full, a file size limit): the local disk's fault, not the network's."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error.errno, error.strerror, error.filename)
+        self.error = error
+
+
+def _transfer(url: str, part: str, got: _Part, progress):
+    """One request from byte `got.done` on; appends to `part`, updating `got` after each block written.
+    Returns the file's total size, or None when the server does not say."""
+    headers = {"Range": f"bytes={got.done}-"} if got.done else {}
     try:
         r = _open(url, headers)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and done:            # nothing after `done`: the part is the whole file
-            return done, digest, done
+        if e.code == 416 and got.done:        # nothing after `done`: the part is the whole file
+            return got.done
         raise
     with r:
-        if done and r.status == 206:
+        if got.done and r.status == 206:
             m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", r.headers.get("Content-Range", ""))
-            if not m or int(m.group(1)) != done:
-                raise OSError(f"{url}: the server answered a range that does not start at byte {done}")
+            if not m or int(m.group(1)) != got.done:
+                raise OSError(f"{url}: the server answered a range that does not start at byte {got.done}")
             total = int(m.group(2)) if m.group(2) != "*" else None
-            mode = "ab"
         else:                                 # 200: the whole file (a server that ignores Range)
-            done, digest = 0, hashlib.sha1()
+            got.done, got.digest = 0, hashlib.sha1()
             length = r.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            mode = "wb"
-        name, t0, t_last, start = os.path.basename(url), time.monotonic(), 0.0, done
-        with open(part, mode) as f:
+        name, t0, t_last, start = os.path.basename(url), time.monotonic(), 0.0, got.done
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise _WriteError(e) from None
+        try:
+            try:                              # from the last byte counted: a failed write's tail is cut
+                os.ftruncate(fd, got.done)
+                os.lseek(fd, got.done, os.SEEK_SET)
+            except OSError as e:
+                raise _WriteError(e) from None
             while True:
                 block = r.read(BLOCK)
                 if not block:
                     break
-                f.write(block)
-                digest.update(block)
-                done += len(block)
+                view = memoryview(block)
+                while view:                   # os.write may write part of a block
+                    try:
+                        view = view[os.write(fd, view):]
+                    except OSError as e:
+                        raise _WriteError(e) from None
+                got.digest.update(block)
+                got.done += len(block)
                 now = time.monotonic()
                 if progress is not None and now - t_last >= 1.0:
-                    progress(name, done, total, (done - start) / max(now - t0, 1e-9))
+                    progress(name, got.done, total, (got.done - start) / max(now - t0, 1e-9))
                     t_last = now
+        finally:
+            os.close(fd)
         if progress is not None:
-            progress(name, done, total, (done - start) / max(time.monotonic() - t0, 1e-9))
-    return done, digest, total
+            progress(name, got.done, total, (got.done - start) / max(time.monotonic() - t0, 1e-9))
+    return total
+
+
+def check_mirror(mirror: str) -> str:
+    """The mirror's URL, checked: http:// or https:// and a host (a typo was an internal error)."""
+    parts = urllib.parse.urlsplit(mirror.strip()) if isinstance(mirror, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in mirror.strip()):
+        raise UsageError(f"--mirror {str(mirror)[:80]!r}: give the dump site's address, such as {DEFAULT_MIRROR} "
+                         f"(http:// or https://)")
+    return mirror.strip()
 
 
 def check_lang(lang: str) -> str:
@@ -210,7 +281,17 @@ def fetch_first_bytes(url: str, path: str, nbytes: int, progress=None) -> str:
     """The first `nbytes` of `url` in `path` (a Range request; of a server that ignores Range, only those
     bytes are read). For a trial: whole bz2 streams in them are checked by their own CRCs, the file is
     not checked against a sha1, and get_corpus ignores the stream cut at the end."""
-    with _open(url, {"Range": f"bytes=0-{nbytes - 1}"}) as r, open(path + ".part", "wb") as f:
+    try:
+        r = _open(url, {"Range": f"bytes=0-{nbytes - 1}"})
+    except urllib.error.HTTPError as e:
+        if e.code in (403, 404, 410):
+            raise UsageError(f"{url}: HTTP {e.code} {e.reason} (the mirror has no such file)") from None
+        raise OSError(f"{url}: HTTP {e.code} {e.reason}") from None
+    with r, open(path + ".part", "wb") as f:
+        m = re.match(r"bytes \d+-\d+/(\d+)", r.headers.get("Content-Range", ""))
+        length = r.headers.get("Content-Length")
+        whole = int(m.group(1)) if m and r.status == 206 else int(length) if length and length.isdigit() else None
+        expected = nbytes if whole is None else min(nbytes, whole)
         done, t0 = 0, time.monotonic()
         while done < nbytes:
             block = r.read(min(BLOCK, nbytes - done))
@@ -220,6 +301,10 @@ def fetch_first_bytes(url: str, path: str, nbytes: int, progress=None) -> str:
             done += len(block)
             if progress is not None:
                 progress(os.path.basename(path), done, nbytes, done / max(time.monotonic() - t0, 1e-9))
+    if done < expected:                       # the server hung up: not a short dump, a cut transfer
+        os.remove(path + ".part")
+        raise OSError(f"{url}: the transfer was cut after {done:,} of {expected:,} bytes; run the same command "
+                      f"again")
     os.replace(path + ".part", path)
     return path
 
@@ -229,6 +314,7 @@ def download_dump(mirror: str, lang: str, date: str, directory: str, progress=No
     """Resolve the date, then fetch the multistream dump and its index into `directory`, each checked.
     With `first_bytes`, only the dump's first bytes, for a trial (``fetch_first_bytes``; index None)."""
     check_lang(lang)
+    check_mirror(mirror)
     date = resolve_date(mirror, lang, date)
     sums = published_sha1(mirror, lang, date)
     names = file_names(lang, date)
