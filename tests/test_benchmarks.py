@@ -180,7 +180,7 @@ def test_bench_rnn_counts_the_arrays_each_cell_keeps_for_backward(cell, arrays):
     try:
         for path in ("fused", "reference"):
             spec = {"backend": "numpy", "cell": cell, "L": 2, "H": 8, "path": path}
-            cache_bytes = bench_rnn._minirnn_setup(spec)[3]
+            cache_bytes = bench_rnn._minirnn_setup(spec)["cache_bytes"]
             # per layer: LSTM gates (4H) + c + h, GRU gates (r, z, n, hn: 4H) + h, RNN h; float32
             assert cache_bytes() == 2 * bench_rnn.N * bench_rnn.T * arrays * 8 * 4
     finally:
