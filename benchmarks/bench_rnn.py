@@ -387,6 +387,7 @@ CATEGORIES = (
     ("Python interpreter and call overhead", lambda dso, sym: "libpython" in dso or dso.startswith("python")),
     ("kernel: page faults, zeroing, syscalls", lambda dso, sym: "kernel" in dso),
     ("libc: malloc, free, memset, memcpy", lambda dso, sym: dso.startswith("libc")),
+    ("OpenMP runtime: Numba's parallel loops handing out work, threads waiting", lambda dso, sym: "gomp" in dso or "libomp" in dso),
 )
 
 

@@ -29,6 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import numpy  # noqa: E402,F401  (loaded, so that common.machine() names its BLAS and kernels)
 
 from minirnn.errors import UsageError, run_cli  # noqa: E402
 
