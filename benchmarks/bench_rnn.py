@@ -26,9 +26,9 @@ Each (backend, configuration) runs in a fresh process with the same threads and 
 (minirnn.fast.heap.keep_freed_heap, for both CPU libraries); the backends alternate which goes first
 and the whole set runs --rounds times. Per process: the first two steps apart (compilation, lazy
 start-up), --warmup untimed steps, then --repeats timed ones; the forward alone (PyTorch under
-no_grad); the library's own sgemm rate at N*T (2048 with --rows) x 1024 @ 1024 x 2048 (the ceiling of the
-step's GFLOP/s, which count 3x the forward's GEMMs: sum over layers of 2*N*T*(D_l + H)*G, G = 4H, 3H
-or H, plus 2*N*T*H*V); page faults and system time per step; the peak resident memory of one step
+no_grad); the library's own sgemm rate at M x 1024 @ 1024 x 2048, M = N*T (2048 with --rows): the
+ceiling of the step's GFLOP/s, which count 3x the forward's GEMMs: sum over layers of
+2*N*T*(D_l + H)*G, G = 4H, 3H or H, plus 2*N*T*H*V; page faults and system time per step; the peak resident memory of one step
 (CPU) or the allocator's peak (GPU); and the bytes minirnn's layers keep for backward. A figure is the
 median over rounds of each process's median; every timed step goes to rnn.pyperf.json where pyperf
 is installed.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,13 @@ def smoke_args(script):
     tree = ast.parse(open(os.path.join(HERE, script), encoding="utf-8").read())
     return next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
                 and any(getattr(t, "id", None) == "SMOKE_ARGS" for t in n.targets))
+
+
+def cpu_seconds() -> float:
+    """User and system seconds of the benchmarks run so far, their processes' children included:
+    on a loaded machine the wall clock also counts the other jobs' time."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def scale_rows(payload) -> list:
@@ -107,9 +115,10 @@ def main(argv=None):
         argv_ = (smoke or smoke_args(script)) if args.smoke else argv_
         cmd = [sys.executable, os.path.join(HERE, script), *argv_, "--out-dir", folder]
         print(f"\n=== {name}: {' '.join(['python', 'benchmarks/' + script, *argv_])}", flush=True)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         status = subprocess.run(cmd).returncode
-        runs[name] = {"command": cmd[1:], "exit_status": status, "seconds": time.perf_counter() - t0}
+        runs[name] = {"command": cmd[1:], "exit_status": status, "seconds": time.perf_counter() - t0,
+                      "cpu_seconds": cpu_seconds() - cpu0}
         if status != 0:
             failed.append(name)
             continue
@@ -124,7 +133,7 @@ def main(argv=None):
     if args.update_results:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\n# {common.machine_line(mach)} at the start, {os.getloadavg()[0]:.1f} at the end; "
-          f"the suite took {seconds / 60:.1f} min"
+          f"the suite took {seconds / 60:.1f} min ({sum(r['cpu_seconds'] for r in runs.values()) / 60:.1f} min of CPU time)"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(table(rows))
     common.write_json(path, {"benchmark": "run", "command": common.command_line(), "machine": mach,
