@@ -17,7 +17,6 @@ JSON: wiki.json in --out-dir (benchmarks/results/ with --update-results).
 """
 from __future__ import annotations
 
-import argparse
 import bz2
 import collections
 import glob
@@ -47,13 +46,30 @@ BG = "bgwiki-latest-pages-articles-shortened.xml.bz2"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--repeat", type=int, default=10, help="copies of the dump's pages in the timed inputs")
-    p.add_argument("--rounds", type=int, default=5, help="runs per side and input, alternated; medians reported")
-    p.add_argument("--workers", type=int, default=2, help="get_corpus --workers, wikiextractor --processes")
-    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="time N pages of the bundled novel instead")
+    p = common.parser(__doc__)
+    p.add_argument("--repeat", type=common.count, default=10, help="copies of the dump's pages in the timed inputs")
+    p.add_argument("--rounds", type=common.count, default=5, help="runs per side and input, alternated; medians reported")
+    p.add_argument("--workers", type=common.count, default=2, help="get_corpus --workers, wikiextractor --processes")
+    p.add_argument("--synthetic", type=common.natural, default=0, metavar="N", help="time N pages of the bundled novel instead")
     common.add_output_args(p)
     return p.parse_args(argv)
+
+
+def summary(result, sides) -> list:
+    """The suite's rows: words per second against wikiextractor's, and the text's agreement."""
+    rows = []
+    for name, r in result["speed"].items():
+        ref = r.get("wikiextractor")
+        rows.append(common.row(f"Wikipedia dump to text, {name} ({result['xml_bytes_timed'] / 1e6:.0f} MB of XML), words/s",
+                               f"{r['get_corpus']['words_per_s'] / 1e3:.0f}k", ref and "wikiextractor",
+                               ref and f"{ref['words_per_s'] / 1e3:.0f}k", ref and 1 / r["ratio_words_per_s"],
+                               ref and f"ratio of seconds; per CPU second {1 / r['ratio_words_per_cpu_s']:.2f}"))
+    q = result["quality"]
+    if q:
+        rows.append(common.row("the same, the text: recall / precision of wikiextractor's words", f"{q['recall']:.4f} / "
+                               f"{q['precision']:.4f}", note=f"markup residue per million words {q['residue_per_million_ours']:.1f}"
+                               f" (wikiextractor's {q['residue_per_million_wikiextractor']:.1f})"))
+    return rows
 
 
 def words(text: str) -> collections.Counter:
@@ -136,7 +152,7 @@ def run(cmd: list, check=True) -> tuple:
 
 def main(argv=None):
     args = parse_args(argv)
-    require(args.repeat >= 1 and args.rounds >= 1 and args.workers >= 1, "--repeat, --rounds, --workers must be >= 1")
+    path = common.result_path(args, "wiki.json")
     sides = ["get_corpus"] + ["wikiextractor"] * (common.reference("wikiextractor") is not None)
     spec = importlib.util.find_spec("gensim")
     data = os.path.join(os.path.dirname(spec.origin), "test", "test_data") if spec else ""
@@ -190,7 +206,8 @@ def main(argv=None):
             result["bgwiki"] = {"letters": len(letters), "cyrillic_share": cyr, "exit_status": dict(zip(sides, status))}
             print(f"bgwiki (UTF-16 with a BOM): {len(letters)} letters, {100 * cyr:.1f} percent Cyrillic; exit status "
                   + ", ".join(f"{s} {c}" for s, c in zip(sides, status)))
-        print(f"wrote {common.write_json(common.result_path(args, 'wiki.json'), result)}")
+        common.show(result.setdefault("summary", summary(result, sides)))
+        print(f"wrote {common.write_json(path, result)}")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import recipe  # noqa: E402
-from common import train_minirnn, train_torch  # noqa: E402
+from recipe import train_minirnn, train_torch  # noqa: E402
 
 from minirnn import chardata  # noqa: E402
 from minirnn.errors import run_cli  # noqa: E402

@@ -50,6 +50,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -59,7 +60,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
 
 import common  # noqa: E402
-from common import curve_of, train_minirnn, train_torch  # noqa: E402
 
 from minirnn import chardata  # noqa: E402
 from minirnn.errors import UsageError, run_cli  # noqa: E402
@@ -83,6 +83,84 @@ SIZES = {"H128x2": ("--hidden 128", "hidden=128", 2000), "H256x2": ("", "", 2000
 TORCH_LRS = (1e-3, 2e-3, 3e-3, 6e-3)
 SMOKE_ARGS = ["--variants", "default --hidden 8 --layers 1", "torch,hidden=8", "hidden=8",
               "--iters", "2", "--eval-every", "2", "--val-windows", "2", "--threads", "1"]
+
+
+# ---- the training loops (this study's, and compare_torch_charlm.py's) ----------------------------
+def curve_of(vals, times) -> list:
+    """[[iteration, validation loss, seconds since the start, seconds of that validation pass]]
+    from a loop's (iteration, loss) pairs and its `times`."""
+    return [[it, v, t, tv] for (it, v), (t, tv) in zip(vals, times)]
+
+
+def train_minirnn(model, train, val, iters, lr, clip, val_every, opt=None, schedule=None, times=None,
+                  val_windows=None):
+    """minirnn's own loop (Trainer.step: window order, carried state, clipping, the optimizer and
+    its schedule; plain Adam(lr) unless `opt` is given), nothing saved. `times`, a list, receives
+    at each validation point (seconds since the start, validation included; seconds of that
+    validation pass). Validation covers the first `val_windows` windows (None: all). Returns
+    (train losses, [(iteration, val loss)], seconds)."""
+    from minirnn.trainer import Trainer
+    opt = Adam(model.trainable(), lr=lr) if opt is None else opt
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, opt, train, val, iters=iters, eval_every=iters, checkpoint_dir=tmp,
+                          meta={}, clip=clip, schedule=schedule)
+        losses, vals = [], []
+        t0 = time.perf_counter()
+        for it in range(iters):
+            trainer.step()
+            losses.append(float(trainer.last_loss))
+            if (it + 1) % val_every == 0 or it + 1 == iters:
+                t_val = time.perf_counter()
+                vals.append((it + 1, trainer.evaluate(val_windows)))
+                if times is not None:
+                    now_ = time.perf_counter()
+                    times.append((now_ - t0, now_ - t_val))
+        return losses, vals, time.perf_counter() - t0
+
+
+def train_torch(torch, rnn, out, V, train, val, iters, lr, clip, val_every, dtype, times=None, val_windows=None):
+    """The same loop in PyTorch: torch.optim.Adam(lr), clip_grad_norm_(clip), validation as
+    Trainer.evaluate. `times`, `val_windows` and the return value as in train_minirnn."""
+    F = torch.nn.functional
+    params = [p for p in list(rnn.parameters()) + list(out.parameters()) if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    eye = torch.eye(V, dtype=dtype)
+    losses, vals, state = [], [], None
+
+    def run(x, state):
+        h, state = rnn(eye[torch.from_numpy(x)], state)
+        return out(h), state
+
+    t0 = time.perf_counter()
+    for it in range(iters):
+        w = it % len(train)
+        if w == 0:
+            state = None
+        x, y = train.window(w)
+        logits, state = run(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        losses.append(loss.item())
+        if (it + 1) % val_every == 0 or it + 1 == iters:
+            t_val = time.perf_counter()
+            rnn.eval()                                     # no dropout while validating
+            with torch.no_grad():
+                total, s = 0.0, None
+                n = len(val) if not val_windows else min(val_windows, len(val))
+                for k in range(n):
+                    vx, vy = val.window(k)
+                    lg, s = run(vx, s)
+                    total += F.cross_entropy(lg.reshape(-1, V), torch.from_numpy(vy).reshape(-1)).item()
+            vals.append((it + 1, total / n))
+            rnn.train()
+            if times is not None:
+                now_ = time.perf_counter()
+                times.append((now_ - t0, now_ - t_val))
+    return losses, vals, time.perf_counter() - t0
 
 
 def parse_spec(spec: str) -> dict:

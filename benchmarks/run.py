@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,15 +30,23 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import numpy  # noqa: E402,F401  (loaded, so that common.machine() names its BLAS and kernels)
 
 from minirnn.errors import UsageError, run_cli  # noqa: E402
 
-# the registry: name -> (script, the JSON it writes, its arguments at the suite's default size).
-# A benchmark joins the suite here, and its JSON's "summary" (common.row) joins the table.
+# the registry: name -> (script, the JSON it writes, its arguments at the suite's default size, and at its
+# smallest (None: the script's SMOKE_ARGS)). A benchmark joins the suite here, its JSON's "summary"
+# (common.row) the table. The sizes aim at 15 minutes on 2 cores (benchmarks/README.md: as measured).
 SUITE = {
-    "rnn": ("bench_rnn.py", "rnn.json", ["--cells", "lstm,gru", "--layers", "2", "--hidden", "512", "--rounds", "3"]),
-    "word2vec": ("bench_word2vec.py", "word2vec.json", ["--rounds", "5"]),
-    "kmeans": ("bench_kmeans.py", "kmeans.json", ["--repeats", "3"]),
+    "rnn": ("bench_rnn.py", "rnn.json", ["--cells", "lstm,gru", "--layers", "2", "--hidden", "512", "--rounds", "2",
+                                         "--repeats", "3", "--warmup", "1"], None),
+    "vs_torch": ("bench_rnn.py", "vs_torch.json", ["--rows", "char_train,char_val,sample", "--rounds", "2", "--repeats", "5",
+                                                   "--warmup", "1"],
+                 ["--rows", "char_val,sample", "--tiny", "--rounds", "1", "--warmup", "0", "--repeats", "1"]),
+    "word2vec": ("bench_word2vec.py", "word2vec.json", ["--rounds", "3"], None),
+    "kmeans": ("bench_kmeans.py", "kmeans.json", ["--repeats", "1", "--n-b", "50000", "--clusters-b", "500"], None),
+    "wiki": ("bench_wiki.py", "wiki.json", ["--repeat", "2", "--rounds", "3"], None),
+    "scale": ("bench_scale.py", "scale.json", ["--sizes", "1", "--repeats", "1"], None),
 }
 SMOKE_ARGS = ["--smoke", "--only", "kmeans"]
 
@@ -47,6 +56,28 @@ def smoke_args(script):
     tree = ast.parse(open(os.path.join(HERE, script), encoding="utf-8").read())
     return next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
                 and any(getattr(t, "id", None) == "SMOKE_ARGS" for t in n.targets))
+
+
+def cpu_seconds() -> float:
+    """User and system seconds of the benchmarks run so far, their processes' children included:
+    on a loaded machine the wall clock also counts the other jobs' time."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def scale_rows(payload) -> list:
+    """bench_scale.py's JSON has no summary: a row per size, its stages' seconds and the k-means fit
+    against scikit-learn's."""
+    rows = []
+    for r in payload.get("runs", []):
+        stages = {k: v for k, v in r.items() if isinstance(v, dict) and "wall_s" in v}
+        cmp_ = r.get("compare", {})
+        mine, ref = (cmp_.get(k, {}).get("median_s") for k in ("minirnn", "sklearn"))
+        rows.append(common.row(f"the word pipeline at {r['tokens'] / 1e6:g}M tokens, k-means fit (k-means++ and Lloyd)",
+                               mine and f"{mine:.1f} s", ref and "scikit-learn", ref and f"{ref:.1f} s",
+                               mine and ref and mine / ref, "stages' wall seconds: " + ", ".join(
+                                   f"{k} {v['wall_s']:.0f}" for k, v in stages.items())))
+    return rows
 
 
 def table(rows) -> str:
@@ -73,7 +104,7 @@ def main(argv=None):
     if not names or not set(names) <= set(SUITE):
         raise UsageError(f"--only takes a comma list of {', '.join(SUITE)}, got {args.only!r}")
     if args.list:
-        for name, (script, _, argv_) in SUITE.items():
+        for name, (script, _, argv_, _) in SUITE.items():
             print(f"{name:10s} python benchmarks/{script} {' '.join(argv_)}")
         return 0
     path = common.result_path(args, "suite.json")
@@ -81,13 +112,14 @@ def main(argv=None):
     folder = tempfile.mkdtemp(prefix="minirnn-suite-") if args.update_results else os.path.dirname(path)
     rows, runs, failed, t_start = [], {}, [], time.perf_counter()
     for name in names:
-        script, json_name, argv_ = SUITE[name]
-        argv_ = smoke_args(script) if args.smoke else argv_
+        script, json_name, argv_, smoke = SUITE[name]
+        argv_ = (smoke or smoke_args(script)) if args.smoke else argv_
         cmd = [sys.executable, os.path.join(HERE, script), *argv_, "--out-dir", folder]
         print(f"\n=== {name}: {' '.join(['python', 'benchmarks/' + script, *argv_])}", flush=True)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         status = subprocess.run(cmd).returncode
-        runs[name] = {"command": cmd[1:], "exit_status": status, "seconds": time.perf_counter() - t0}
+        runs[name] = {"command": cmd[1:], "exit_status": status, "seconds": time.perf_counter() - t0,
+                      "cpu_seconds": cpu_seconds() - cpu0}
         if status != 0:
             failed.append(name)
             continue
@@ -97,12 +129,12 @@ def main(argv=None):
         where = {"machine": m["cpu"] + (f" + {m['gpu']}" if m.get("gpu") else "") + f", load {m['load_average_at_start'][0]:.1f}",
                  "date": m["date"][:10],
                  "command": " ".join(["python", "benchmarks/" + script, *argv_])}
-        rows += [dict(r, **where) for r in payload["summary"]]
+        rows += [dict(r, **where) for r in payload.get("summary") or scale_rows(payload)]
     seconds = time.perf_counter() - t_start
     if args.update_results:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\n# {common.machine_line(mach)} at the start, {os.getloadavg()[0]:.1f} at the end; "
-          f"the suite took {seconds / 60:.1f} min"
+          f"the suite took {seconds / 60:.1f} min ({sum(r['cpu_seconds'] for r in runs.values()) / 60:.1f} min of CPU time)"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(table(rows))
     common.write_json(path, {"benchmark": "run", "command": common.command_line(), "machine": mach,

@@ -115,8 +115,7 @@ def check_run(proc, out_dir: Path, before):
 
 # every benchmark script there is: test_benchmark_runs_at_its_smallest_size runs each of the CPU ones
 # (the discovery below finds them; this list keeps the discovery honest, and a new script must join it)
-EXPECTED_SCRIPTS = {"bench_kmeans.py", "bench_rnn.py", "bench_scale.py", "bench_vs_torch.py", "bench_wiki.py",
-                    "bench_word2vec.py", "compare_torch_charlm.py", "gpu_check.py", "recipe.py", "run.py"}
+EXPECTED_SCRIPTS = {"bench_kmeans.py", "bench_rnn.py", "bench_scale.py", "bench_wiki.py", "bench_word2vec.py", "compare_torch_charlm.py", "gpu_check.py", "recipe.py", "run.py"}
 
 
 def test_every_benchmark_script_is_found_and_has_smoke_args():
@@ -181,11 +180,59 @@ def test_bench_rnn_counts_the_arrays_each_cell_keeps_for_backward(cell, arrays):
     try:
         for path in ("fused", "reference"):
             spec = {"backend": "numpy", "cell": cell, "L": 2, "H": 8, "path": path}
-            cache_bytes = bench_rnn._minirnn_setup(spec)[3]
+            cache_bytes = bench_rnn._minirnn_setup(spec)["cache_bytes"]
             # per layer: LSTM gates (4H) + c + h, GRU gates (r, z, n, hn: 4H) + h, RNN h; float32
             assert cache_bytes() == 2 * bench_rnn.N * bench_rnn.T * arrays * 8 * 4
     finally:
         fast.set_enabled(previous)
+
+
+def test_bench_rnn_flops_as_issue_24_counts_them():
+    """H = 512 at torch-rnn's config with an embedding of 64: about 50 GFLOP per training step (3x the forward)."""
+    bench_rnn = bench_module("bench_rnn")
+    N, T, H = 50, 50, 512
+    f = bench_rnn.flops(bench_rnn.ROWS["tr512"])
+    assert f == 2 * N * T * (64 + H) * 4 * H + 2 * N * T * (H + H) * 4 * H + 2 * N * T * H * 65
+    assert 49e9 < 3 * f < 51e9
+    assert bench_rnn.forward_flops("gru", 1, 8) == 2 * N * T * (65 + 8) * 3 * 8 + 2 * N * T * 8 * 65
+
+
+def test_bench_rnn_rows_write_vs_torch_json(tmp_path):
+    # the rows of the former bench_vs_torch.py (issue 24's table), every kind of row on minirnn's side,
+    # in the JSON format of benchmarks/results/vs_torch.json
+    before = _results_state()
+    argv = ["--rows", "char_train,char_val,sample", "--tiny", "--rounds", "1", "--warmup", "0", "--repeats", "1",
+            "--backends", "numpy", "--out-dir", str(tmp_path / "out")]
+    check_run(run("bench_rnn.py", argv), tmp_path / "out", before)
+    data = check_json(tmp_path / "out" / "vs_torch.json")
+    old = json.loads((BENCH / "results" / "vs_torch.json").read_text())
+    assert set(old) <= set(data) and set(old["ceiling"]) == set(data["ceiling"])
+    rows = {r["row"]: r for r in data["rows"]}
+    assert sorted(rows) == ["char_train", "char_val", "sample"]
+    for r in rows.values():
+        assert r["minirnn"]["median_ms"] > 0 and "torch" not in r and "ratio" not in r
+        assert set(r) <= set(old["rows"][0]) and r["row"] in {o["row"] for o in old["rows"]}
+    assert rows["sample"]["minirnn"]["chars_per_s"] > 0
+    bench_rnn = bench_module("bench_rnn")
+    assert rows["char_train"]["gflop_per_step"] == pytest.approx(3 * bench_rnn.flops(rows["char_train"]["config"]) / 1e9)
+    assert data["ceiling"]["gflops_median"] > 0 and len(data["summary"]) == 3
+
+
+def test_bench_rnn_profile_categories():
+    """perf report lines are sorted into the profile's categories."""
+    report = """
+    30.00%  libscipy_openblas64_-x.so   [.] sgemm_kernel_HASWELL
+    10.00%  libscipy_openblas64_-x.so   [.] blas_thread_server
+    20.00%  [JIT] tid 7                 [.] 0x00007f17aa246f88
+     5.00%  _multiarray_umath.cpython-311-x86_64-linux-gnu.so  [.] FLOAT_add_X86_V3
+    15.00%  libpython3.11.so.1.0        [.] _PyEval_EvalFrameDefault
+     8.00%  [kernel.kallsyms]           [k] clear_page_erms
+     2.00%  libc.so.6                   [.] __memset_avx2_unaligned_erms
+     3.00%  libgomp.so.1.0.0            [.] 0x000000000001f622
+     7.00%  libfoo.so                   [.] bar
+"""
+    s = bench_module("bench_rnn").classify(report)
+    assert list(s.values()) == [30, 10, 20, 5, 15, 8, 2, 3, 7] and list(s)[-1] == "other"
 
 
 @pytest.fixture
@@ -267,7 +314,9 @@ def test_bench_out_naming_a_file_is_one_line_exit_2(tmp_path):
 BAD_FLAGS = {"bench_kmeans.py": [["--threads", "0"], ["--repeats", "-1"], ["--n-b", "x"], ["--cases", "c"],
                                  ["--clusters-b", "200", "--n-b", "100"]],
              "bench_rnn.py": [["--hidden", "128,0"], ["--layers", ""], ["--rounds", "0"], ["--warmup", "-1"],
-                              ["--cells", "lstm,tree"], ["--backends", "numpy,tpu"], ["--threads", "1.5"]],
+                              ["--cells", "lstm,tree"], ["--backends", "numpy,tpu"], ["--threads", "1.5"],
+                              ["--rows", "char_val,nope"], ["--tiny"], ["--rows", "all", "--backends", "torch-cpu"]],
+             "bench_wiki.py": [["--repeat", "0"], ["--rounds", "x"], ["--synthetic", "-1"], ["--bogus"]],
              "bench_word2vec.py": [["--rounds", "0"], ["--dim", "-3"], ["--epochs", "inf"], ["--corpus", "missing.txt"]],
              "gpu_check.py": [["--hidden", "0"], ["--tests-timeout", "0"], ["--repeats", "many"]],
              "run.py": [["--only", "rnn,nothing"], ["--bogus"]]}
