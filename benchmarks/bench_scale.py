@@ -205,18 +205,21 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
 
 
 def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
-    """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage.
+    """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage
+    (and per stage on the --fixed-vocab vectors), over the sizes that ran it.
     Projection to `tokens` tokens, V = `vocab`, `types` words held while counting: time from the largest
     run's rate per token (vocabulary pass, encoding), from words/s fitted on log V (word2vec), from
     seconds per vector of k-means++ and of a Lloyd iteration (k-means); peak RSS from a straight line
     through the runs, in types held (vocabulary pass) or in V (the others)."""
+    def slope(st, key):                                         # over the sizes that ran the stage
+        has = [r for r in runs if st in r]
+        return float(np.polyfit(np.log([r["tokens"] for r in has]), np.log([r[st][key] for r in has]), 1)[0]) \
+            if len(has) > 1 else None
+    slopes = {st: {"time": slope(st, TIME_OF[st.replace("_fixed_vocab", "")]), "peak_rss": slope(st, "peak_rss_mb")}
+              for st in [s + f for s in STAGES for f in ("", "_fixed_vocab")] if any(st in r for r in runs)}
     full = [r for r in runs if all(st in r for st in STAGES)]
     if not full:
-        return {}, {}
-    x = np.log([r["tokens"] for r in full])
-    slope = lambda ys: float(np.polyfit(x, np.log(ys), 1)[0]) if len(full) > 1 else None  # noqa: E731
-    slopes = {st: {"time": slope([r[st][TIME_OF[st]] for r in full]),
-                   "peak_rss": slope([r[st]["peak_rss_mb"] for r in full])} for st in STAGES}
+        return slopes, {}
     big, deg = full[-1], min(1, len(full) - 1)
     line = lambda xs, st, at: float(np.polyval(np.polyfit(xs, [r[st]["peak_rss_mb"] for r in full], deg), at))  # noqa: E731
     Vs = [r["word2vec"]["V"] for r in full]
