@@ -260,7 +260,7 @@ def main(argv=None):
             ("--fixed-vocab", int, 100_000, "word2vec once more with this --max-vocab (0: no)"),
             ("--iters", int, 100, "train_word iterations"), ("--val-frac", float, 0.01, "train_word's validation share"),
             ("--hidden", int, 256, "train_word's H"), ("--tmp", str, None, "folder for the stages' files ($TMPDIR)"),
-            ("--out", str, None, "JSON path (default: scale_sizes.json in --out-dir)")):
+            ("--out", str, None, "JSON path (default: scale.json in --out-dir)")):
         p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument("--large", action="store_true", help="add the 100M-token size")
     p.add_argument("--keep", action="store_true", help="keep --tmp's files for a later run of other --stages")
@@ -274,7 +274,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.child:
         return run_child(args.child[0], args.child[1:])
-    out = args.out or common.result_path(args, "scale_sizes.json")
+    out = args.out or common.result_path(args, "scale.json")
     if args.merge:                                              # stages of one size from several files join
         runs, machines = {}, []
         for path in args.merge:
