@@ -206,34 +206,48 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
 
 def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
     """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage
-    (and per stage on the --fixed-vocab vectors), over the sizes that ran it.
-    Projection to `tokens` tokens, V = `vocab`, `types` words held while counting: time from the largest
-    run's rate per token (vocabulary pass, encoding), from words/s fitted on log V (word2vec), from
-    seconds per vector of k-means++ and of a Lloyd iteration (k-means); peak RSS from a straight line
-    through the runs, in types held (vocabulary pass) or in V (the others)."""
+    (also on the --fixed-vocab vectors, and peak RSS alone where a stage ran outside the lock: *_rss_only),
+    over the sizes that ran it. Projection to `tokens` tokens, V = `vocab`, `types` words held while
+    counting: time from the largest timed run's rate per token (vocabulary pass, encoding), from words/s
+    fitted on log V (word2vec; words/s counts kept words, the projection every token: an upper bound),
+    from seconds per vector of k-means++ and of a Lloyd iteration (k-means); "s_own_cores" scales each
+    by CPU seconds / (threads x wall seconds) of that run: the same work on cores of its own. Peak RSS
+    from a straight line through the runs, in types held (vocabulary pass) or in V (the others)."""
     def slope(st, key):                                         # over the sizes that ran the stage
         has = [r for r in runs if st in r]
         return float(np.polyfit(np.log([r["tokens"] for r in has]), np.log([r[st][key] for r in has]), 1)[0]) \
             if len(has) > 1 else None
-    slopes = {st: {"time": slope(st, TIME_OF[st.replace("_fixed_vocab", "")]), "peak_rss": slope(st, "peak_rss_mb")}
-              for st in [s + f for s in STAGES for f in ("", "_fixed_vocab")] if any(st in r for r in runs)}
-    full = [r for r in runs if all(st in r for st in STAGES)]
-    if not full:
+    slopes = {st: {"time": slope(st, TIME_OF[next(b for b in STAGES if st.startswith(b))]),
+                   "peak_rss": slope(st, "peak_rss_mb")}
+              for st in [s + f for s in STAGES for f in ("", "_fixed_vocab", "_rss_only")] if any(st in r for r in runs)}
+    timed = lambda st: [r for r in runs if st in r and "word2vec" in r]  # noqa: E731
+
+    def rss(st, x, at):                                         # a line through timed and RSS-only runs
+        pts = [(x(r), r[k]["peak_rss_mb"]) for r in runs for k in (st, st + "_rss_only") if k in r and "word2vec" in r]
+        return float(np.polyval(np.polyfit(*zip(*pts), min(1, len({p[0] for p in pts}) - 1)), at)) if pts else None
+
+    def own(st, s, threads):                                    # the run's seconds as on cores of its own
+        r = timed(st)[-1][st]
+        return {"s": s, "s_own_cores": s * min(1.0, r["cpu_s"] / (threads * r["wall_s"]))}
+    if not all(timed(st) for st in ("vocab", "word2vec", "kmeans", "encode")):
         return slopes, {}
-    big, deg = full[-1], min(1, len(full) - 1)
-    line = lambda xs, st, at: float(np.polyval(np.polyfit(xs, [r[st]["peak_rss_mb"] for r in full], deg), at))  # noqa: E731
-    Vs = [r["word2vec"]["V"] for r in full]
-    wps = float(np.exp(np.polyval(np.polyfit(np.log(Vs), np.log([r["word2vec"]["words_per_s"] for r in full]),
-                                             deg), np.log(vocab))))
-    counting = line([r["vocab"]["types_held"] for r in full], "vocab", types)
-    k = big["kmeans"]
-    pj = {"vocab": {"s": tokens / big["tokens"] * big["vocab"]["s"], "peak_rss_mb": counting},
-          "word2vec": {"s": epochs * tokens / wps, "words_per_s": wps,
-                       "peak_rss_mb": max(line(Vs, "word2vec", vocab), counting)},
-          "kmeans": {"s": vocab / k["V"] * (k["kpp_s"] + iters * k["iter_s"]), "peak_rss_mb": line(Vs, "kmeans", vocab)},
-          "encode": {"s": tokens / big["tokens"] * big["encode"]["s"], "peak_rss_mb": line(Vs, "encode", vocab)},
-          "train_word": {"peak_rss_mb": line(Vs, "train_word", vocab)}}
+    V_of = lambda r: r["word2vec"]["V"]  # noqa: E731
+    w = timed("word2vec")
+    wps = float(np.exp(np.polyval(np.polyfit(np.log([V_of(r) for r in w]),
+                                             np.log([r["word2vec"]["words_per_s"] for r in w]), min(1, len({V_of(r) for r in w}) - 1)),
+                                  np.log(vocab))))
+    counting = rss("vocab", lambda r: r["vocab"]["types_held"], types)
+    voc, k, enc = timed("vocab")[-1], timed("kmeans")[-1], timed("encode")[-1]
+    pj = {"vocab": {**own("vocab", tokens / voc["tokens"] * voc["vocab"]["s"], 1), "peak_rss_mb": counting},
+          "word2vec": {**own("word2vec", epochs * tokens / wps, 2), "words_per_s": wps,
+                       "peak_rss_mb": max(rss("word2vec", V_of, vocab), counting)},
+          "kmeans": {**own("kmeans", vocab / k["kmeans"]["V"] * (k["kmeans"]["kpp_s"] + iters * k["kmeans"]["iter_s"]), 2),
+                     "peak_rss_mb": rss("kmeans", V_of, vocab)},
+          "encode": {**own("encode", tokens / enc["tokens"] * enc["encode"]["s"], 1),
+                     "peak_rss_mb": rss("encode", V_of, vocab)},
+          "train_word": {"peak_rss_mb": rss("train_word", V_of, vocab)}}
     pj["total_s"] = sum(v.get("s", 0.0) for v in pj.values())
+    pj["total_s_own_cores"] = sum(v.get("s_own_cores", 0.0) for v in pj.values() if isinstance(v, dict))
     return slopes, {"tokens": tokens, "V": vocab, "types_held": types, "epochs": epochs, "kmeans_iter": iters, **pj}
 
 
@@ -310,7 +324,8 @@ def main(argv=None):
         print(f"projection: {pj['tokens'] / 1e6:g}M tokens, V {pj['V']:,}, {pj['epochs']} epochs, "
               f"{pj['kmeans_iter']} Lloyd iterations: " + ", ".join(
                   f"{st} {pj[st].get('s', 0) / 3600:.2f} h {pj[st]['peak_rss_mb']:.0f} MB" for st in STAGES)
-              + f"; vocabulary + epochs + k-means + encoding {pj['total_s'] / 3600:.2f} h")
+              + f"; vocabulary + epochs + k-means + encoding {pj['total_s'] / 3600:.2f} h "
+              f"({pj['total_s_own_cores'] / 3600:.2f} h on cores of its own)")
     common.write_json(out, payload)
     print(f"wrote {out}")
     return 0
