@@ -238,6 +238,11 @@ def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: 
                                   np.log(vocab))))
     counting = rss("vocab", lambda r: r["vocab"]["types_held"], types)
     voc, k, enc = timed("vocab")[-1], timed("kmeans")[-1], timed("encode")[-1]
+    own_wps = [2 * r["word2vec"]["words_per_s"] * r["word2vec"]["epoch_s"] / (r["word2vec"]["cpu_s"] - r["vocab"]["cpu_s"])
+               for r in w if "vocab" in r]                      # the epoch's CPU: the process's less the counting
+    if len(own_wps) == len(w):                                  # pass's; on 2 cores of its own: / 2
+        own_wps = float(np.exp(np.polyval(np.polyfit(np.log([V_of(r) for r in w]), np.log(own_wps),
+                                                     min(1, len({V_of(r) for r in w}) - 1)), np.log(vocab))))
     pj = {"vocab": {**own("vocab", tokens / voc["tokens"] * voc["vocab"]["s"], 1), "peak_rss_mb": counting},
           "word2vec": {**own("word2vec", epochs * tokens / wps, 2), "words_per_s": wps,
                        "peak_rss_mb": max(rss("word2vec", V_of, vocab), counting)},
@@ -246,6 +251,8 @@ def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: 
           "encode": {**own("encode", tokens / enc["tokens"] * enc["encode"]["s"], 1),
                      "peak_rss_mb": rss("encode", V_of, vocab)},
           "train_word": {"peak_rss_mb": rss("train_word", V_of, vocab)}}
+    if isinstance(own_wps, float):
+        pj["word2vec"].update(s_own_cores=epochs * tokens / own_wps, words_per_s_own_cores=own_wps)
     pj["total_s"] = sum(v.get("s", 0.0) for v in pj.values())
     pj["total_s_own_cores"] = sum(v.get("s_own_cores", 0.0) for v in pj.values() if isinstance(v, dict))
     return slopes, {"tokens": tokens, "V": vocab, "types_held": types, "epochs": epochs, "kmeans_iter": iters, **pj}
