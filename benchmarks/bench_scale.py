@@ -218,7 +218,7 @@ def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: 
         return float(np.polyfit(np.log([r["tokens"] for r in has]), np.log([r[st][key] for r in has]), 1)[0]) \
             if len(has) > 1 else None
     slopes = {st: {"time": slope(st, TIME_OF[next(b for b in STAGES if st.startswith(b))]),
-                   "peak_rss": slope(st, "peak_rss_mb")}
+                   "cpu": slope(st, "cpu_s"), "peak_rss": slope(st, "peak_rss_mb")}
               for st in [s + f for s in STAGES for f in ("", "_fixed_vocab", "_rss_only")] if any(st in r for r in runs)}
     timed = lambda st: [r for r in runs if st in r and "word2vec" in r]  # noqa: E731
 
@@ -326,7 +326,8 @@ def main(argv=None):
     payload["slopes"], payload["projection"] = fits(payload["runs"], tokens, *map(int, (vocab, types, epochs, iters)))
     for st, sl in payload["slopes"].items():
         if sl["time"] is not None:
-            print(f"  log-log slope on tokens, {st}: time {sl['time']:.2f}, peak RSS {sl['peak_rss']:.2f}")
+            print(f"  log-log slope on tokens, {st}: time {sl['time']:.2f}, CPU time {sl['cpu']:.2f}, "
+                  f"peak RSS {sl['peak_rss']:.2f}")
     if pj := payload["projection"]:
         print(f"projection: {pj['tokens'] / 1e6:g}M tokens, V {pj['V']:,}, {pj['epochs']} epochs, "
               f"{pj['kmeans_iter']} Lloyd iterations: " + ", ".join(
