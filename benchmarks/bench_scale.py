@@ -206,8 +206,7 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
 
 def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
     """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage
-    (also on the --fixed-vocab vectors, and peak RSS alone where a stage ran outside the lock: *_rss_only),
-    over the sizes that ran it. Projection to `tokens` tokens, V = `vocab`, `types` words held while
+    (also on the --fixed-vocab vectors), over the sizes that ran it. Projection to `tokens` tokens, V = `vocab`, `types` words held while
     counting: time from the largest timed run's rate per token (vocabulary pass, encoding), from words/s
     fitted on log V (word2vec; words/s counts kept words, the projection every token: an upper bound),
     from seconds per vector of k-means++ and of a Lloyd iteration (k-means); "s_own_cores" scales each
@@ -219,11 +218,11 @@ def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: 
             if len(has) > 1 else None
     slopes = {st: {"time": slope(st, TIME_OF[next(b for b in STAGES if st.startswith(b))]),
                    "cpu": slope(st, "cpu_s"), "peak_rss": slope(st, "peak_rss_mb")}
-              for st in [s + f for s in STAGES for f in ("", "_fixed_vocab", "_rss_only")] if any(st in r for r in runs)}
+              for st in [s + f for s in STAGES for f in ("", "_fixed_vocab")] if any(st in r for r in runs)}
     timed = lambda st: [r for r in runs if st in r and "word2vec" in r]  # noqa: E731
 
-    def rss(st, x, at):                                         # a line through timed and RSS-only runs
-        pts = [(x(r), r[k]["peak_rss_mb"]) for r in runs for k in (st, st + "_rss_only") if k in r and "word2vec" in r]
+    def rss(st, x, at):                                         # a line through the runs of the stage
+        pts = [(x(r), r[st]["peak_rss_mb"]) for r in timed(st)]
         return float(np.polyval(np.polyfit(*zip(*pts), min(1, len({p[0] for p in pts}) - 1)), at)) if pts else None
 
     def own(st, s, threads):                                    # the run's seconds as on cores of its own
