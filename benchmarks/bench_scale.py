@@ -206,8 +206,8 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
 
 def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
     """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage
-    (also on the --fixed-vocab vectors), over the sizes that ran it. Projection to `tokens` tokens, V = `vocab`, `types` words held while
-    counting: time from the largest timed run's rate per token (vocabulary pass, encoding), from words/s
+    (also on the --fixed-vocab vectors), over the sizes that ran it. Projection to `tokens` tokens,
+    V = `vocab`, `types` words held while counting: time from the largest timed run's rate per token (vocabulary pass, encoding), from words/s
     fitted on log V (word2vec; words/s counts kept words, the projection every token: an upper bound),
     from seconds per vector of k-means++ and of a Lloyd iteration (k-means); "s_own_cores" scales each
     by CPU seconds / (threads x wall seconds) of that run: the same work on cores of its own. Peak RSS
