@@ -207,8 +207,9 @@ def scale_run(tokens: int, args, tmp: str) -> dict:
 def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: int) -> tuple[dict, dict]:
     """(slopes, projection). Slopes: least squares of log time and log peak RSS on log tokens, per stage
     (also on the --fixed-vocab vectors), over the sizes that ran it. Projection to `tokens` tokens,
-    V = `vocab`, `types` words held while counting: time from the largest timed run's rate per token (vocabulary pass, encoding), from words/s
-    fitted on log V (word2vec; words/s counts kept words, the projection every token: an upper bound),
+    V = `vocab`, `types` words held while counting: time from the largest timed run's rate per token
+    (vocabulary pass, encoding), from words/s fitted on log V (word2vec; words/s counts kept words, the
+    projection every token: an upper bound),
     from seconds per vector of k-means++ and of a Lloyd iteration (k-means); "s_own_cores" scales each
     by CPU seconds / (threads x wall seconds) of that run: the same work on cores of its own. Peak RSS
     from a straight line through the runs, in types held (vocabulary pass) or in V (the others)."""
@@ -232,25 +233,26 @@ def fits(runs: list, tokens: float, vocab: int, types: int, epochs: int, iters: 
         return slopes, {}
     V_of = lambda r: r["word2vec"]["V"]  # noqa: E731
     w = timed("word2vec")
-    wps = float(np.exp(np.polyval(np.polyfit(np.log([V_of(r) for r in w]),
-                                             np.log([r["word2vec"]["words_per_s"] for r in w]), min(1, len({V_of(r) for r in w}) - 1)),
-                                  np.log(vocab))))
+
+    def on_log_v(ys):                                           # a line in log V, at V = vocab
+        xs = np.log([V_of(r) for r in w])
+        return float(np.exp(np.polyval(np.polyfit(xs, np.log(ys), min(1, len(set(xs)) - 1)), np.log(vocab))))
+    wps = on_log_v([r["word2vec"]["words_per_s"] for r in w])
     counting = rss("vocab", lambda r: r["vocab"]["types_held"], types)
     voc, k, enc = timed("vocab")[-1], timed("kmeans")[-1], timed("encode")[-1]
-    own_wps = [2 * r["word2vec"]["words_per_s"] * r["word2vec"]["epoch_s"] / (r["word2vec"]["cpu_s"] - r["vocab"]["cpu_s"])
-               for r in w if "vocab" in r]                      # the epoch's CPU: the process's less the counting
-    if len(own_wps) == len(w):                                  # pass's; on 2 cores of its own: / 2
-        own_wps = float(np.exp(np.polyval(np.polyfit(np.log([V_of(r) for r in w]), np.log(own_wps),
-                                                     min(1, len({V_of(r) for r in w}) - 1)), np.log(vocab))))
+    own_wps = [2 * r["word2vec"]["words_per_s"] * r["word2vec"]["epoch_s"]  # the epoch's CPU seconds: the process's
+               / (r["word2vec"]["cpu_s"] - r["vocab"]["cpu_s"]) for r in w if "vocab" in r]  # less the counting pass's
+    own_wps = on_log_v(own_wps) if len(own_wps) == len(w) else None                       # on 2 cores of its own
     pj = {"vocab": {**own("vocab", tokens / voc["tokens"] * voc["vocab"]["s"], 1), "peak_rss_mb": counting},
           "word2vec": {**own("word2vec", epochs * tokens / wps, 2), "words_per_s": wps,
                        "peak_rss_mb": max(rss("word2vec", V_of, vocab), counting)},
-          "kmeans": {**own("kmeans", vocab / k["kmeans"]["V"] * (k["kmeans"]["kpp_s"] + iters * k["kmeans"]["iter_s"]), 2),
+          "kmeans": {**own("kmeans", vocab / k["kmeans"]["V"] * (k["kmeans"]["kpp_s"] + iters * k["kmeans"]["iter_s"]),
+                           2),
                      "peak_rss_mb": rss("kmeans", V_of, vocab)},
           "encode": {**own("encode", tokens / enc["tokens"] * enc["encode"]["s"], 1),
                      "peak_rss_mb": rss("encode", V_of, vocab)},
           "train_word": {"peak_rss_mb": rss("train_word", V_of, vocab)}}
-    if isinstance(own_wps, float):
+    if own_wps is not None:
         pj["word2vec"].update(s_own_cores=epochs * tokens / own_wps, words_per_s_own_cores=own_wps)
     pj["total_s"] = sum(v.get("s", 0.0) for v in pj.values())
     pj["total_s_own_cores"] = sum(v.get("s_own_cores", 0.0) for v in pj.values() if isinstance(v, dict))
@@ -278,7 +280,8 @@ def main(argv=None):
             ("--clusters", int, 1500, "K"), ("--kmeans-iter", int, 10, "Lloyd iterations (tol 0), both libraries"),
             ("--repeats", int, 3, "alternated k-means fits of each library (median)"),
             ("--fixed-vocab", int, 100_000, "word2vec once more with this --max-vocab (0: no)"),
-            ("--iters", int, 100, "train_word iterations"), ("--val-frac", float, 0.01, "train_word's validation share"),
+            ("--iters", int, 100, "train_word iterations"),
+            ("--val-frac", float, 0.01, "train_word's validation share"),
             ("--hidden", int, 256, "train_word's H"), ("--tmp", str, None, "folder for the stages' files ($TMPDIR)"),
             ("--out", str, None, "JSON path (default: scale.json in --out-dir)")):
         p.add_argument(flag, type=kind, default=default, help=text)
